@@ -1,0 +1,233 @@
+"""One object owns every connection: `Databases` (DESIGN.md "Public API").
+
+`dbs.users`, `dbs.consent`, `dbs.support`, `dbs.ledger` are SQLAlchemy Engines; `dbs.policy`
+is the `Policy`. A URL that cannot even be parsed does not stop the dashboard: that store's
+attribute raises `DatabaseUnavailable` naming the store, and pages that do not need it work.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import secrets
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from alembic import command
+from alembic.config import Config
+from sqlalchemy import Engine, create_engine, event, text
+from sqlalchemy.engine import make_url
+
+from data_access.settings import ROOT, STORES, Policy, Settings
+from data_access.tables import SOURCE_METADATA
+
+MIGRATIONS = ROOT / "data_access" / "migrations"
+DEMO_KEY_FILE = "pseudonym.key"
+_LOCK_NAME = "dpo_dashboard_ledger_migration"
+
+
+class DatabaseUnavailable(RuntimeError):
+    """A store's URL is malformed or its server cannot be reached."""
+
+    def __init__(self, store: str, reason: str):
+        super().__init__(f"The {store} database is unavailable: {reason}")
+        self.store = store
+        self.reason = reason
+
+
+def _sqlite_pragmas(dbapi_conn, _record) -> None:
+    cur = dbapi_conn.cursor()
+    # WAL lets the dashboard read while an action writes; the timeout waits out short locks.
+    cur.execute("PRAGMA journal_mode=WAL")
+    cur.execute("PRAGMA busy_timeout=30000")
+    cur.execute("PRAGMA synchronous=NORMAL")
+    cur.close()
+
+
+def make_engine(url: str) -> Engine:
+    """An Engine for `url` with the settings each dialect needs. Raises ArgumentError."""
+    parsed = make_url(url)
+    if parsed.get_backend_name() == "sqlite":
+        engine = create_engine(parsed, connect_args={"check_same_thread": False})
+        event.listen(engine, "connect", _sqlite_pragmas)
+        return engine
+    kwargs: dict = {"pool_pre_ping": True}
+    if parsed.get_backend_name() == "mysql":
+        kwargs["connect_args"] = {"charset": "utf8mb4", "connect_timeout": 5}
+    elif parsed.get_backend_name() == "postgresql":
+        kwargs["connect_args"] = {"connect_timeout": 5}
+    return create_engine(parsed, **kwargs)
+
+
+def _redacted(url: str) -> str:
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except Exception:  # noqa: BLE001 - a malformed URL is shown as "malformed", not echoed
+        return "<malformed URL>"
+
+
+@dataclass
+class Databases:
+    """The four databases, the policy and the pseudonym key. Build with `from_urls` or
+    `from_settings`; `create_all()` creates the demo/test source schemas and migrates the ledger."""
+
+    engines: dict[str, Engine]
+    policy: Policy = field(default_factory=Policy)
+    pseudonym_key: bytes = b"dpo-dashboard-test-key"
+    settings: Settings | None = None
+    problems: dict[str, str] = field(default_factory=dict)  # store -> why it has no engine
+    urls: dict[str, str] = field(default_factory=dict)  # store -> URL with password hidden
+
+    def engine(self, store: str) -> Engine:
+        """The Engine of `store`; raises DatabaseUnavailable when its URL was unusable."""
+        if store in self.problems:
+            raise DatabaseUnavailable(store, self.problems[store])
+        return self.engines[store]
+
+    @property
+    def users(self) -> Engine:
+        return self.engine("users")
+
+    @property
+    def consent(self) -> Engine:
+        return self.engine("consent")
+
+    @property
+    def support(self) -> Engine:
+        return self.engine("support")
+
+    @property
+    def ledger(self) -> Engine:
+        return self.engine("ledger")
+
+    @property
+    def demo_mode(self) -> bool:
+        return bool(self.settings and self.settings.demo_mode)
+
+    @classmethod
+    def from_urls(
+        cls,
+        *,
+        users: str,
+        consent: str,
+        support: str,
+        ledger: str,
+        policy: Policy | None = None,
+        pseudonym_key: bytes | str | None = None,
+        settings: Settings | None = None,
+    ) -> Databases:
+        """Engines for four SQLAlchemy URLs. A malformed URL is recorded in `problems`."""
+        engines, problems, shown = {}, {}, {}
+        for store, url in zip(STORES, (users, consent, support, ledger), strict=True):
+            shown[store] = _redacted(url)
+            try:
+                engines[store] = make_engine(url)
+            except Exception as exc:  # noqa: BLE001 - any parse/driver error names the store
+                problems[store] = (
+                    f"the URL {shown[store]} is not usable ({exc.__class__.__name__}: {exc})"
+                )
+        key = pseudonym_key or b"dpo-dashboard-test-key"
+        return cls(
+            engines=engines,
+            policy=policy or Policy(),
+            pseudonym_key=key.encode() if isinstance(key, str) else key,
+            settings=settings,
+            problems=problems,
+            urls=shown,
+        )
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> Databases:
+        """Engines for the URLs in `settings`. Outside demo mode a pseudonym key is required
+        (raises PseudonymKeyMissing); demo mode keeps a generated key under demo_dir."""
+        key = settings.pseudonym_key
+        if key is None:
+            if not settings.demo_mode:
+                raise PseudonymKeyMissing(settings.databases.pseudonym_key_env)
+            key = demo_pseudonym_key(settings.demo_dir)
+        return cls.from_urls(
+            **{s: settings.urls[s] for s in STORES},
+            policy=settings.policy,
+            pseudonym_key=key,
+            settings=settings,
+        )
+
+    def create_all(self) -> None:
+        """Create the three source schemas (demo and tests) and migrate the ledger to head.
+
+        Source tables that exist are left alone. Raises DatabaseUnavailable or SQLAlchemy
+        errors; the ledger migration runs under a lock so two first starts cannot race."""
+        for store, metadata in SOURCE_METADATA.items():
+            metadata.create_all(self.engine(store))
+        migrate_ledger(self.ledger)
+
+    def dispose(self) -> None:
+        for engine in self.engines.values():
+            engine.dispose()
+
+
+class PseudonymKeyMissing(RuntimeError):
+    def __init__(self, var: str):
+        super().__init__(
+            f"Set the environment variable {var} to a secret key: pseudonyms of e-mails "
+            "(RULES.md R18) need it outside demo mode."
+        )
+
+
+def demo_pseudonym_key(demo_dir: Path) -> bytes:
+    """The demo key stored in demo_dir, generated on first use."""
+    demo_dir.mkdir(parents=True, exist_ok=True)
+    path = demo_dir / DEMO_KEY_FILE
+    if not path.exists():
+        path.write_text(secrets.token_hex(32), encoding="ascii")
+        path.chmod(0o600)
+    return path.read_text(encoding="ascii").strip().encode()
+
+
+# --- ledger migrations -------------------------------------------------------------------
+
+
+def alembic_config() -> Config:
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    return config
+
+
+@contextlib.contextmanager
+def _migration_lock(engine: Engine, conn):
+    """Serialise migrations: advisory lock on servers, a lock file beside a SQLite file."""
+    backend = engine.dialect.name
+    if backend == "postgresql":
+        conn.execute(text("SELECT pg_advisory_lock(hashtext(:n))"), {"n": _LOCK_NAME})
+        try:
+            yield
+        finally:
+            conn.execute(text("SELECT pg_advisory_unlock(hashtext(:n))"), {"n": _LOCK_NAME})
+    elif backend in ("mysql", "mariadb"):
+        conn.execute(text("SELECT GET_LOCK(:n, 120)"), {"n": _LOCK_NAME})
+        try:
+            yield
+        finally:
+            conn.execute(text("SELECT RELEASE_LOCK(:n)"), {"n": _LOCK_NAME})
+    else:
+        database = engine.url.database
+        if not database or database == ":memory:":
+            yield
+            return
+        with open(f"{database}.migrate.lock", "w") as fh:
+            fcntl.flock(fh, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(fh, fcntl.LOCK_UN)
+
+
+def migrate_ledger(engine: Engine, revision: str = "head") -> None:
+    """Upgrade the ledger to `revision` under the migration lock."""
+    config = alembic_config()
+    with engine.connect() as conn:
+        with _migration_lock(engine, conn):
+            conn.commit()  # the lock statement must not hold a transaction open
+            config.attributes["connection"] = conn
+            command.upgrade(config, revision)
+            conn.commit()

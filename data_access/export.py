@@ -1,0 +1,102 @@
+"""CSV exports that open cleanly in Norwegian Excel and cannot smuggle formulas (RULES.md R40).
+
+Excel dialect (default): UTF-8 with BOM, `;` separator, decimal comma, fields with
+newlines quoted, and text cells beginning with `= + - @ | %`, tab or CR prefixed with `'`
+(defusedcsv handles the first six; tab and CR are handled here). Numbers stay numbers.
+Plain dialect (`excel=False`): RFC 4180 for tools — UTF-8 without BOM, comma, decimal
+point, CRLF line ends, values unchanged.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import math
+from collections.abc import Iterable, Iterator
+from datetime import date, datetime
+from decimal import Decimal
+from numbers import Number
+
+import pandas as pd
+from defusedcsv import csv as defused
+
+BOM = "\ufeff"
+_CONTROL_STARTS = ("\t", "\r")
+
+
+def _excel_cell(value):
+    """One value as Excel reads it in a Norwegian locale; text is neutralised by defusedcsv."""
+    if value is None or (isinstance(value, float) and math.isnan(value)) or value is pd.NaT:
+        return ""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, Number) and not isinstance(value, bool):
+        # Decimal comma so Excel (nb-NO) parses the cell as a number.
+        return _number_text(value).replace(".", ",")
+    if isinstance(value, datetime | pd.Timestamp):
+        return value.isoformat(sep=" ")
+    if isinstance(value, date):
+        return value.isoformat()
+    text = str(value)
+    if text.startswith(_CONTROL_STARTS):
+        return "'" + text
+    return text
+
+
+def _plain_cell(value):
+    if value is None or (isinstance(value, float) and math.isnan(value)) or value is pd.NaT:
+        return ""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, Number):
+        return _number_text(value)
+    if isinstance(value, datetime | pd.Timestamp):
+        return value.isoformat(sep=" ")
+    if isinstance(value, date):
+        return value.isoformat()
+    return str(value)
+
+
+def _number_text(value: Number) -> str:
+    if isinstance(value, Decimal):
+        return format(value, "f")
+    if isinstance(value, float):
+        return repr(float(value))  # shortest text that reads back as the same float
+    return str(value)
+
+
+def iter_csv(frames: Iterable[pd.DataFrame], *, excel: bool = True) -> Iterator[bytes]:
+    """Yield a CSV file chunk by chunk from DataFrames with the same columns (header once).
+
+    For large exports: the caller streams frames from a cursor and never holds them all.
+    """
+    header_written = False
+    for frame in frames:
+        buffer = io.StringIO(newline="")
+        if excel:
+            writer = defused.writer(
+                buffer, delimiter=";", quoting=csv.QUOTE_MINIMAL, lineterminator="\r\n"
+            )
+            cell = _excel_cell
+        else:
+            writer = csv.writer(
+                buffer, delimiter=",", quoting=csv.QUOTE_MINIMAL, lineterminator="\r\n"
+            )
+            cell = _plain_cell
+        if not header_written:
+            if excel:
+                buffer.write(BOM)
+            writer.writerow([cell(str(c)) for c in frame.columns])
+            header_written = True
+        for row in frame.itertuples(index=False, name=None):
+            writer.writerow([cell(v) for v in row])
+        yield buffer.getvalue().encode("utf-8")
+
+
+def to_csv_bytes(df: pd.DataFrame, *, excel: bool = True) -> bytes:
+    """The whole DataFrame as CSV bytes, columns in their order (RULES.md R40).
+
+    `excel=True`: BOM, `;`, decimal comma, formula-like text neutralised with `'`.
+    `excel=False`: plain RFC 4180 (comma, decimal point, no BOM, values unchanged).
+    """
+    return b"".join(iter_csv([df], excel=excel))

@@ -1,0 +1,261 @@
+"""The ledger: the dashboard's own database (DESIGN.md "Four databases").
+
+Versioned with Alembic (`data_access/migrations`); these Table objects are what the code
+queries, and `tests/test_migrations.py` checks that the migrations build exactly them.
+Personal data is held here only while needed (an outbox message, a hold's scope); audit
+entries and receipts carry `subject_ref` = keyed hash of the e-mail (RULES.md R18).
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    CHAR,
+    Boolean,
+    Column,
+    Date,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+)
+
+from data_access.tables import EMAIL, NAME
+
+ledger_metadata = MetaData()
+REF = 64  # hex HMAC-SHA256
+
+audit_log = Table(
+    "audit_log",
+    ledger_metadata,
+    Column("id", Integer, primary_key=True),
+    Column("occurred_at", DateTime, nullable=False),  # UTC
+    Column("actor", String(EMAIL), nullable=False),
+    Column("action", String(60), nullable=False),
+    Column("rule", String(20)),  # 'R14', 'R16', ...
+    Column("store", String(20)),  # users | consent | support | ledger
+    Column("subject_ref", String(REF)),  # keyed hash, never an e-mail
+    Column("target", String(200)),  # e.g. 'account:42', 'request:7'
+    Column("counts", Text),  # canonical JSON {"table": rows}
+    Column("details", Text),  # canonical JSON, no personal data
+    Column("prev_hash", CHAR(64), nullable=False),
+    Column("hash", CHAR(64), nullable=False),
+)
+
+# One row (id = 1): updating it first serialises appends on every backend, so two actions
+# at once cannot fork the chain.
+audit_head = Table(
+    "audit_head",
+    ledger_metadata,
+    Column("id", Integer, primary_key=True),
+    Column("hash", CHAR(64), nullable=False),
+    Column("entries", Integer, nullable=False),
+)
+
+notices = Table(
+    "notices",
+    ledger_metadata,
+    Column("id", Integer, primary_key=True),
+    Column("account_id", Integer, nullable=False),
+    Column("sent_on", Date, nullable=False),  # effective (as_of) date, Oslo
+    Column("created_at", DateTime, nullable=False),  # UTC
+    Column("actor", String(EMAIL), nullable=False),
+    Column("last_activity_on", Date, nullable=False),  # what the notice was based on
+    Column("deletable_on", Date, nullable=False),
+    Column("outbox_id", Integer),
+    Index("ix_notices_account_id", "account_id", "sent_on"),
+)
+
+outbox = Table(
+    "outbox",
+    ledger_metadata,
+    Column("id", Integer, primary_key=True),
+    Column("created_at", DateTime, nullable=False),
+    Column("kind", String(40), nullable=False),  # 'inactivity_notice', ...
+    Column("to_email", String(EMAIL), nullable=False),
+    Column("subject_ref", String(REF), nullable=False),
+    Column("subject", String(300), nullable=False),
+    Column("body", Text, nullable=False),
+    Column("status", String(12), nullable=False),  # pending | sent | failed
+    Column("attempts", Integer, nullable=False, default=0),
+    Column("last_error", Text),
+    Column("sent_at", DateTime),
+    Index("ix_outbox_status", "status", "id"),
+)
+
+jobs = Table(
+    "jobs",
+    ledger_metadata,
+    Column("id", Integer, primary_key=True),
+    Column("kind", String(40), nullable=False),  # account_deletion | support_purge | ...
+    Column("idempotency_key", String(100), unique=True),
+    Column("created_at", DateTime, nullable=False),
+    Column("actor", String(EMAIL), nullable=False),
+    Column("as_of", Date, nullable=False),
+    Column("status", String(12), nullable=False),  # pending | running | partial | done
+    Column("params", Text),  # canonical JSON
+    Column("error", Text),
+    Column("finished_at", DateTime),
+)
+
+job_steps = Table(
+    "job_steps",
+    ledger_metadata,
+    Column("id", Integer, primary_key=True),
+    Column("job_id", Integer, ForeignKey("jobs.id"), nullable=False),
+    Column("seq", Integer, nullable=False),
+    Column("target", String(200), nullable=False),  # 'account:42'
+    Column("store", String(20), nullable=False),
+    Column("step", String(60), nullable=False),
+    Column("status", String(12), nullable=False),  # pending | done | failed | skipped
+    Column("counts", Text),
+    Column("error", Text),
+    Column("done_at", DateTime),
+    UniqueConstraint("job_id", "seq", name="uq_job_steps_job_seq"),
+)
+
+legal_holds = Table(
+    "legal_holds",
+    ledger_metadata,
+    Column("id", Integer, primary_key=True),
+    Column("scope", String(10), nullable=False),  # email | account | contact
+    Column("email", String(EMAIL)),  # held while the hold is needed (R18)
+    Column("subject_ref", String(REF)),
+    Column("account_id", Integer),
+    Column("contact_id", Integer),
+    Column("reason", Text, nullable=False),
+    Column("case_ref", String(100), nullable=False),
+    Column("owner", String(EMAIL), nullable=False),
+    Column("placed_by", String(EMAIL), nullable=False),
+    Column("placed_on", Date, nullable=False),
+    Column("review_on", Date, nullable=False),
+    Column("released_on", Date),
+    Column("released_by", String(EMAIL)),
+    Index("ix_legal_holds_active", "released_on"),
+)
+
+hold_blocks = Table(
+    "hold_blocks",
+    ledger_metadata,
+    Column("id", Integer, primary_key=True),
+    Column("hold_id", Integer, ForeignKey("legal_holds.id"), nullable=False),
+    Column("occurred_at", DateTime, nullable=False),
+    Column("actor", String(EMAIL), nullable=False),
+    Column("action", String(60), nullable=False),
+    Column("target", String(200), nullable=False),
+)
+
+request_cases = Table(
+    "request_cases",
+    ledger_metadata,
+    Column("request_id", Integer, primary_key=True),  # support.data_subject_requests.id
+    Column("status", String(20), nullable=False),
+    Column("identity_requested_on", Date),
+    Column("identity_confirmed_on", Date),
+    Column("identity_method", String(200)),
+    Column("extended", Boolean, nullable=False, default=False),
+    Column("extension_reason", Text),
+    Column("extension_notified_on", Date),
+    Column("closed_on", Date),
+    Column("outcome_note", Text),
+    Column("updated_at", DateTime, nullable=False),
+    Column("version", Integer, nullable=False, default=1),  # optimistic concurrency
+)
+
+request_events = Table(
+    "request_events",
+    ledger_metadata,
+    Column("id", Integer, primary_key=True),
+    Column("request_id", Integer, nullable=False),
+    Column("occurred_at", DateTime, nullable=False),
+    Column("effective_on", Date, nullable=False),
+    Column("actor", String(EMAIL), nullable=False),
+    Column("event", String(40), nullable=False),
+    Column("details", Text),
+    Index("ix_request_events_request_id", "request_id", "id"),
+)
+
+recipient_tasks = Table(
+    "recipient_tasks",
+    ledger_metadata,
+    Column("id", Integer, primary_key=True),
+    Column("request_id", Integer, nullable=False),
+    Column("recipient_id", Integer),
+    Column("recipient", String(NAME), nullable=False),
+    Column("status", String(20), nullable=False),  # open | sent | not_possible
+    Column("reason", Text),
+    Column("closed_by", String(EMAIL)),
+    Column("closed_on", Date),
+    Index("ix_recipient_tasks_request_id", "request_id"),
+)
+
+erasure_receipts = Table(
+    "erasure_receipts",
+    ledger_metadata,
+    Column("id", Integer, primary_key=True),
+    Column("subject_ref", String(REF), nullable=False),
+    Column("request_id", Integer),
+    Column("job_id", Integer),
+    Column("created_at", DateTime, nullable=False),
+    Column("as_of", Date, nullable=False),
+    Column("actor", String(EMAIL), nullable=False),
+    Column("receipt", Text, nullable=False),  # canonical JSON, no e-mail or name
+)
+
+processing_activities = Table(
+    "processing_activities",
+    ledger_metadata,
+    Column("id", Integer, primary_key=True),
+    Column("name", String(NAME), nullable=False, unique=True),
+    Column("purpose", Text, nullable=False),
+    Column("legal_basis", String(40), nullable=False),  # 'art. 6(1)(b)' ...
+    Column("data_subjects", Text),
+    Column("data_categories", Text),
+    Column("recipients", Text),
+    Column("third_country_transfers", Text),
+    Column("retention_rule", Text),
+    Column("security_measures", Text),
+    Column("updated_on", Date),
+)
+
+recipients = Table(
+    "recipients",
+    ledger_metadata,
+    Column("id", Integer, primary_key=True),
+    Column("name", String(NAME), nullable=False, unique=True),  # as the policy names it
+    Column("legal_name", String(NAME)),
+    Column(
+        "role", String(30), nullable=False
+    ),  # processor | joint_controller | independent_controller
+    Column("purpose", Text),
+    Column("data_categories", Text),
+    Column("country", CHAR(2)),  # ISO 3166-1 alpha-2
+    Column("dpa_signed_on", Date),
+    Column("transfer_mechanism", String(20)),  # eea | adequacy | dpf | scc | none
+    Column("dpf_checked_on", Date),
+    Column("tia_on", Date),
+    Column("last_review_on", Date),
+    Column("named_in_policy", Boolean, nullable=False, default=False),
+    Column("receives_personal_data", Boolean, nullable=False, default=True),
+    Column("notes", Text),
+)
+
+cookies = Table(
+    "cookies",
+    ledger_metadata,
+    Column("id", Integer, primary_key=True),
+    Column("name", String(100), nullable=False),
+    Column("provider", String(NAME), nullable=False),
+    Column("party", String(10), nullable=False),  # first | third
+    Column("category", String(30), nullable=False),  # strictly_necessary | statistics | marketing
+    Column("lifetime_days", Integer),
+    Column("lifetime", String(60)),  # as the provider states it: '2 years', 'session'
+    Column("consent_required", Boolean, nullable=False),
+    UniqueConstraint("name", "provider", name="uq_cookies_name_provider"),
+)
+
+LEDGER_TABLES = [t.name for t in ledger_metadata.sorted_tables]

@@ -1,0 +1,249 @@
+"""The dashboard's settings: config.toml read into frozen dataclasses.
+
+This is the only module that reads environment variables (DESIGN.md "Layers"). Database
+URLs come from the variables config.toml names; an unset variable falls back to the demo
+SQLite file under `demo_dir`. A malformed file raises `SettingsError` naming the key and
+the type it expected.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any, get_type_hints
+
+ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_CONFIG = ROOT / "config.toml"
+STORES = ("users", "consent", "support", "ledger")
+
+
+class SettingsError(ValueError):
+    """config.toml is malformed: the message names the key and the expected type."""
+
+
+@dataclass(frozen=True)
+class Policy:
+    """The privacy policy's numbers (RULES.md: every *default*). Units are in the names."""
+
+    account_inactivity_months: int = 12
+    notice_days: int = 30
+    support_log_months: int = 6
+    invoice_retention_years: int = 5
+    fiscal_year_end: str = "12-31"
+    dsr_months: int = 1
+    dsr_extension_months: int = 2
+    identity_pause_window_days: int = 3
+    hold_review_months: int = 12
+    dpf_check_days: int = 90
+    recipient_review_months: int = 12
+    duplicate_request_days: int = 30
+    max_rows: int = 5000
+
+    @property
+    def fiscal_year_end_md(self) -> tuple[int, int]:
+        """`fiscal_year_end` as (month, day)."""
+        month, day = self.fiscal_year_end.split("-")
+        return int(month), int(day)
+
+
+@dataclass(frozen=True)
+class DatabaseSettings:
+    users_url_env: str = "DPO_USERS_URL"
+    consent_url_env: str = "DPO_CONSENT_URL"
+    support_url_env: str = "DPO_SUPPORT_URL"
+    ledger_url_env: str = "DPO_LEDGER_URL"
+    pseudonym_key_env: str = "DPO_PSEUDONYM_KEY"
+    demo_dir: str = "data"
+
+
+@dataclass(frozen=True)
+class Roles:
+    dpo: tuple[str, ...] = ()
+    viewer: tuple[str, ...] = ()
+
+    def role_of(self, email: str | None) -> str | None:
+        """'dpo', 'viewer' or None for an e-mail (case-insensitive)."""
+        if not email:
+            return None
+        email = email.strip().lower()
+        if email in {e.lower() for e in self.dpo}:
+            return "dpo"
+        if email in {e.lower() for e in self.viewer}:
+            return "viewer"
+        return None
+
+
+@dataclass(frozen=True)
+class PolicyFacts:
+    recipients: tuple[str, ...] = (
+        "US payment processor",
+        "Google Analytics",
+        "Facebook Pixel",
+        "Website provider",
+    )
+    social_media: tuple[str, ...] = ("Facebook", "YouTube", "Instagram", "LinkedIn")
+    consent_purposes: tuple[str, ...] = (
+        "usage_statistics",
+        "newsletter",
+        "website_statistics",
+        "marketing",
+    )
+    policy_text_path: str = ""
+
+
+@dataclass(frozen=True)
+class Letters:
+    languages: tuple[str, ...] = ("nb", "en")
+    controller_name: str = "Plaato Technologies AS"
+    controller_contact: str = "privacy@plaato.example"
+
+
+@dataclass(frozen=True)
+class Smtp:
+    host: str = ""
+    port: int = 25
+    sender: str = ""
+    username: str = ""
+    password_env: str = "DPO_SMTP_PASSWORD"
+    starttls: bool = False
+
+    @property
+    def configured(self) -> bool:
+        return bool(self.host and self.sender)
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything config.toml says, plus the database URLs resolved from the environment."""
+
+    policy: Policy = field(default_factory=Policy)
+    databases: DatabaseSettings = field(default_factory=DatabaseSettings)
+    roles: Roles = field(default_factory=Roles)
+    policy_facts: PolicyFacts = field(default_factory=PolicyFacts)
+    letters: Letters = field(default_factory=Letters)
+    smtp: Smtp = field(default_factory=Smtp)
+    base_dir: Path = ROOT
+    urls: dict[str, str] = field(default_factory=dict)
+    url_sources: dict[str, str] = field(default_factory=dict)
+    pseudonym_key: str | None = None
+
+    @property
+    def demo_dir(self) -> Path:
+        return (self.base_dir / self.databases.demo_dir).resolve()
+
+    def demo_url(self, store: str) -> str:
+        return f"sqlite:///{self.demo_dir / f'{store}.sqlite'}"
+
+    @property
+    def demo_mode(self) -> bool:
+        """True when every database is the embedded demo SQLite file (RULES.md R41)."""
+        return all(self.urls.get(s) == self.demo_url(s) for s in STORES)
+
+
+# --- parsing -----------------------------------------------------------------------------
+
+_SECTIONS = {
+    "policy": Policy,
+    "display": None,  # max_rows lives on Policy so every data function sees it
+    "databases": DatabaseSettings,
+    "roles": Roles,
+    "policy_facts": PolicyFacts,
+    "letters": Letters,
+    "smtp": Smtp,
+}
+
+
+def _coerce(key: str, value: Any, expected: Any) -> Any:
+    """Check one value against its dataclass annotation; tuples of str accept TOML arrays."""
+    if expected is bool:
+        ok = isinstance(value, bool)
+    elif expected is int:
+        ok = isinstance(value, int) and not isinstance(value, bool)
+    elif expected is str:
+        ok = isinstance(value, str)
+    else:  # tuple[str, ...]
+        ok = isinstance(value, list) and all(isinstance(v, str) for v in value)
+        value = tuple(value) if ok else value
+    if not ok:
+        name = getattr(expected, "__name__", None) or "list of strings"
+        raise SettingsError(
+            f"config.toml: '{key}' must be {name}, got {type(value).__name__} {value!r}"
+        )
+    return value
+
+
+def _section(name: str, cls: type, raw: dict[str, Any]) -> Any:
+    if not isinstance(raw, dict):
+        raise SettingsError(f"config.toml: [{name}] must be a table")
+    hints = get_type_hints(cls)
+    known = {f.name for f in fields(cls)}
+    values = {}
+    for key, value in raw.items():
+        if key not in known:
+            raise SettingsError(
+                f"config.toml: unknown key '{name}.{key}' (known: {', '.join(sorted(known))})"
+            )
+        values[key] = _coerce(f"{name}.{key}", value, hints[key])
+    return cls(**values)
+
+
+def _check_policy(policy: Policy) -> None:
+    for f in fields(Policy):
+        value = getattr(policy, f.name)
+        if isinstance(value, int) and value < 0:
+            raise SettingsError(f"config.toml: 'policy.{f.name}' must be >= 0, got {value}")
+    try:
+        month, day = policy.fiscal_year_end_md
+        if not (1 <= month <= 12 and 1 <= day <= 31):
+            raise ValueError
+    except ValueError:
+        raise SettingsError(
+            f"config.toml: 'policy.fiscal_year_end' must be \"MM-DD\", got {policy.fiscal_year_end!r}"
+        ) from None
+    if policy.max_rows < 1:
+        raise SettingsError("config.toml: 'display.max_rows' must be >= 1")
+
+
+def parse_settings(raw: dict[str, Any], *, base_dir: Path = ROOT, environ=None) -> Settings:
+    """Settings from an already parsed TOML mapping; `environ` defaults to os.environ."""
+    environ = os.environ if environ is None else environ
+    for name in raw:
+        if name not in _SECTIONS:
+            raise SettingsError(
+                f"config.toml: unknown section [{name}] (known: {', '.join(sorted(_SECTIONS))})"
+            )
+    parts = {n: _section(n, c, raw.get(n, {})) for n, c in _SECTIONS.items() if c is not None}
+    display = raw.get("display", {})
+    if not isinstance(display, dict) or set(display) - {"max_rows"}:
+        raise SettingsError("config.toml: [display] takes only 'max_rows' (int)")
+    if "max_rows" in display:
+        max_rows = _coerce("display.max_rows", display["max_rows"], int)
+        parts["policy"] = Policy(**{**parts["policy"].__dict__, "max_rows": max_rows})
+    _check_policy(parts["policy"])
+    settings = Settings(**parts, base_dir=base_dir)
+    urls, sources = {}, {}
+    for store in STORES:
+        var = getattr(settings.databases, f"{store}_url_env")
+        value = (environ.get(var) or "").strip()
+        urls[store] = value or settings.demo_url(store)
+        sources[store] = f"${var}" if value else "demo file"
+    key = (environ.get(settings.databases.pseudonym_key_env) or "").strip() or None
+    return Settings(**parts, base_dir=base_dir, urls=urls, url_sources=sources, pseudonym_key=key)
+
+
+def load_settings(path: str | os.PathLike = DEFAULT_CONFIG, *, environ=None) -> Settings:
+    """Read config.toml at `path`. Raises SettingsError (malformed) or FileNotFoundError."""
+    path = Path(path)
+    try:
+        raw = tomllib.loads(path.read_text(encoding="utf-8"))
+    except tomllib.TOMLDecodeError as exc:
+        raise SettingsError(f"config.toml is not valid TOML: {exc}") from None
+    return parse_settings(raw, base_dir=path.resolve().parent, environ=environ)
+
+
+def smtp_password(settings: Settings, environ=None) -> str | None:
+    """The SMTP password from the environment variable [smtp] names, if set."""
+    environ = os.environ if environ is None else environ
+    return environ.get(settings.smtp.password_env) or None

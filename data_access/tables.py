@@ -1,0 +1,181 @@
+"""The three source databases' contract tables (DESIGN.md "Source schemas").
+
+The company's systems own these tables; the dashboard reads them and changes them only
+through named actions. `create_all` creates them for the demo and for tests; production
+exposes the same names (or views of them). Times are naive UTC DATETIMEs (never MariaDB
+TIMESTAMP, which ends in 2038); strings have lengths so UNIQUE works on MariaDB.
+The indexes are the ones the dashboard's queries filter and sort on.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    CHAR,
+    Column,
+    Date,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    Numeric,
+    String,
+    Table,
+    Text,
+)
+
+EMAIL, NAME, PHONE = 320, 200, 40
+
+# --- users ---------------------------------------------------------------------------------
+users_metadata = MetaData()
+
+accounts = Table(
+    "accounts",
+    users_metadata,
+    Column("id", Integer, primary_key=True),
+    Column("email", String(EMAIL), nullable=False, unique=True),
+    Column("full_name", String(NAME), nullable=False),
+    Column("account_type", String(20), nullable=False),  # 'personal' | 'professional'
+    Column("company_name", String(NAME)),
+    Column("contact_person", String(NAME)),
+    Column("created_at", DateTime, nullable=False),
+    Column("last_active_at", DateTime),
+    Index("ix_accounts_last_active_at", "last_active_at"),
+    Index("ix_accounts_created_at", "created_at"),
+)
+
+account_members = Table(
+    "account_members",
+    users_metadata,
+    Column("id", Integer, primary_key=True),
+    Column("account_id", Integer, ForeignKey("accounts.id"), nullable=False),
+    Column("full_name", String(NAME)),
+    Column("email", String(EMAIL)),
+    Column("role", String(20)),  # 'admin' | 'member'
+    Column("created_at", DateTime),
+    Column("last_active_at", DateTime),
+    Index("ix_account_members_account_id", "account_id", "last_active_at"),
+    Index("ix_account_members_email", "email"),
+)
+
+invoices = Table(
+    "invoices",
+    users_metadata,
+    Column("id", Integer, primary_key=True),
+    Column("invoice_number", String(40), nullable=False, unique=True),
+    Column("account_id", Integer),  # NULL once detached from a deleted account (R14)
+    Column("customer_name", String(NAME)),
+    Column("contact_person", String(NAME)),
+    Column("amount", Numeric(12, 2)),
+    Column("currency", CHAR(3)),
+    Column("issued_on", Date),
+    Column("paid_on", Date),
+    Index("ix_invoices_account_id", "account_id"),
+    Index("ix_invoices_issued_on", "issued_on", "id"),
+)
+
+usage_sessions = Table(
+    "usage_sessions",
+    users_metadata,
+    Column("id", Integer, primary_key=True),
+    Column("account_id", Integer, nullable=False),
+    Column("started_at", DateTime, nullable=False),
+    Column("duration_s", Integer),
+    Column("feature", String(80)),
+    Index("ix_usage_sessions_account_id", "account_id", "started_at"),
+    Index("ix_usage_sessions_started_at", "started_at"),
+)
+
+# --- consent -------------------------------------------------------------------------------
+consent_metadata = MetaData()
+
+notice_versions = Table(
+    "notice_versions",
+    consent_metadata,
+    Column("version", String(40), primary_key=True),
+    Column("purpose", String(40), nullable=False),
+    Column("published_on", Date, nullable=False),
+    Column("text_sha256", CHAR(64)),
+    Column("text", Text),
+)
+
+consent_events = Table(
+    "consent_events",
+    consent_metadata,
+    Column("id", Integer, primary_key=True),  # monotonic; the roll-up watermark
+    Column("account_id", Integer),
+    Column("email", String(EMAIL)),
+    Column("visitor_id", String(64)),
+    Column("purpose", String(40), nullable=False),
+    Column("action", String(12), nullable=False),  # 'granted' | 'withdrawn'
+    Column("occurred_at", DateTime, nullable=False),
+    Column("source", String(40)),
+    Column("notice_version", String(40)),
+    Index("ix_consent_events_purpose_time", "purpose", "occurred_at"),
+    Index("ix_consent_events_account_id", "account_id"),
+    Index("ix_consent_events_email", "email"),
+    Index("ix_consent_events_visitor_id", "visitor_id"),
+)
+
+newsletter_subscribers = Table(
+    "newsletter_subscribers",
+    consent_metadata,
+    Column("id", Integer, primary_key=True),
+    Column("email", String(EMAIL), nullable=False, unique=True),
+    Column("full_name", String(NAME)),
+    Column("subscribed_at", DateTime),
+    Column("unsubscribed_at", DateTime),
+)
+
+# --- support -------------------------------------------------------------------------------
+support_metadata = MetaData()
+
+contacts = Table(
+    "contacts",
+    support_metadata,
+    Column("id", Integer, primary_key=True),
+    Column("channel", String(10), nullable=False),  # 'chat' | 'email' | 'phone'
+    Column("started_at", DateTime, nullable=False),
+    Column("full_name", String(NAME)),
+    Column("email", String(EMAIL)),
+    Column("phone", String(PHONE)),
+    Column("location", String(NAME)),
+    Column("account_id", Integer),
+    Column("summary", Text),
+    Index("ix_contacts_started_at", "started_at", "id"),
+    Index("ix_contacts_email", "email"),
+    Index("ix_contacts_account_id", "account_id"),
+)
+
+data_subject_requests = Table(
+    "data_subject_requests",
+    support_metadata,
+    Column("id", Integer, primary_key=True),
+    Column("received_at", DateTime, nullable=False),
+    Column("channel", String(20)),
+    Column("request_type", String(20), nullable=False),
+    Column("subject_email", String(EMAIL), nullable=False),
+    Column("subject_name", String(NAME)),
+    Column("account_id", Integer),
+    Column("details", Text),
+    Index("ix_dsr_received_at", "received_at", "id"),
+    Index("ix_dsr_subject_email", "subject_email"),
+)
+
+SOURCE_METADATA = {
+    "users": users_metadata,
+    "consent": consent_metadata,
+    "support": support_metadata,
+}
+
+REQUEST_TYPES = (
+    "access",
+    "rectification",
+    "erasure",
+    "restriction",
+    "portability",
+    "objection",
+    "withdraw_consent",
+)
+CHANNELS = ("chat", "email", "phone")
+CONSENT_PURPOSES = ("usage_statistics", "newsletter", "website_statistics", "marketing")
