@@ -109,11 +109,14 @@ def verify_chain(dbs: Databases) -> tuple[bool, int | None]:
         result = conn.execution_options(yield_per=5000).execute(
             select(audit_log).order_by(audit_log.c.id)
         )
-        for row in result.mappings():
-            entry = dict(row)
-            if entry["prev_hash"] != prev or _entry_hash(prev, entry) != entry["hash"]:
-                return False, entry["id"]
-            prev = entry["hash"]
+        # Closing the streamed result (also on an early return) drains the server cursor, so
+        # the connection goes back to the pool clean (MariaDB warns about unread rows).
+        with result:
+            for row in result.mappings():
+                entry = dict(row)
+                if entry["prev_hash"] != prev or _entry_hash(prev, entry) != entry["hash"]:
+                    return False, entry["id"]
+                prev = entry["hash"]
         head = conn.execute(select(audit_head.c.hash).where(audit_head.c.id == 1)).scalar()
     # A deleted tail shows as a head that no longer matches the last entry.
     if head is not None and head != prev:

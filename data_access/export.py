@@ -17,6 +17,7 @@ from datetime import date, datetime
 from decimal import Decimal
 from numbers import Number
 
+import numpy as np
 import pandas as pd
 from defusedcsv import csv as defused
 
@@ -24,15 +25,27 @@ BOM = "\ufeff"
 _CONTROL_STARTS = ("\t", "\r")
 
 
+def _is_missing(value) -> bool:
+    """None, NaN, NaT and pd.NA (what a nullable Int64/boolean column holds) are empty cells."""
+    if value is None or value is pd.NA or value is pd.NaT:
+        return True
+    if isinstance(value, Decimal):
+        return value.is_nan()
+    return isinstance(value, float) and math.isnan(value)
+
+
 def _excel_cell(value):
     """One value as Excel reads it in a Norwegian locale; text is neutralised by defusedcsv."""
-    if value is None or (isinstance(value, float) and math.isnan(value)) or value is pd.NaT:
+    if _is_missing(value):
         return ""
-    if isinstance(value, bool):
+    if isinstance(value, bool | np.bool_):
         return "true" if value else "false"
-    if isinstance(value, Number) and not isinstance(value, bool):
-        # Decimal comma so Excel (nb-NO) parses the cell as a number.
-        return _number_text(value).replace(".", ",")
+    if isinstance(value, Number):
+        if isinstance(value, float | Decimal) and not math.isfinite(value):
+            return ""  # Excel has no infinity; "-inf" would also read as a formula
+        # Decimal comma so Excel (nb-NO) parses the cell as a number. Positional notation:
+        # "-1e-05" would not read as a number and defusedcsv would neutralise it.
+        return _number_text(value, positional=True).replace(".", ",")
     if isinstance(value, datetime | pd.Timestamp):
         return value.isoformat(sep=" ")
     if isinstance(value, date):
@@ -44,9 +57,9 @@ def _excel_cell(value):
 
 
 def _plain_cell(value):
-    if value is None or (isinstance(value, float) and math.isnan(value)) or value is pd.NaT:
+    if _is_missing(value):
         return ""
-    if isinstance(value, bool):
+    if isinstance(value, bool | np.bool_):
         return "true" if value else "false"
     if isinstance(value, Number):
         return _number_text(value)
@@ -57,11 +70,14 @@ def _plain_cell(value):
     return str(value)
 
 
-def _number_text(value: Number) -> str:
+def _number_text(value: Number, *, positional: bool = False) -> str:
     if isinstance(value, Decimal):
         return format(value, "f")
     if isinstance(value, float):
-        return repr(float(value))  # shortest text that reads back as the same float
+        text = repr(float(value))  # shortest text that reads back as the same float
+        if positional and "e" in text:
+            return format(Decimal(text), "f")
+        return text
     return str(value)
 
 

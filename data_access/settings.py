@@ -167,7 +167,8 @@ def _coerce(key: str, value: Any, expected: Any) -> Any:
         ok = isinstance(value, list) and all(isinstance(v, str) for v in value)
         value = tuple(value) if ok else value
     if not ok:
-        name = getattr(expected, "__name__", None) or "list of strings"
+        # tuple[str, ...].__name__ is "tuple"; the file author writes a TOML array of strings.
+        name = {bool: "bool", int: "int", str: "str"}.get(expected, "list of strings")
         raise SettingsError(
             f"config.toml: '{key}' must be {name}, got {type(value).__name__} {value!r}"
         )

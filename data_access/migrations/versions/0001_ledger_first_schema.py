@@ -26,6 +26,15 @@ def _create_index(table: str, name: str, columns: list[str]) -> None:
         op.create_index(name, table, columns)
 
 
+def _seed_audit_head() -> None:
+    """The chain head row exists from the start: two first appends at once would otherwise
+    both try to insert it and one would fail (audit.append locks this row)."""
+    head = sa.table("audit_head", sa.column("id"), sa.column("hash"), sa.column("entries"))
+    bind = op.get_bind()
+    if bind.execute(sa.select(head.c.id).where(head.c.id == 1)).first() is None:
+        op.bulk_insert(head, [{"id": 1, "hash": "0" * 64, "entries": 0}])
+
+
 revision = "0001"
 down_revision = None
 branch_labels = None
@@ -58,6 +67,7 @@ def upgrade() -> None:
             sa.Column("entries", sa.Integer(), nullable=False),
             sa.PrimaryKeyConstraint("id"),
         )
+    _seed_audit_head()
     if _missing_table("cookies"):
         op.create_table(
             "cookies",

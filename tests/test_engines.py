@@ -1,0 +1,132 @@
+"""`Databases`: engines per store, unusable URLs, the pseudonym key (DESIGN.md "Public API",
+"Pseudonyms and the hash chain"; RULES.md R18, R41)."""
+
+from __future__ import annotations
+
+import stat
+from pathlib import Path
+
+import pytest
+from sqlalchemy import Engine, text
+
+from data_access.engines import Databases, DatabaseUnavailable, PseudonymKeyMissing
+from data_access.settings import load_settings
+
+PASSWORD = "s3cret-pw"
+
+
+def sqlite_urls(tmp_path: Path) -> dict[str, str]:
+    return {
+        s: f"sqlite:///{tmp_path / f'{s}.sqlite'}"
+        for s in ("users", "consent", "support", "ledger")
+    }
+
+
+def settings_for(tmp_path: Path, environ: dict[str, str]):
+    config = tmp_path / "config.toml"
+    config.write_text('[databases]\ndemo_dir = "data"\n', encoding="utf-8")
+    return load_settings(config, environ=environ)
+
+
+@pytest.mark.parametrize(
+    "url, shown",
+    [
+        pytest.param(
+            f"postgresql+psycopg://dpo:{PASSWORD}@db.example:notaport/users",
+            "<malformed URL>",
+            id="bad-port",
+        ),
+        pytest.param("users database on db.example", "<malformed URL>", id="not-a-url"),
+        pytest.param(
+            f"mysql+nosuchdriver://dpo:{PASSWORD}@db.example/users",
+            "mysql+nosuchdriver://dpo:***@db.example/users",
+            id="unknown-driver",
+        ),
+    ],
+)
+def test_malformed_url_makes_only_that_store_unavailable_without_its_password(tmp_path, url, shown):
+    urls = {**sqlite_urls(tmp_path), "users": url}
+    dbs = Databases.from_urls(**urls)
+    assert set(dbs.problems) == {"users"}
+    with pytest.raises(DatabaseUnavailable) as raised:
+        dbs.users  # noqa: B018 - the property is what pages touch
+    message = str(raised.value)
+    assert raised.value.store == "users"
+    assert message.startswith("The users database is unavailable: ")
+    assert shown in message
+    assert PASSWORD not in message
+    assert PASSWORD not in dbs.problems["users"]
+    # The other stores still work: pages that do not need `users` keep running.
+    assert isinstance(dbs.consent, Engine)
+    with dbs.ledger.connect() as conn:
+        assert conn.execute(text("SELECT 1")).scalar_one() == 1
+
+
+def test_create_all_with_an_unusable_store_raises_database_unavailable(tmp_path):
+    dbs = Databases.from_urls(**{**sqlite_urls(tmp_path), "support": "::nonsense::"})
+    with pytest.raises(DatabaseUnavailable, match="support"):
+        dbs.create_all()
+
+
+def test_shown_urls_hide_the_password(tmp_path):
+    urls = {
+        **sqlite_urls(tmp_path),
+        "users": f"postgresql+psycopg://dpo:{PASSWORD}@db.example:5432/users",
+    }
+    dbs = Databases.from_urls(**urls)
+    assert dbs.urls["users"] == "postgresql+psycopg://dpo:***@db.example:5432/users"
+    assert dbs.problems == {}
+
+
+def test_sqlite_files_run_in_wal_mode_with_a_busy_timeout(tmp_path):
+    dbs = Databases.from_urls(**sqlite_urls(tmp_path))
+    with dbs.users.connect() as conn:
+        assert conn.execute(text("PRAGMA journal_mode")).scalar_one() == "wal"
+        assert conn.execute(text("PRAGMA busy_timeout")).scalar_one() == 30000
+    dbs.dispose()
+
+
+def test_r18_outside_demo_mode_a_missing_pseudonym_key_refuses_to_start(tmp_path):
+    settings = settings_for(
+        tmp_path, {"DPO_USERS_URL": "postgresql+psycopg://dpo@db.example/users"}
+    )
+    assert settings.demo_mode is False
+    with pytest.raises(PseudonymKeyMissing) as raised:
+        Databases.from_settings(settings)
+    assert "DPO_PSEUDONYM_KEY" in str(raised.value)
+    assert not (tmp_path / "data" / "pseudonym.key").exists()
+
+
+def test_r18_outside_demo_mode_the_key_comes_from_the_environment(tmp_path):
+    settings = settings_for(
+        tmp_path,
+        {
+            "DPO_USERS_URL": "postgresql+psycopg://dpo@db.example/users",
+            "DPO_PSEUDONYM_KEY": "production-key",
+        },
+    )
+    dbs = Databases.from_settings(settings)
+    assert dbs.pseudonym_key == b"production-key"
+    assert dbs.demo_mode is False
+    assert dbs.policy == settings.policy
+
+
+def test_r18_demo_mode_generates_a_private_key_file_and_reuses_it(tmp_path):
+    settings = settings_for(tmp_path, {})
+    assert settings.demo_mode is True
+    first = Databases.from_settings(settings)
+    key_file = tmp_path / "data" / "pseudonym.key"
+    assert key_file.exists()
+    assert stat.S_IMODE(key_file.stat().st_mode) == 0o600
+    assert len(first.pseudonym_key) == 64  # 32 random bytes as hex
+    int(first.pseudonym_key, 16)
+    second = Databases.from_settings(settings_for(tmp_path, {}))
+    assert second.pseudonym_key == first.pseudonym_key
+    assert first.demo_mode is True
+    assert first.urls["ledger"] == f"sqlite:///{tmp_path / 'data' / 'ledger.sqlite'}"
+
+
+def test_r18_demo_mode_uses_an_environment_key_when_given(tmp_path):
+    dbs = Databases.from_settings(settings_for(tmp_path, {"DPO_PSEUDONYM_KEY": "chosen"}))
+    assert dbs.pseudonym_key == b"chosen"
+    assert not (tmp_path / "data" / "pseudonym.key").exists()
