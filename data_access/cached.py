@@ -1,0 +1,244 @@
+"""Streamlit caches in front of the data functions: the only data_access module that imports
+streamlit, and it holds no SQL (DESIGN.md "Layers").
+
+`databases()` is one `Databases` per process (`st.cache_resource`); every read function has a
+`st.cache_data` wrapper with a TTL of `TTL_SECONDS`, keyed by its arguments, so a rerun does
+not query again and a changed filter does. Wrappers take only hashable arguments (dates,
+ints, strings, tuples) and fetch the `Databases` themselves. After an action, a page clears
+what the action touched with `clear("name", ...)`.
+
+Settings come from `CONFIG_PATH` (config.toml beside the code) with database URLs from the
+environment variables it names; tests set those variables, or point `CONFIG_PATH` elsewhere,
+and clear the caches between runs.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+
+import pandas as pd
+import streamlit as st
+
+from data_access import audit, consent, health, holds, register, requests, retention, subjects
+from data_access.engines import Databases, DatabaseUnavailable
+from data_access.settings import DEFAULT_CONFIG, Settings, load_settings
+
+TTL_SECONDS = 60
+CONFIG_PATH = DEFAULT_CONFIG
+
+
+# --- resources ---------------------------------------------------------------------------
+
+
+@st.cache_resource(show_spinner=False)
+def settings() -> Settings:
+    """The settings read from `CONFIG_PATH`. Raises SettingsError when config.toml is malformed
+    (not cached, so a fixed file is read on the next run)."""
+    return load_settings(CONFIG_PATH)
+
+
+@st.cache_resource(show_spinner=False)
+def databases() -> Databases:
+    """The four databases of `settings()`. Raises SettingsError or PseudonymKeyMissing
+    (a pseudonym key is required outside demo mode, RULES.md R18)."""
+    return Databases.from_settings(settings())
+
+
+# --- health ------------------------------------------------------------------------------
+
+
+@st.cache_data(ttl=TTL_SECONDS, show_spinner=False)
+def health_problems() -> list:
+    """`health.check`: one Problem(store, table, column, message) per broken contract or
+    unreachable database; an empty list when all four are usable."""
+    return health.check(databases())
+
+
+@st.cache_data(ttl=TTL_SECONDS, show_spinner=False)
+def health_summary() -> pd.DataFrame:
+    """`health.summary`: one row per database (see its docstring for the columns)."""
+    return health.summary(databases())
+
+
+# --- retention (RULES.md R13–R16) --------------------------------------------------------
+
+
+@st.cache_data(ttl=TTL_SECONDS, show_spinner=False)
+def accounts_nearing_deletion(
+    as_of: date, within_days: int, stages: tuple[str, ...] | None = None
+) -> pd.DataFrame:
+    """`retention.accounts_nearing_deletion`, capped at policy.max_rows (RULES.md R13)."""
+    return retention.accounts_nearing_deletion(
+        databases(), as_of, within_days, stages=list(stages) if stages else None
+    )
+
+
+@st.cache_data(ttl=TTL_SECONDS, show_spinner=False)
+def stage_counts(as_of: date, within_days: int) -> dict[str, int]:
+    """`retention.stage_counts`: accounts nearing deletion per R13 stage."""
+    return retention.stage_counts(databases(), as_of, within_days)
+
+
+@st.cache_data(ttl=TTL_SECONDS, show_spinner=False)
+def support_contacts_past_retention(as_of: date, channel: str | None = None) -> pd.DataFrame:
+    """`retention.support_contacts_past_retention`, capped (RULES.md R16)."""
+    return retention.support_contacts_past_retention(databases(), as_of, channel=channel)
+
+
+@st.cache_data(ttl=TTL_SECONDS, show_spinner=False)
+def count_support_contacts_past_retention(as_of: date) -> int:
+    """`retention.count_support_contacts_past_retention` (RULES.md R16)."""
+    return retention.count_support_contacts_past_retention(databases(), as_of)
+
+
+@st.cache_data(ttl=TTL_SECONDS, show_spinner=False)
+def invoices_past_retention(as_of: date) -> pd.DataFrame:
+    """`retention.invoices_past_retention`, capped (RULES.md R15)."""
+    return retention.invoices_past_retention(databases(), as_of)
+
+
+@st.cache_data(ttl=TTL_SECONDS, show_spinner=False)
+def count_invoices_past_retention(as_of: date) -> int:
+    """`retention.count_invoices_past_retention` (RULES.md R15)."""
+    return retention.count_invoices_past_retention(databases(), as_of)
+
+
+# --- legal holds (RULES.md R17) ----------------------------------------------------------
+
+
+@st.cache_data(ttl=TTL_SECONDS, show_spinner=False)
+def active_holds(as_of: date) -> pd.DataFrame:
+    """`holds.active_holds` on `as_of`."""
+    return holds.active_holds(databases(), as_of)
+
+
+@st.cache_data(ttl=TTL_SECONDS, show_spinner=False)
+def holds_past_review(as_of: date) -> int:
+    """`holds.holds_past_review`: active holds whose review date is before `as_of`."""
+    return holds.holds_past_review(databases(), as_of)
+
+
+# --- data-subject requests (RULES.md R1–R8) ----------------------------------------------
+
+
+@st.cache_data(ttl=TTL_SECONDS, show_spinner=False)
+def open_requests(
+    as_of: date,
+    request_type: str | None = None,
+    status: str | None = None,
+    due_within_days: int | None = None,
+) -> pd.DataFrame:
+    """`requests.open_requests` with the page's filters, capped."""
+    return requests.open_requests(
+        databases(),
+        as_of,
+        request_type=request_type,
+        status=status,
+        due_within_days=due_within_days,
+    )
+
+
+@st.cache_data(ttl=TTL_SECONDS, show_spinner=False)
+def request_counts(as_of: date) -> dict[str, int]:
+    """`requests.request_counts`: open, awaiting_identity, due_this_week, overdue."""
+    return requests.request_counts(databases(), as_of)
+
+
+# --- consent (RULES.md R20–R22) ----------------------------------------------------------
+
+
+@st.cache_data(ttl=TTL_SECONDS, show_spinner=False)
+def consent_rates(as_of: date) -> pd.DataFrame:
+    """`consent.consent_rates` on `as_of` (RULES.md R21)."""
+    return consent.consent_rates(databases(), as_of)
+
+
+@st.cache_data(ttl=TTL_SECONDS, show_spinner=False)
+def consent_trend(start: date, end: date) -> pd.DataFrame:
+    """`consent.consent_trend` per month from `start` to `end`."""
+    return consent.consent_trend(databases(), start, end)
+
+
+@st.cache_data(ttl=TTL_SECONDS, show_spinner=False)
+def withdrawals(start: date, end: date) -> pd.DataFrame:
+    """`consent.withdrawals` from `start` to `end` per purpose, source and notice version."""
+    return consent.withdrawals(databases(), start, end)
+
+
+# --- register (RULES.md R24, R30–R32) ----------------------------------------------------
+
+
+@st.cache_data(ttl=TTL_SECONDS, show_spinner=False)
+def processing_activities() -> pd.DataFrame:
+    """`register.processing_activities` (RULES.md R30)."""
+    return register.processing_activities(databases())
+
+
+@st.cache_data(ttl=TTL_SECONDS, show_spinner=False)
+def recipients() -> pd.DataFrame:
+    """`register.recipients` (RULES.md R31)."""
+    return register.recipients(databases())
+
+
+@st.cache_data(ttl=TTL_SECONDS, show_spinner=False)
+def cookies() -> pd.DataFrame:
+    """`register.cookies` (RULES.md R24)."""
+    return register.cookies(databases())
+
+
+@st.cache_data(ttl=TTL_SECONDS, show_spinner=False)
+def findings(as_of: date) -> pd.DataFrame:
+    """`register.findings` on `as_of` (RULES.md R32)."""
+    return register.findings(databases(), as_of)
+
+
+@st.cache_data(ttl=TTL_SECONDS, show_spinner=False)
+def findings_count(as_of: date) -> dict[str, int]:
+    """`register.findings_count`: findings per severity on `as_of`."""
+    return register.findings_count(databases(), as_of)
+
+
+# --- look-up and audit -------------------------------------------------------------------
+
+
+@st.cache_data(ttl=TTL_SECONDS, show_spinner=False, max_entries=50)
+def find_subject(email: str) -> dict[str, pd.DataFrame]:
+    """`subjects.find_subject`: "store.table" -> that person's rows."""
+    return subjects.find_subject(databases(), email)
+
+
+@st.cache_data(ttl=TTL_SECONDS, show_spinner=False)
+def audit_entries(limit: int | None = None, action: str | None = None) -> pd.DataFrame:
+    """`audit.audit_entries`, newest first."""
+    return audit.audit_entries(databases(), limit=limit, action=action)
+
+
+@st.cache_data(ttl=TTL_SECONDS, show_spinner=False)
+def chain_status() -> tuple[bool, int | None]:
+    """`audit.verify_chain`: (intact, id of the first broken entry)."""
+    return audit.verify_chain(databases())
+
+
+# --- errors ------------------------------------------------------------------------------
+
+
+def is_database_error(exc: BaseException) -> bool:
+    """True for what a read raises when a database is down or breaks the contract:
+    DatabaseUnavailable or any SQLAlchemy error (this module does not import SQLAlchemy,
+    so the error's class hierarchy is checked by module name)."""
+    if isinstance(exc, DatabaseUnavailable):
+        return True
+    return any(cls.__module__ == "sqlalchemy.exc" for cls in type(exc).__mro__)
+
+
+# --- clearing ----------------------------------------------------------------------------
+
+
+def clear(*names: str) -> None:
+    """Clear the named cached functions (e.g. after an action), or every data cache when no
+    name is given. Raises KeyError for a name this module does not define."""
+    if not names:
+        st.cache_data.clear()
+        return
+    for name in names:
+        globals()[name].clear()

@@ -1,0 +1,140 @@
+"""Data-subject requests: the open queue with legal deadlines (GDPR art. 12; RULES.md R1–R8).
+
+Needs the support database (intake) and the ledger (case state)."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from data_access import cached
+from data_access.requests import OPEN_STATUSES
+from data_access.tables import REQUEST_TYPES
+from pages import _ui as ui
+
+PAGE = "data-subject-requests"
+ALL = "All"
+# Due-window choices in days; None = any deadline.
+DUE_WINDOWS = {"Any deadline": None, "Overdue only": -1, "7 days": 7, "14 days": 14, "30 days": 30}
+QUEUE_COLUMNS = [
+    "request_id",
+    "badge",
+    "request_type",
+    "subject_email",
+    "subject_name",
+    "channel",
+    "received_on",
+    "status",
+    "due_on",
+    "days_left",
+    "overdue",
+    "extended",
+    "duplicate",
+]
+AWAITING_COLUMNS = [
+    "request_id",
+    "request_type",
+    "subject_email",
+    "subject_name",
+    "channel",
+    "received_on",
+    "due_on",
+    "unpaused_due_on",
+    "paused_days",
+    "duplicate",
+]
+COLUMN_CONFIG = {
+    "badge": "Badge",
+    "due_on": "Due on",
+    "days_left": "Days left",
+    "unpaused_due_on": "Due without the pause",
+    "paused_days": "Days paused",
+    "duplicate": "Duplicate?",
+}
+
+
+def _overdue_row(row):
+    """Overdue requests in red, on screen only."""
+    colour = "background-color: rgba(214, 69, 69, 0.18)" if row.get("overdue") else ""
+    return [colour] * len(row)
+
+
+ui.page_header(
+    "Data-subject requests",
+    stores=("support", "ledger"),
+    caption="Deadlines are Europe/Oslo dates: one month from receipt, rolled to the next "
+    "Norwegian working day; an extension allows up to three (RULES.md R2–R5).",
+)
+as_of = ui.as_of()
+
+with st.form("request_filters"):
+    left, middle, right = st.columns(3)
+    request_type = left.selectbox("Type", [ALL, *REQUEST_TYPES], key="requests_type")
+    status = middle.selectbox("Status", [ALL, *OPEN_STATUSES], key="requests_status")
+    window = right.selectbox("Due within", list(DUE_WINDOWS), key="requests_due_window")
+    st.form_submit_button("Apply")
+
+filters = {
+    "request_type": None if request_type == ALL else request_type,
+    "status": None if status == ALL else status,
+    "due_within_days": DUE_WINDOWS[window],
+}
+counts = ui.fetch(cached.request_counts, as_of)
+queue = ui.fetch(cached.open_requests, as_of, **filters)
+
+columns = st.columns(4)
+columns[0].metric("Open", counts["open"])
+columns[1].metric("Awaiting identity", counts["awaiting_identity"])
+columns[2].metric("Due this week", counts["due_this_week"])
+columns[3].metric("Overdue", counts["overdue"])
+
+if queue.empty:
+    ui.empty_state("No open requests match these filters.")
+    st.stop()
+
+queue = queue.assign(badge=queue["badge"].map(ui.badge))
+if queue.attrs.get("truncated"):
+    ui.row_cap_caption(queue)
+duplicates = int(queue["duplicate"].sum())
+if duplicates:
+    st.warning(
+        f"{duplicates} request(s) repeat a request of the same type from the same e-mail "
+        "received shortly before: check whether they are the same request.",
+        icon="🔁",
+    )
+
+
+# The row cap applies to the whole queue (caption above), not to each part.
+awaiting_mask = queue["status"] == "awaiting_identity"
+active, awaiting = queue[~awaiting_mask], queue[awaiting_mask]
+active.attrs, awaiting.attrs = {}, {}
+
+st.subheader("Queue")
+if active.empty:
+    ui.empty_state("No requests in the queue with these filters.")
+else:
+    ui.table(
+        active,
+        page=PAGE,
+        name="queue",
+        filters=filters,
+        columns=QUEUE_COLUMNS,
+        column_config=COLUMN_CONFIG,
+        row_style=_overdue_row,
+    )
+
+st.subheader("Awaiting identity")
+st.caption(
+    "The deadline is paused while the data subject's identity is outstanding (R5): these "
+    "are never overdue. The deadline without the pause is shown beside it."
+)
+if awaiting.empty:
+    ui.empty_state("No request is waiting for the data subject's identity.")
+else:
+    ui.table(
+        awaiting,
+        page=PAGE,
+        name="awaiting-identity",
+        filters=filters,
+        columns=AWAITING_COLUMNS,
+        column_config=COLUMN_CONFIG,
+    )

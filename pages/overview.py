@@ -1,0 +1,99 @@
+"""Overview: where the company stands today, one box per area, each linking to its page.
+
+Each box needs its own databases; a broken one empties that box only."""
+
+from __future__ import annotations
+
+import math
+
+import streamlit as st
+
+from data_access import cached
+from pages import _charts as charts
+from pages import _ui as ui
+
+NEARING_DAYS = 30  # the Accounts page's default window (RULES.md R13)
+STAGES = {
+    "upcoming": "Upcoming",
+    "notice_due": "Notice due",
+    "notified": "Notified",
+    "ready": "Ready to delete",
+    "on_hold": "On hold",
+}
+
+ui.page_header("Overview", caption="Figures as of the date in the sidebar (Europe/Oslo).")
+as_of = ui.as_of()
+st.caption(f"As of {as_of.isoformat()}")
+
+
+def accounts_box() -> None:
+    st.subheader("Accounts nearing deletion (R13)")
+    if not ui.stores_available(("users", "ledger")):
+        return
+    counts = ui.fetch(cached.stage_counts, as_of, NEARING_DAYS)
+    for column, (stage, label) in zip(st.columns(len(STAGES)), STAGES.items(), strict=True):
+        column.metric(label, counts.get(stage, 0))
+    st.plotly_chart(charts.stage_bar(counts), key="overview_stage_chart")
+    st.page_link(ui.PAGE_FILES["accounts"], label="Accounts nearing deletion", icon="⏳")
+
+
+def requests_box() -> None:
+    st.subheader("Data-subject requests (R1–R8)")
+    if not ui.stores_available(("support", "ledger")):
+        return
+    counts = ui.fetch(cached.request_counts, as_of)
+    columns = st.columns(4)
+    columns[0].metric("Open requests", counts["open"])
+    columns[1].metric("Due this week", counts["due_this_week"])
+    columns[2].metric("Overdue requests", counts["overdue"])
+    columns[3].metric("Awaiting identity", counts["awaiting_identity"])
+    st.page_link(ui.PAGE_FILES["requests"], label="Data-subject requests", icon="📨")
+
+
+def consent_box() -> None:
+    st.subheader("Consent rate per purpose (R21)")
+    if not ui.stores_available(("consent",)):
+        return
+    rates = ui.fetch(cached.consent_rates, as_of)
+    for column, row in zip(st.columns(len(rates)), rates.itertuples(), strict=True):
+        has_rate = row.subjects and not math.isnan(row.rate)
+        column.metric(row.purpose.replace("_", " "), f"{row.rate:.1%}" if has_rate else "no rate")
+    st.page_link(ui.PAGE_FILES["consent"], label="Consent", icon="✅")
+
+
+def retention_box() -> None:
+    st.subheader("Past retention (R15, R16)")
+    left, right = st.columns(2)
+    if ui.stores_available(("support", "ledger")):
+        contacts = ui.fetch(cached.count_support_contacts_past_retention, as_of)
+        left.metric("Support contacts past retention", contacts)
+    if ui.stores_available(("users", "ledger")):
+        invoices = ui.fetch(cached.count_invoices_past_retention, as_of)
+        right.metric("Invoices past retention", invoices)
+    st.page_link(ui.PAGE_FILES["retention"], label="Retention", icon="🗂️")
+
+
+def holds_box() -> None:
+    st.subheader("Legal holds (R17)")
+    if not ui.stores_available(("ledger",)):
+        return
+    holds = ui.fetch(cached.active_holds, as_of)
+    left, right = st.columns(2)
+    left.metric("Active legal holds", len(holds))
+    right.metric("Holds past review", ui.fetch(cached.holds_past_review, as_of))
+    st.page_link(ui.PAGE_FILES["holds"], label="Legal holds", icon="⚖️")
+
+
+def register_box() -> None:
+    st.subheader("Register findings (R32)")
+    if not ui.stores_available(("ledger",)):
+        return
+    counts = ui.fetch(cached.findings_count, as_of)
+    for column, (severity, count) in zip(st.columns(len(counts)), counts.items(), strict=True):
+        column.metric(f"{severity.capitalize()} findings", count)
+    st.page_link(ui.PAGE_FILES["register"], label="Register", icon="📒")
+
+
+for box in (accounts_box, requests_box, consent_box, retention_box, holds_box, register_box):
+    with st.container(border=True):
+        box()

@@ -1,0 +1,48 @@
+"""Subject lookup: every row held about one person, by e-mail, in all four databases
+(GDPR art. 15; RULES.md R9, R12). Needs every database."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from data_access import audit, cached, subjects
+from data_access.settings import STORES
+from pages import _ui as ui
+
+PAGE = "subject-lookup"
+
+ui.page_header(
+    "Subject lookup",
+    stores=STORES,
+    caption="Found by e-mail (trimmed, case-insensitive) and through the accounts the person "
+    "owns. Times are UTC; dates are Europe/Oslo.",
+)
+
+with st.form("lookup_form"):
+    entered = st.text_input("E-mail address", key="lookup_email", placeholder="name@example.no")
+    st.form_submit_button("Look up")
+
+if not entered.strip():
+    st.info("Enter the data subject's e-mail address to see everything held about them.")
+    st.stop()
+try:
+    email = subjects.normalised_email(entered)
+except ValueError as exc:
+    st.error(str(exc), icon="✉️")
+    st.stop()
+
+found = ui.fetch(cached.find_subject, email)
+held = {name: frame for name, frame in found.items() if not frame.empty}
+
+if not held:
+    ui.empty_state(f"Nothing held about this address ({email}) in any of the four databases.")
+    st.stop()
+
+left, right = st.columns(2)
+left.metric("Tables with data", f"{len(held)} of {len(found)}")
+right.metric("Rows", sum(len(frame) for frame in held.values()))
+# Exports are audited under the keyed hash, never the e-mail itself (RULES.md R18).
+filters = {"subject_ref": audit.keyed_hash(cached.databases(), email)}
+for name, frame in held.items():
+    st.subheader(name)
+    ui.table(frame, page=PAGE, name=name.replace(".", "-"), filters=filters)

@@ -1,0 +1,60 @@
+"""A seeded demo data set for page tests: the small demo (seed 42, as of SEED_AS_OF) in four
+SQLite files, generated once per test session.
+
+`seeded_demo` yields the databases and the environment that points the app at them;
+`app_env` sets that environment for one test (cached.databases() reads it, and the autouse
+fixture in conftest clears Streamlit's caches between tests). Tests that export write audit
+entries into this shared ledger, so none of them may assume an empty audit log.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from data_access import demo
+from data_access.engines import Databases
+from data_access.settings import STORES, DatabaseSettings
+from tests.conftest import SEED_AS_OF
+
+PSEUDONYM_KEY = "page-tests-pseudonym-key"
+DEMO_SEED = 42
+
+
+@dataclass(frozen=True)
+class SeededDemo:
+    """Where the seeded demo lives and how to reach it."""
+
+    folder: Path
+    urls: dict[str, str]
+    dbs: Databases
+
+    def environment(self) -> dict[str, str]:
+        """The variables config.toml names, set to this data set's URLs and a fixed key."""
+        names = DatabaseSettings()
+        env = {getattr(names, f"{store}_url_env"): self.urls[store] for store in STORES}
+        env[names.pseudonym_key_env] = PSEUDONYM_KEY
+        return env
+
+
+@pytest.fixture(scope="session")
+def seeded_demo(tmp_path_factory) -> Iterator[SeededDemo]:
+    """The small demo generated once into `<tmp>/seeded-demo/<store>.sqlite` (the demo file
+    names, so a config.toml whose demo_dir points there sees it as demo data)."""
+    folder = tmp_path_factory.mktemp("seeded-demo")
+    urls = {store: f"sqlite:///{folder / f'{store}.sqlite'}" for store in STORES}
+    dbs = Databases.from_urls(**urls, pseudonym_key=PSEUDONYM_KEY)
+    demo.generate(dbs, scale="small", seed=DEMO_SEED, as_of=SEED_AS_OF, progress=None)
+    yield SeededDemo(folder=folder, urls=urls, dbs=dbs)
+    dbs.dispose()
+
+
+@pytest.fixture
+def app_env(seeded_demo, monkeypatch) -> SeededDemo:
+    """Point the app (cached.databases) at the seeded demo for one test."""
+    for name, value in seeded_demo.environment().items():
+        monkeypatch.setenv(name, value)
+    return seeded_demo

@@ -1,0 +1,416 @@
+"""AppTests of the dashboard: every page against the seeded small demo, with the figures a DPO
+would read checked against the data functions on the same data (as of SEED_AS_OF).
+
+The app runs from dashboard.py (settings, sidebar, st.navigation) and switches pages the way
+a user does.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import sqlite3
+from datetime import date, timedelta
+
+import pytest
+from streamlit.runtime.pages_manager import PagesManager
+from streamlit.testing.v1 import AppTest
+
+from data_access import audit, cached, consent, holds, register, requests, retention
+from data_access.settings import STORES, DatabaseSettings
+from tests import seeded
+from tests.conftest import ROOT, SEED_AS_OF
+
+# The seeded demo's fixtures, used by name below.
+seeded_demo = seeded.seeded_demo
+app_env = seeded.app_env
+
+PAGES = {
+    "overview": "Overview",
+    "accounts_nearing_deletion": "Accounts nearing deletion",
+    "retention": "Retention",
+    "legal_holds": "Legal holds",
+    "data_subject_requests": "Data-subject requests",
+    "consent": "Consent",
+    "register": "Register",
+    "subject_lookup": "Subject lookup",
+    "audit_log": "Audit log",
+}
+
+
+@pytest.fixture(autouse=True)
+def _navigation_as_served(monkeypatch):
+    """AppTest re-derives "pages/ folder app" mode before every run, so its second run would
+    execute the page file alone, skipping dashboard.py. A live server leaves that mode as soon
+    as st.navigation is called; keep it off here too so every run goes through dashboard.py."""
+    original = PagesManager.__init__
+
+    def init(self, *args, **kwargs):
+        original(self, *args, **kwargs)
+        PagesManager.uses_pages_directory = False
+
+    monkeypatch.setattr(PagesManager, "__init__", init)
+
+
+def open_app(page: str | None = None, *, as_of: date = SEED_AS_OF) -> AppTest:
+    """The dashboard as of `as_of`, on `page` (a file name under pages/) or the Overview."""
+    at = AppTest.from_file(str(ROOT / "dashboard.py"), default_timeout=60)
+    at.session_state["as_of"] = as_of
+    at.run(timeout=60)
+    if page:
+        at.switch_page(f"pages/{page}.py").run(timeout=60)
+    return at
+
+
+def metrics(at: AppTest) -> dict[str, str]:
+    return {m.label: m.value for m in at.metric}
+
+
+def texts(elements) -> str:
+    return "\n".join(str(e.value) for e in elements)
+
+
+def submit(at: AppTest, form: str, label: str = "Apply") -> AppTest:
+    """Press the submit button `label` of the form with key `form` and rerun."""
+    return at.button(key=f"FormSubmitter:{form}-{label}").click().run(timeout=60)
+
+
+def assert_ran_cleanly(at: AppTest) -> None:
+    assert not at.exception, texts(at.exception)
+    assert not at.error, texts(at.error)
+
+
+# --- every page ----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("page", list(PAGES))
+def test_every_page_renders_under_the_dashboard_with_data(app_env, page):
+    at = open_app(page)
+    assert_ran_cleanly(at)
+    assert [t.value for t in at.title] == [PAGES[page]]
+    assert at.sidebar.date_input(key="as_of").value == SEED_AS_OF
+    if page == "subject_lookup":
+        assert "Enter the data subject's e-mail address" in texts(at.info)
+    elif page == "overview":
+        assert len(at.metric) >= 18
+    else:
+        assert at.dataframe, f"{page} shows no table"
+        assert all(len(df.value) > 0 for df in at.dataframe)
+
+
+# --- figures a DPO reads ---------------------------------------------------------------------
+
+
+def test_r8_requests_page_overdue_count_equals_overdue_rows(app_env):
+    rows = requests.open_requests(app_env.dbs, SEED_AS_OF)
+    assert not rows.attrs["truncated"]
+    overdue = int(rows["overdue"].sum())
+    assert overdue > 0, "the seeded demo has overdue requests"
+
+    at = open_app("data_subject_requests")
+
+    assert metrics(at)["Overdue"] == str(overdue)
+    assert metrics(at)["Open"] == str(len(rows))
+    queue = at.dataframe[0].value
+    assert int(queue["overdue"].sum()) == overdue
+    # Overdue first, each with the red badge (R8).
+    assert queue["overdue"].head(overdue).all()
+    assert set(queue.loc[queue["overdue"], "badge"]) == {"🔴 red"}
+
+
+def test_r5_requests_awaiting_identity_are_shown_apart_and_never_overdue(app_env):
+    rows = requests.open_requests(app_env.dbs, SEED_AS_OF, status="awaiting_identity")
+    at = open_app("data_subject_requests")
+
+    assert len(rows) > 0, "the seeded demo has requests awaiting identity"
+    assert metrics(at)["Awaiting identity"] == str(len(rows))
+    awaiting = at.dataframe[-1].value
+    assert list(awaiting["request_id"]) == list(rows["request_id"])
+    assert "overdue" not in awaiting.columns
+    assert "awaiting_identity" not in set(at.dataframe[0].value.get("status", []))
+
+
+def test_r8_requests_type_filter_shows_only_that_type(app_env):
+    expected = requests.open_requests(app_env.dbs, SEED_AS_OF, request_type="erasure")
+    at = open_app("data_subject_requests")
+
+    at.selectbox(key="requests_type").set_value("erasure")
+    submit(at, "request_filters")
+
+    assert_ran_cleanly(at)
+    shown = [df.value for df in at.dataframe]
+    ids = sorted(i for frame in shown for i in frame["request_id"])
+    assert ids == sorted(expected["request_id"])
+    assert {t for frame in shown for t in frame["request_type"]} == {"erasure"}
+
+
+def test_overview_kpis_equal_the_data_functions(app_env):
+    dbs = app_env.dbs
+    stages = retention.stage_counts(dbs, SEED_AS_OF, 30)
+    counts = requests.request_counts(dbs, SEED_AS_OF)
+    rates = consent.consent_rates(dbs, SEED_AS_OF)
+    findings = register.findings_count(dbs, SEED_AS_OF)
+
+    shown = metrics(open_app())
+
+    assert shown["Upcoming"] == str(stages["upcoming"])
+    assert shown["Notice due"] == str(stages["notice_due"])
+    assert shown["Notified"] == str(stages["notified"])
+    assert shown["Ready to delete"] == str(stages["ready"])
+    assert shown["On hold"] == str(stages["on_hold"])
+    assert shown["Open requests"] == str(counts["open"])
+    assert shown["Due this week"] == str(counts["due_this_week"])
+    assert shown["Overdue requests"] == str(counts["overdue"])
+    assert shown["Awaiting identity"] == str(counts["awaiting_identity"])
+    for row in rates.itertuples():
+        assert shown[row.purpose.replace("_", " ")] == f"{row.rate:.1%}"
+    assert shown["Support contacts past retention"] == str(
+        retention.count_support_contacts_past_retention(dbs, SEED_AS_OF)
+    )
+    assert shown["Invoices past retention"] == str(
+        retention.count_invoices_past_retention(dbs, SEED_AS_OF)
+    )
+    assert shown["Active legal holds"] == str(len(holds.active_holds(dbs, SEED_AS_OF)))
+    assert shown["Holds past review"] == str(holds.holds_past_review(dbs, SEED_AS_OF))
+    assert shown["High findings"] == str(findings["high"])
+    assert shown["Medium findings"] == str(findings["medium"])
+    assert shown["Low findings"] == str(findings["low"])
+
+
+def test_overview_links_to_each_area(app_env):
+    at = open_app()
+    links = {link.proto.page for link in at.get("page_link")}
+    assert links == {
+        "accounts_nearing_deletion",
+        "data_subject_requests",
+        "consent",
+        "retention",
+        "legal_holds",
+        "register",
+    }
+
+
+def test_r13_accounts_page_lists_the_window_with_dates_and_stage(app_env):
+    expected = retention.accounts_nearing_deletion(app_env.dbs, SEED_AS_OF, 30)
+    at = open_app("accounts_nearing_deletion")
+
+    shown = at.dataframe[0].value
+    assert list(shown["account_id"]) == list(expected["account_id"])
+    assert list(shown["eligible_on"]) == list(expected["eligible_on"])
+    assert list(shown["stage"]) == list(expected["stage"])
+    for column in ("last_activity_on", "last_activity_by", "notice_sent_on", "deletable_on"):
+        assert column in shown.columns
+
+
+def test_r13_accounts_page_stage_filter(app_env):
+    expected = retention.accounts_nearing_deletion(app_env.dbs, SEED_AS_OF, 30, stages=["ready"])
+    at = open_app("accounts_nearing_deletion")
+
+    at.multiselect(key="accounts_stages").set_value(["ready"])
+    submit(at, "accounts_filters")
+
+    assert len(expected) > 0, "the seeded demo has accounts ready for deletion"
+    assert set(at.dataframe[0].value["stage"]) == {"ready"}
+    assert list(at.dataframe[0].value["account_id"]) == list(expected["account_id"])
+
+
+def test_as_of_in_the_sidebar_is_kept_across_pages(app_env):
+    later = SEED_AS_OF + timedelta(days=20)
+    at = open_app()
+    at.sidebar.date_input(key="as_of").set_value(later).run(timeout=60)
+    at.switch_page("pages/data_subject_requests.py").run(timeout=60)
+
+    assert at.sidebar.date_input(key="as_of").value == later
+    assert metrics(at)["Overdue"] == str(requests.request_counts(app_env.dbs, later)["overdue"])
+
+
+# --- export ------------------------------------------------------------------------------
+
+
+def test_r40_export_holds_exactly_the_rows_shown_and_is_audited_once(app_env):
+    dbs = app_env.dbs
+    at = open_app("accounts_nearing_deletion")
+    shown = at.dataframe[0].value
+    before = len(audit.audit_entries(dbs, action="export"))
+
+    at.button(key="export:accounts-nearing-deletion:accounts:prepare").click().run(timeout=60)
+
+    assert_ran_cleanly(at)
+    download = at.download_button(key="export:accounts-nearing-deletion:accounts:download")
+    assert download.label == "Download accounts-nearing-deletion-accounts-2026-11-29.csv"
+    data = at.session_state["export:accounts-nearing-deletion:accounts"]["data"]
+    assert data.startswith(b"\xef\xbb\xbf")  # Excel dialect: UTF-8 with BOM (R40)
+    rows = list(csv.reader(io.StringIO(data.decode("utf-8-sig")), delimiter=";"))
+    assert rows[0] == list(shown.columns)
+    assert len(rows) - 1 == len(shown)
+    column = {name: i for i, name in enumerate(rows[0])}
+    assert [int(r[column["account_id"]]) for r in rows[1:]] == list(shown["account_id"])
+    assert [r[column["email"]] for r in rows[1:]] == list(shown["email"])
+    assert [r[column["eligible_on"]] for r in rows[1:]] == [
+        d.isoformat() for d in shown["eligible_on"]
+    ]
+    assert [r[column["on_hold"]] for r in rows[1:]] == [
+        "true" if v else "false" for v in shown["on_hold"]
+    ]
+
+    entries = audit.audit_entries(dbs, action="export")
+    assert len(entries) == before + 1
+    newest = entries.iloc[0]
+    assert newest["target"] == "accounts-nearing-deletion/accounts"
+    assert newest["actor"] == "demo@localhost"
+    assert newest["counts"] == f'{{"rows":{len(shown)}}}'
+
+    at.run(timeout=60)  # a rerun keeps the prepared file and writes no second entry
+    assert at.download_button(key="export:accounts-nearing-deletion:accounts:download")
+    assert len(audit.audit_entries(dbs, action="export")) == before + 1
+
+
+def test_r40_aggregate_export_is_not_audited(app_env):
+    dbs = app_env.dbs
+    at = open_app("consent")
+    before = len(audit.audit_entries(dbs, action="export"))
+
+    at.button(key="export:consent:rates:prepare").click().run(timeout=60)
+
+    data = at.session_state["export:consent:rates"]["data"]
+    rows = list(csv.reader(io.StringIO(data.decode("utf-8-sig")), delimiter=";"))
+    assert rows[0] == ["purpose", "subjects", "granted", "withdrawn", "rate"]
+    assert [r[0] for r in rows[1:]] == list(at.dataframe[0].value["purpose"])
+    assert len(audit.audit_entries(dbs, action="export")) == before
+
+
+# --- look-up and audit -------------------------------------------------------------------
+
+
+def look_up(at: AppTest, entered: str) -> AppTest:
+    at.text_input(key="lookup_email").set_value(entered)
+    return submit(at, "lookup_form", "Look up")
+
+
+def test_r12_subject_lookup_in_upper_case_shows_the_account(app_env):
+    account = retention.accounts_nearing_deletion(app_env.dbs, SEED_AS_OF, 30).iloc[0]
+    at = look_up(open_app("subject_lookup"), f"  {account['email'].upper()} ")
+
+    assert_ran_cleanly(at)
+    assert at.subheader[0].value == "users.accounts"
+    accounts = at.dataframe[0].value
+    assert list(accounts["id"]) == [account["account_id"]]
+    assert list(accounts["email"]) == [account["email"]]
+
+
+def test_subject_lookup_malformed_and_unknown_addresses(app_env):
+    at = look_up(open_app("subject_lookup"), "kari.nordmann.example.no")
+    assert "is not an e-mail address" in texts(at.error)
+    assert not at.dataframe
+
+    at = look_up(at, "nobody@nowhere.invalid")
+    assert "Nothing held about this address" in texts(at.info)
+    assert not at.dataframe
+
+
+def test_r18_audit_page_says_the_chain_is_intact(app_env):
+    at = open_app("audit_log")
+    assert audit.verify_chain(app_env.dbs) == (True, None)
+    assert "The audit chain is intact" in texts(at.success)
+    assert list(at.dataframe[0].value["id"]) == list(audit.audit_entries(app_env.dbs)["id"])
+
+
+# --- broken configuration ------------------------------------------------------------------
+
+
+def test_a_broken_database_is_named_and_other_pages_keep_working(app_env, monkeypatch, tmp_path):
+    monkeypatch.setenv("DPO_SUPPORT_URL", f"sqlite:///{tmp_path / 'missing' / 'support.sqlite'}")
+
+    at = open_app()
+    assert "The support database" in texts(at.warning)
+    assert not at.exception
+    assert metrics(at)["Ready to delete"] == str(
+        retention.stage_counts(app_env.dbs, SEED_AS_OF, 30)["ready"]
+    )
+    assert "Open requests" not in metrics(at)
+
+    at.switch_page("pages/data_subject_requests.py").run(timeout=60)
+    assert "The support database" in texts(at.error)
+    assert not at.dataframe
+
+    at.switch_page("pages/audit_log.py").run(timeout=60)
+    assert not at.exception and not at.error
+    assert "The audit chain is intact" in texts(at.success)
+
+
+def test_a_missing_contract_column_is_named_and_the_rest_of_the_page_works(
+    app_env, monkeypatch, tmp_path
+):
+    # A copy of the seeded support database whose contacts table lacks a contract column.
+    copy = tmp_path / "support.sqlite"
+    with sqlite3.connect(app_env.folder / "support.sqlite") as source:
+        with sqlite3.connect(copy) as target:
+            source.backup(target)
+            target.execute("ALTER TABLE contacts DROP COLUMN location")
+    monkeypatch.setenv("DPO_SUPPORT_URL", f"sqlite:///{copy}")
+
+    at = open_app("retention")
+
+    assert not at.exception
+    assert "The support table 'contacts' has no column 'location'." in texts(at.error)
+    assert "Support contacts past retention" not in metrics(at)
+    invoices = retention.invoices_past_retention(app_env.dbs, SEED_AS_OF)
+    assert metrics(at)["Invoices past retention"] == str(invoices.attrs["total"])
+    assert list(at.dataframe[0].value["invoice_id"]) == list(invoices["invoice_id"])
+
+
+def test_a_malformed_config_shows_the_settings_error(app_env, monkeypatch, tmp_path):
+    config = tmp_path / "config.toml"
+    config.write_text('[policy]\nnotice_days = "thirty"\n', encoding="utf-8")
+    monkeypatch.setattr(cached, "CONFIG_PATH", config)
+
+    at = open_app()
+
+    assert "'policy.notice_days' must be int" in texts(at.error)
+    assert not at.title
+
+
+# --- demo mode -----------------------------------------------------------------------------
+
+
+def demo_config(monkeypatch, tmp_path, demo_dir) -> None:
+    """A config.toml whose demo_dir is `demo_dir`, with no database URL in the environment,
+    so every database is a demo file there (demo mode, RULES.md R41)."""
+    names = DatabaseSettings()
+    for store in STORES:
+        monkeypatch.delenv(getattr(names, f"{store}_url_env"), raising=False)
+    monkeypatch.delenv(names.pseudonym_key_env, raising=False)
+    config = tmp_path / "config.toml"
+    config.write_text(f'[databases]\ndemo_dir = "{demo_dir}"\n', encoding="utf-8")
+    monkeypatch.setattr(cached, "CONFIG_PATH", config)
+
+
+def test_r41_demo_mode_shows_the_banner_and_keeps_existing_demo_data(
+    seeded_demo, monkeypatch, tmp_path
+):
+    demo_config(monkeypatch, tmp_path, seeded_demo.folder)
+    accounts = retention.stage_counts(seeded_demo.dbs, SEED_AS_OF, 30)
+
+    at = open_app()
+
+    assert_ran_cleanly(at)
+    assert "Demo mode: embedded demo databases, no sign-in" in texts(at.info)
+    assert not at.get("progress")
+    assert metrics(at)["Ready to delete"] == str(accounts["ready"])
+
+
+def test_first_start_in_demo_mode_generates_the_demo_data(monkeypatch, tmp_path):
+    demo_dir = tmp_path / "data"
+    demo_config(monkeypatch, tmp_path, demo_dir)
+
+    at = open_app("data_subject_requests")
+
+    assert_ran_cleanly(at)
+    assert sorted(p.name for p in demo_dir.glob("*.sqlite")) == [
+        "consent.sqlite",
+        "ledger.sqlite",
+        "support.sqlite",
+        "users.sqlite",
+    ]
+    assert int(metrics(at)["Open"]) > 0
+    assert at.dataframe
