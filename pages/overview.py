@@ -97,3 +97,6 @@ def register_box() -> None:
 for box in (accounts_box, requests_box, consent_box, retention_box, holds_box, register_box):
     with st.container(border=True):
         box()
+
+with st.expander("Databases"):
+    st.dataframe(ui.fetch(cached.health_summary), hide_index=True, width="stretch")

@@ -328,6 +328,13 @@ def test_a_broken_database_is_named_and_other_pages_keep_working(app_env, monkey
         retention.stage_counts(app_env.dbs, SEED_AS_OF, 30)["ready"]
     )
     assert "Open requests" not in metrics(at)
+    databases = at.dataframe[-1].value  # the Overview's "Databases" table
+    assert dict(zip(databases["store"], databases["status"], strict=True)) == {
+        "users": "ok",
+        "consent": "ok",
+        "support": "problem",
+        "ledger": "ok",
+    }
 
     at.switch_page("pages/data_subject_requests.py").run(timeout=60)
     assert "The support database" in texts(at.error)
