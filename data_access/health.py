@@ -1,0 +1,122 @@
+"""Are the four databases usable? (DESIGN.md "Source schemas": the contract with the systems.)
+
+`check` reports what stops a page from working, per store: a URL that could not be parsed,
+a server that cannot be reached, a contract table or column that is missing. Extra tables
+and columns are allowed (a company may expose views with more). It never raises: pages
+show the problems and keep working with the stores that are fine. Passwords are never shown.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pandas as pd
+from sqlalchemy import MetaData, inspect
+from sqlalchemy.engine import Engine
+from sqlalchemy.engine.reflection import ObjectKind
+
+from data_access.engines import Databases
+from data_access.ledger_tables import ledger_metadata
+from data_access.settings import STORES
+from data_access.tables import SOURCE_METADATA
+
+CONTRACT: dict[str, MetaData] = {**SOURCE_METADATA, "ledger": ledger_metadata}
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One thing wrong with a store; `table` / `column` are None when the whole store is hit."""
+
+    store: str
+    table: str | None
+    column: str | None
+    message: str
+
+
+def check(dbs: Databases) -> list[Problem]:
+    """Problems of every store, in the order users, consent, support, ledger.
+
+    Reports: a store whose URL was unusable (`dbs.problems`); a server that cannot be
+    reached (which database and why, without the password); each missing contract table
+    (or view); each missing contract column. One schema inspection per store. Never raises.
+    """
+    problems: list[Problem] = []
+    for store in STORES:
+        problems.extend(_check_store(dbs, store))
+    return problems
+
+
+def store_ok(problems: list[Problem], store: str) -> bool:
+    """True when `problems` (from `check`) has nothing about `store`."""
+    return not any(p.store == store for p in problems)
+
+
+def summary(dbs: Databases) -> pd.DataFrame:
+    """One row per store for the pages: its URL (password hidden), 'ok' or 'problem', and
+    what is wrong (problems joined by '; ', None when ok).
+
+    Columns: store, url, status, problem. Never raises.
+    """
+    problems = check(dbs)
+    rows = []
+    for store in STORES:
+        messages = [p.message for p in problems if p.store == store]
+        rows.append(
+            {
+                "store": store,
+                "url": dbs.urls.get(store, "<not configured>"),
+                "status": "problem" if messages else "ok",
+                "problem": "; ".join(messages) if messages else None,
+            }
+        )
+    return pd.DataFrame(rows, columns=["store", "url", "status", "problem"])
+
+
+def _check_store(dbs: Databases, store: str) -> list[Problem]:
+    if store in dbs.problems:
+        return [Problem(store, None, None, dbs.problems[store])]
+    engine = dbs.engines.get(store)
+    if engine is None:
+        return [Problem(store, None, None, f"The {store} database is not configured.")]
+    try:
+        found = _columns_by_table(engine)
+    except Exception as exc:  # noqa: BLE001 - any failure to reach or read is reported, never raised
+        return [Problem(store, None, None, _unreachable(store, engine, exc))]
+    return list(_contract_gaps(store, found))
+
+
+def _columns_by_table(engine: Engine) -> dict[str, set[str]]:
+    """Lower-case table/view name -> lower-case column names, in one inspection."""
+    inspector = inspect(engine)
+    columns = inspector.get_multi_columns(kind=ObjectKind.ANY)
+    return {
+        name.lower(): {c["name"].lower() for c in cols} for (_schema, name), cols in columns.items()
+    }
+
+
+def _contract_gaps(store: str, found: dict[str, set[str]]):
+    for table in CONTRACT[store].sorted_tables:
+        have = found.get(table.name.lower())
+        if have is None:
+            yield Problem(
+                store, table.name, None, f"The {store} database has no table '{table.name}'."
+            )
+            continue
+        for column in table.columns:
+            if column.name.lower() not in have:
+                yield Problem(
+                    store,
+                    table.name,
+                    column.name,
+                    f"The {store} table '{table.name}' has no column '{column.name}'.",
+                )
+
+
+def _unreachable(store: str, engine: Engine, exc: Exception) -> str:
+    """Which database and the driver's reason, with the password blanked out."""
+    reason = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0]
+    password = engine.url.password
+    if password:
+        reason = reason.replace(str(password), "***")
+    url = engine.url.render_as_string(hide_password=True)
+    return f"The {store} database at {url} cannot be reached: {reason}"

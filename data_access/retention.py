@@ -1,0 +1,642 @@
+"""Retention read functions: accounts nearing deletion, support logs and invoices past their
+retention (RULES.md R13, R15, R16; privacy policy "Inactive accounts will be deleted
+(following notification) after being inactive for 12 months").
+
+Every cut-off is computed in Python as a date, turned into the UTC bound of an Oslo day
+(`clock.day_start_utc` / `day_end_utc`) and compared with an indexed column, so the same
+query runs on SQLite, PostgreSQL and MariaDB. The ledger's notices and legal holds are
+joined in Python on the keys of the rows the source query returned.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable, Iterator
+from datetime import date, datetime, timedelta
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from sqlalchemy import func, or_, select
+
+from data_access import holds, rules
+from data_access.clock import OSLO, day_end_utc, oslo_dates
+from data_access.engines import Databases
+from data_access.ledger_tables import notices
+from data_access.subjects import email_condition
+from data_access.tables import CHANNELS, account_members, accounts, contacts, invoices
+
+STAGES = ("upcoming", "notice_due", "notified", "ready", "on_hold")
+ACCOUNT_COLUMNS = [
+    "account_id",
+    "email",
+    "full_name",
+    "account_type",
+    "last_activity_on",
+    "last_activity_by",
+    "eligible_on",
+    "notice_sent_on",
+    "notice_voided",
+    "deletable_on",
+    "key_date",
+    "stage",
+    "on_hold",
+    "hold_ids",
+]
+CONTACT_COLUMNS = [
+    "contact_id",
+    "channel",
+    "started_at",
+    "started_on",
+    "retained_until",
+    "account_id",
+    "on_hold",
+    "hold_ids",
+]
+INVOICE_COLUMNS = [
+    "invoice_id",
+    "invoice_number",
+    "issued_on",
+    "retained_until",
+    "account_id",
+    "on_hold",
+    "hold_ids",
+]
+_CHUNK = 500  # keys per IN list: far below every backend's bound-parameter limit
+_STREAM_ROWS = 20_000
+
+
+# --- date cut-offs -------------------------------------------------------------------------
+
+
+def latest_start_within(last_day: date, months: int) -> date:
+    """The latest day d with `add_months(d, months) <= last_day` (add_months inverted).
+
+    add_months clamps to the month's end, so several days can map to the same date:
+    with months=6, 2026-08-28 .. 2026-08-31 all give 2027-02-28, and the answer for
+    2027-02-28 is 2026-08-31, not add_months(2027-02-28, -6) = 2026-08-28.
+    """
+    d = rules.add_months(last_day, -months)
+    while rules.add_months(d, months) > last_day:
+        d -= timedelta(days=1)
+    while rules.add_months(d + timedelta(days=1), months) <= last_day:
+        d += timedelta(days=1)
+    return d
+
+
+def inactivity_cutoff(dbs: Databases, as_of: date, within_days: int) -> datetime:
+    """Naive-UTC bound: an account whose last activity is at or after it cannot be nearing
+    deletion by `as_of + within_days` (R13).
+
+    Every account in the window has `eligible_on <= as_of + within_days` (with a valid
+    notice, deletable_on >= eligible_on), so its last activity is on or before the latest
+    Oslo day whose `add_months(day, account_inactivity_months)` falls in the window.
+    """
+    horizon = as_of + timedelta(days=within_days)
+    last_day = latest_start_within(horizon, dbs.policy.account_inactivity_months)
+    return day_end_utc(last_day)
+
+
+def support_started_cutoff(dbs: Databases, as_of: date) -> datetime:
+    """Naive-UTC bound: contacts started before it are past retention on `as_of` (R16).
+
+    Past retention means `as_of > add_months(started_on, support_log_months)`, i.e. the
+    retained-until date is at most the day before `as_of`.
+    """
+    last_day = latest_start_within(as_of - timedelta(days=1), dbs.policy.support_log_months)
+    return day_end_utc(last_day)
+
+
+# --- R13 accounts --------------------------------------------------------------------------
+
+
+def accounts_nearing_deletion(
+    dbs: Databases,
+    as_of: date,
+    within_days: int = 30,
+    *,
+    stages: Iterable[str] | None = None,
+    limit: int | None = None,
+) -> pd.DataFrame:
+    """Accounts whose deletion date is on or before `as_of + within_days`, most overdue
+    first (RULES.md R13).
+
+    `key_date` is `deletable_on` when a valid notice exists, else `eligible_on`; past dates
+    are included (overdue accounts are the most urgent). Sorted by key_date, then
+    account_id. Dates are Europe/Oslo dates; `within_days` is calendar days.
+    Columns: account_id, email, full_name, account_type, last_activity_on,
+    last_activity_by ('account' | 'member' | 'created'), eligible_on (last activity +
+    policy.account_inactivity_months), notice_sent_on (the latest notice, only when valid:
+    sent after the last activity), notice_voided (bool: the latest notice was voided by
+    activity on or after its day), deletable_on (max(eligible_on, notice + policy.notice_days);
+    None without a valid notice), key_date, stage (one of `STAGES`; on_hold overrides),
+    on_hold (bool), hold_ids (comma-separated ids of the active holds covering the account:
+    on the account, its owner's e-mail or a member's e-mail; None when none).
+    `stages` keeps only those stages. Capped at `limit` (default policy.max_rows):
+    `.attrs["truncated"]` and `.attrs["total"]` (rows before the cap).
+    Raises ValueError for an unknown stage or negative `within_days`; DatabaseUnavailable
+    when the users or ledger database is down.
+    """
+    wanted = _checked_stages(stages)
+    frame = _nearing_frame(dbs, as_of, within_days)
+    if wanted is not None:
+        frame = frame[frame["stage"].isin(wanted)]
+    capped = _capped(frame.reset_index(drop=True), limit or dbs.policy.max_rows)
+    shown = _shown(capped)
+    shown.attrs.update(capped.attrs)
+    return shown
+
+
+def stage_counts(dbs: Databases, as_of: date, within_days: int = 30) -> dict[str, int]:
+    """Exact number of accounts nearing deletion per stage, all five stages present (R13).
+
+    Same window and stage rules as `accounts_nearing_deletion`, without the row cap."""
+    frame = _nearing_frame(dbs, as_of, within_days)
+    counts = frame["stage"].value_counts()
+    return {stage: int(counts.get(stage, 0)) for stage in STAGES}
+
+
+def _checked_stages(stages: Iterable[str] | None) -> list[str] | None:
+    if stages is None:
+        return None
+    stages = [stages] if isinstance(stages, str) else list(stages)
+    unknown = sorted(set(stages) - set(STAGES))
+    if unknown:
+        raise ValueError(f"Unknown stage(s) {', '.join(unknown)}; known: {', '.join(STAGES)}.")
+    return stages
+
+
+def _nearing_frame(dbs: Databases, as_of: date, within_days: int) -> pd.DataFrame:
+    """Every account in the R13 window with its dates and stage, sorted, uncapped.
+
+    Date columns stay datetime64 days (Oslo) here; `_shown` converts the capped rows."""
+    if within_days < 0:
+        raise ValueError(f"within_days must be >= 0, got {within_days}.")
+    horizon = pd.Timestamp(as_of + timedelta(days=within_days))
+    latest_notices = _latest_notices(dbs)
+    eligible: dict[pd.Timestamp, pd.Timestamp] = {}  # shared by the chunks: few distinct days
+    chunks = [
+        chunk[chunk["key_date"] <= horizon]
+        for chunk in (
+            _with_dates(dbs, raw, latest_notices, eligible)
+            for raw in _inactive_accounts(dbs, inactivity_cutoff(dbs, as_of, within_days))
+        )
+    ]
+    frame = pd.concat(chunks, ignore_index=True) if chunks else _with_dates(dbs, None, {}, {})
+    frame = _with_holds(dbs, frame)
+    frame["stage"] = _stages(frame, pd.Timestamp(as_of), dbs.policy.notice_days)
+    frame = frame.sort_values(["key_date", "account_id"], kind="stable", ignore_index=True)
+    return frame[ACCOUNT_COLUMNS]
+
+
+def _shown(frame: pd.DataFrame) -> pd.DataFrame:
+    """The capped rows with `datetime.date` values in the date columns (None for none)."""
+    frame = frame.copy()
+    for column in ("last_activity_on", "eligible_on", "notice_sent_on", "deletable_on", "key_date"):
+        frame[column] = _as_dates(frame[column])
+    return frame
+
+
+def _inactive_accounts(dbs: Databases, cutoff: datetime) -> Iterator[pd.DataFrame]:
+    """Accounts with no activity of their own or of a member at or after `cutoff`, in
+    chunks, with the latest member activity of each (naive UTC).
+
+    The WHERE clause uses the accounts' time indexes and, per account, the index on
+    account_members(account_id, last_active_at), both for NOT EXISTS and for the max.
+    """
+    a, m = accounts, account_members
+    member_active_since = (
+        select(m.c.id).where(m.c.account_id == a.c.id, m.c.last_active_at >= cutoff).exists()
+    )
+    member_last = (
+        select(func.max(m.c.last_active_at)).where(m.c.account_id == a.c.id).scalar_subquery()
+    )
+    query = (
+        select(
+            a.c.id.label("account_id"),
+            a.c.email,
+            a.c.full_name,
+            a.c.account_type,
+            a.c.created_at,
+            a.c.last_active_at,
+            member_last.label("member_last_active_at"),
+        )
+        .where(
+            a.c.created_at < cutoff,
+            or_(a.c.last_active_at.is_(None), a.c.last_active_at < cutoff),
+            ~member_active_since,
+        )
+        .order_by(a.c.id)
+    )
+    with dbs.users.connect() as conn:
+        result = conn.execution_options(yield_per=_STREAM_ROWS).execute(query)
+        columns = list(result.keys())
+        for part in result.partitions():
+            # Column lists, not Row objects: pandas probes each Row's attributes otherwise.
+            yield pd.DataFrame(dict(zip(columns, map(list, zip(*part, strict=True)), strict=True)))
+
+
+def _latest_notices(dbs: Databases) -> dict[int, date]:
+    """account_id -> sent_on of its latest notice. The ledger's notices are few (a deletion
+    removes them), so they are streamed whole rather than looked up per account."""
+    query = select(notices.c.account_id, notices.c.sent_on).order_by(
+        notices.c.account_id, notices.c.sent_on, notices.c.id
+    )
+    latest: dict[int, date] = {}
+    with dbs.ledger.connect() as conn:
+        for account_id, sent_on in conn.execution_options(yield_per=_STREAM_ROWS).execute(query):
+            latest[account_id] = sent_on  # ascending order: the last one seen is the latest
+    return latest
+
+
+def _with_dates(
+    dbs: Databases,
+    raw: pd.DataFrame | None,
+    latest_notices: dict[int, date],
+    eligible: dict[pd.Timestamp, pd.Timestamp],
+) -> pd.DataFrame:
+    """Last activity, eligibility, notice and key date of a chunk of accounts (R13).
+
+    Date columns are datetime64 days (Oslo) here, for vectorised comparison."""
+    if raw is None:
+        raw = pd.DataFrame(
+            columns=[
+                "account_id",
+                "email",
+                "full_name",
+                "account_type",
+                "created_at",
+                "last_active_at",
+                "member_last_active_at",
+            ]
+        )
+    policy = dbs.policy
+    frame = raw[["account_id", "email", "full_name", "account_type"]].copy()
+    own = pd.to_datetime(raw["last_active_at"])
+    member = pd.to_datetime(raw["member_last_active_at"])
+    created = pd.to_datetime(raw["created_at"])
+    latest = pd.concat([own, member, created], axis=1).max(axis=1)
+    # Ties name the account itself first, then a member, then creation.
+    frame["last_activity_by"] = np.select(
+        [own.eq(latest), member.eq(latest)], ["account", "member"], "created"
+    )
+    frame["last_activity_on"] = _oslo_days(latest)
+    frame["eligible_on"] = _map_days(
+        frame["last_activity_on"],
+        lambda d: rules.account_eligible_on(d, policy.account_inactivity_months),
+        eligible,
+    )
+    sent = pd.to_datetime(frame["account_id"].map(latest_notices))
+    valid = sent.notna() & (sent > frame["last_activity_on"])
+    frame["notice_voided"] = sent.notna() & ~valid
+    frame["notice_sent_on"] = sent.where(valid)
+    frame["deletable_on"] = (
+        pd.concat([frame["eligible_on"], sent + pd.Timedelta(days=policy.notice_days)], axis=1)
+        .max(axis=1)
+        .where(valid)
+    )
+    frame["key_date"] = frame["deletable_on"].where(valid, frame["eligible_on"])
+    return frame
+
+
+def _stages(frame: pd.DataFrame, as_of: pd.Timestamp, notice_days: int) -> np.ndarray:
+    """R13 stages; a hold overrides, then ready / notified with a valid notice, then by the
+    distance to eligible_on."""
+    valid = frame["notice_sent_on"].notna()
+    notice_from = frame["eligible_on"] - pd.Timedelta(days=notice_days)
+    return np.select(
+        [
+            frame["on_hold"].to_numpy(dtype=bool),
+            (valid & (frame["deletable_on"] <= as_of)).to_numpy(dtype=bool),
+            valid.to_numpy(dtype=bool),
+            (notice_from <= as_of).to_numpy(dtype=bool),
+        ],
+        ["on_hold", "ready", "notified", "notice_due"],
+        "upcoming",
+    ).astype(object)
+
+
+def _with_holds(dbs: Databases, frame: pd.DataFrame) -> pd.DataFrame:
+    """on_hold / hold_ids of each account from the ledger's active holds (R13, R17).
+
+    Vectorised first pass: only accounts named by a hold, owned by a held e-mail or having
+    a held member can be covered; the exact per-account hold ids are computed for those."""
+    keys = holds.held_keys(dbs)
+    members = _held_member_emails(dbs, keys["email"])
+    owner_emails = frame["email"].map(holds.normalise_email)
+    maybe = (
+        frame["account_id"].isin(list(keys["account"]))
+        | owner_emails.isin(list(keys["email"]))
+        | frame["account_id"].isin(list(members))
+    )
+    subset = frame[maybe]
+    held = account_holds(
+        dbs, dict(zip(subset["account_id"], subset["email"], strict=True)), members=members
+    )
+    frame["hold_ids"] = pd.Series(
+        [_joined(held.get(a)) for a in frame["account_id"]], index=frame.index, dtype=object
+    )
+    frame["on_hold"] = frame["account_id"].isin(list(held)).astype(bool)
+    return frame
+
+
+def account_holds(
+    dbs: Databases,
+    owners: dict[int, str | None],
+    *,
+    members: dict[int, set[str]] | None = None,
+) -> dict[int, list[int]]:
+    """account_id -> ids of the active holds covering it, for the accounts in `owners`
+    (account_id -> owner's e-mail; None to look it up). Covered accounts only (R13, R17).
+
+    A hold covers an account when it names the account, its owner's e-mail or a member's
+    e-mail (trimmed, case-insensitive). A hold on a support contact never covers an account.
+    `members` (account_id -> held member e-mails) saves a lookup when the caller has it.
+    """
+    if not owners:
+        return {}
+    missing = [a for a, e in owners.items() if e is None]
+    owners = {**owners, **_owner_emails(dbs, missing)}
+    if members is None:
+        members = _held_member_emails(dbs, holds.held_keys(dbs)["email"])
+    member_emails = {e for a in owners if a in members for e in members[a]}
+    cover = holds.covering_holds(
+        dbs,
+        account_ids=owners,
+        emails={e for e in owners.values() if e} | member_emails,
+    )
+    by_email = cover["email"]
+    result: dict[int, list[int]] = {}
+    for account_id, owner in owners.items():
+        ids = set(cover["account"].get(account_id, ()))
+        ids.update(by_email.get(holds.normalise_email(owner), ()))
+        for email in members.get(account_id, ()):
+            ids.update(by_email.get(email, ()))
+        if ids:
+            result[account_id] = sorted(ids)
+    return result
+
+
+def _owner_emails(dbs: Databases, account_ids: list[int]) -> dict[int, str | None]:
+    found: dict[int, str | None] = dict.fromkeys(account_ids)
+    with dbs.users.connect() as conn:
+        for chunk in _chunks(sorted(account_ids)):
+            query = (
+                select(accounts.c.id, accounts.c.email)
+                .where(accounts.c.id.in_(chunk))
+                .order_by(accounts.c.id)
+            )
+            found.update((account_id, email) for account_id, email in conn.execute(query))
+    return found
+
+
+def _held_member_emails(dbs: Databases, emails: frozenset[str]) -> dict[int, set[str]]:
+    """account_id -> normalised e-mails of its members that a hold names.
+
+    Looked up from the held e-mails (a handful) rather than from the accounts (up to
+    millions); the e-mail match is R12's, confirmed in Python."""
+    if not emails:
+        return {}
+    found: dict[int, set[str]] = defaultdict(set)
+    dialect = dbs.users.dialect.name
+    column = account_members.c.email
+    with dbs.users.connect() as conn:
+        for chunk in _chunks(sorted(emails), 50):
+            # Member ids first, then their rows in id order: as in subjects.find_subject,
+            # this lets SQLite use the e-mail index instead of scanning in id order.
+            matching = select(account_members.c.id).where(
+                or_(*(email_condition(column, e, dialect) for e in chunk))
+            )
+            query = (
+                select(account_members.c.account_id, column)
+                .where(account_members.c.id.in_(matching))
+                .order_by(account_members.c.id)
+            )
+            result = conn.execution_options(yield_per=_STREAM_ROWS).execute(query)
+            for account_id, email in result:
+                norm = holds.normalise_email(email)
+                if norm in emails:  # the exact R12 comparison; SQL gave a superset
+                    found[account_id].add(norm)
+    return dict(found)
+
+
+# --- R16 support contacts ------------------------------------------------------------------
+
+
+def support_contacts_past_retention(
+    dbs: Databases, as_of: date, *, channel: str | None = None, limit: int | None = None
+) -> pd.DataFrame:
+    """Customer-service logs past their retention on `as_of`, oldest first (RULES.md R16).
+
+    `retained_until = add_months(started_on, policy.support_log_months)`; a contact is
+    purgeable from the day after, so it is listed when `as_of > retained_until`. Contacts
+    under a legal hold are listed with on_hold True (their purge is blocked, R17).
+    Columns: contact_id, channel, started_at (naive UTC), started_on and retained_until
+    (Oslo dates), account_id, on_hold (bool: a hold names the contact, its e-mail or its
+    account, or covers that account as in R13), hold_ids (comma-separated or None).
+    `channel` keeps one of 'chat' | 'email' | 'phone'. Sorted by started_at, contact_id;
+    capped at `limit` (default policy.max_rows) with `.attrs["truncated"]`/`["total"]`.
+    Raises ValueError for an unknown channel; DatabaseUnavailable when a store is down.
+    """
+    limit = limit or dbs.policy.max_rows
+    where = _contact_filter(dbs, as_of, channel)
+    query = (
+        select(
+            contacts.c.id.label("contact_id"),
+            contacts.c.channel,
+            contacts.c.started_at,
+            contacts.c.account_id,
+            contacts.c.email,
+        )
+        .where(*where)
+        .order_by(contacts.c.started_at, contacts.c.id)
+        .limit(limit + 1)
+    )
+    with dbs.support.connect() as conn:
+        rows = conn.execute(query).mappings().all()
+    frame = pd.DataFrame(
+        rows, columns=["contact_id", "channel", "started_at", "account_id", "email"]
+    )
+    frame["started_on"] = oslo_dates(frame["started_at"])
+    months = dbs.policy.support_log_months
+    frame["retained_until"] = [
+        rules.support_contact_retained_until(d, months) for d in frame["started_on"]
+    ]
+    frame = _contact_holds(dbs, frame.head(limit))
+    return _with_total(
+        frame[CONTACT_COLUMNS],
+        truncated=len(rows) > limit,
+        count=lambda: count_support_contacts_past_retention(dbs, as_of, channel=channel),
+    )
+
+
+def count_support_contacts_past_retention(
+    dbs: Databases, as_of: date, *, channel: str | None = None
+) -> int:
+    """How many customer-service logs are past retention on `as_of`, held ones included (R16)."""
+    query = select(func.count()).select_from(contacts).where(*_contact_filter(dbs, as_of, channel))
+    with dbs.support.connect() as conn:
+        return int(conn.execute(query).scalar_one())
+
+
+def _contact_filter(dbs: Databases, as_of: date, channel: str | None) -> list:
+    where = [contacts.c.started_at < support_started_cutoff(dbs, as_of)]
+    if channel is not None:
+        if channel not in CHANNELS:
+            raise ValueError(f"Unknown channel '{channel}'; known: {', '.join(CHANNELS)}.")
+        where.append(contacts.c.channel == channel)
+    return where
+
+
+def _contact_holds(dbs: Databases, frame: pd.DataFrame) -> pd.DataFrame:
+    """on_hold / hold_ids of support contacts: a hold on the contact, on its e-mail, or one
+    covering its account (the account's data is in the account's scope, R17)."""
+    frame = frame.copy()
+    account_ids = {int(a) for a in frame["account_id"].dropna()}
+    held_accounts = account_holds(dbs, dict.fromkeys(account_ids)) if account_ids else {}
+    cover = holds.covering_holds(
+        dbs, contact_ids=frame["contact_id"], emails=frame["email"].dropna()
+    )
+    hold_ids = []
+    for contact_id, email, account_id in zip(
+        frame["contact_id"], frame["email"], frame["account_id"], strict=True
+    ):
+        ids = set(cover["contact"].get(contact_id, ()))
+        if isinstance(email, str):
+            ids.update(cover["email"].get(holds.normalise_email(email), ()))
+        if pd.notna(account_id):
+            ids.update(held_accounts.get(int(account_id), ()))
+        hold_ids.append(_joined(sorted(ids)))
+    frame["hold_ids"] = pd.Series(hold_ids, index=frame.index, dtype=object)
+    frame["on_hold"] = frame["hold_ids"].notna().astype(bool)
+    frame["account_id"] = _optional_ints(frame["account_id"])
+    return frame
+
+
+# --- R15 invoices --------------------------------------------------------------------------
+
+
+def invoices_past_retention(
+    dbs: Databases, as_of: date, *, limit: int | None = None
+) -> pd.DataFrame:
+    """Invoices past bookkeeping retention that still hold personal data, oldest first
+    (RULES.md R15; bokføringsloven §13).
+
+    `retained_until` = end of the financial year of `issued_on` (policy.fiscal_year_end)
+    plus policy.invoice_retention_years years; anonymisable from the next day. Only
+    invoices with customer_name or contact_person set are listed (anonymised ones are done).
+    Columns: invoice_id, invoice_number, issued_on, retained_until (dates), account_id,
+    on_hold (bool: a hold covers the invoice's account as in R13), hold_ids. Sorted by
+    issued_on, invoice_id; capped at `limit` (default policy.max_rows) with
+    `.attrs["truncated"]` / `["total"]`. Raises DatabaseUnavailable when a store is down.
+    """
+    limit = limit or dbs.policy.max_rows
+    query = (
+        select(
+            invoices.c.id.label("invoice_id"),
+            invoices.c.invoice_number,
+            invoices.c.issued_on,
+            invoices.c.account_id,
+        )
+        .where(*_invoice_filter(dbs, as_of))
+        .order_by(invoices.c.issued_on, invoices.c.id)
+        .limit(limit + 1)
+    )
+    with dbs.users.connect() as conn:
+        rows = conn.execute(query).mappings().all()
+    frame = pd.DataFrame(
+        rows[:limit], columns=["invoice_id", "invoice_number", "issued_on", "account_id"]
+    )
+    policy = dbs.policy
+    frame["retained_until"] = [
+        rules.invoice_retained_until(d, policy.invoice_retention_years, policy.fiscal_year_end_md)
+        for d in frame["issued_on"]
+    ]
+    account_ids = {int(a) for a in frame["account_id"].dropna()}
+    held = account_holds(dbs, dict.fromkeys(account_ids)) if account_ids else {}
+    frame["hold_ids"] = pd.Series(
+        [_joined(held.get(int(a))) if pd.notna(a) else None for a in frame["account_id"]],
+        index=frame.index,
+        dtype=object,
+    )
+    frame["on_hold"] = frame["hold_ids"].notna().astype(bool)
+    frame["account_id"] = _optional_ints(frame["account_id"])
+    return _with_total(
+        frame[INVOICE_COLUMNS],
+        truncated=len(rows) > limit,
+        count=lambda: count_invoices_past_retention(dbs, as_of),
+    )
+
+
+def count_invoices_past_retention(dbs: Databases, as_of: date) -> int:
+    """How many invoices holding personal data are past retention on `as_of` (R15)."""
+    query = select(func.count()).select_from(invoices).where(*_invoice_filter(dbs, as_of))
+    with dbs.users.connect() as conn:
+        return int(conn.execute(query).scalar_one())
+
+
+def _invoice_filter(dbs: Databases, as_of: date) -> list:
+    policy = dbs.policy
+    cutoff = rules.invoice_issued_cutoff(
+        as_of, policy.invoice_retention_years, policy.fiscal_year_end_md
+    )
+    return [
+        invoices.c.issued_on <= cutoff,
+        or_(invoices.c.customer_name.is_not(None), invoices.c.contact_person.is_not(None)),
+    ]
+
+
+# --- helpers -------------------------------------------------------------------------------
+
+
+def _oslo_days(ts: pd.Series) -> pd.Series:
+    """Naive-UTC timestamps -> their Oslo dates as datetime64 midnights (NaT stays NaT)."""
+    ts = pd.to_datetime(ts)
+    return ts.dt.tz_localize("UTC").dt.tz_convert(OSLO).dt.tz_localize(None).dt.normalize()
+
+
+def _map_days(days: pd.Series, rule, known: dict[pd.Timestamp, pd.Timestamp]) -> pd.Series:
+    """Apply a date rule to datetime64 days, once per distinct day (`known` caches them)."""
+    for day in days.dropna().unique():
+        day = pd.Timestamp(day)
+        if day not in known:
+            known[day] = pd.Timestamp(rule(day.date()))
+    return pd.to_datetime(days.map(known))
+
+
+def _as_dates(series: pd.Series) -> pd.Series:
+    """datetime64 days -> `datetime.date` objects, None for NaT (what pages and CSVs show)."""
+    series = pd.to_datetime(series)
+    return pd.Series(
+        [d.date() if not pd.isna(d) else None for d in series], index=series.index, dtype=object
+    )
+
+
+def _optional_ints(series: pd.Series) -> pd.Series:
+    """Nullable ids as Python ints and None (not floats or <NA>, which CSVs would print)."""
+    return pd.Series(
+        [int(v) if not pd.isna(v) else None for v in series], index=series.index, dtype=object
+    )
+
+
+def _joined(hold_ids: list[int] | None) -> str | None:
+    """Hold ids as the comma-separated text pages and CSVs show; None when there are none."""
+    return ",".join(str(h) for h in hold_ids) if hold_ids else None
+
+
+def _capped(frame: pd.DataFrame, limit: int) -> pd.DataFrame:
+    total = len(frame)
+    capped = frame.head(limit).copy()
+    capped.attrs.update(truncated=total > limit, total=total)
+    return capped
+
+
+def _with_total(frame: pd.DataFrame, *, truncated: bool, count) -> pd.DataFrame:
+    frame = frame.reset_index(drop=True)
+    frame.attrs.update(truncated=truncated, total=count() if truncated else len(frame))
+    return frame
+
+
+def _chunks(values: list[Any], size: int = _CHUNK) -> Iterator[list[Any]]:
+    for start in range(0, len(values), size):
+        yield values[start : start + size]

@@ -1,0 +1,104 @@
+"""Database health: unusable URLs, unreachable servers, missing contract tables and columns
+(DESIGN.md "Source schemas")."""
+
+from __future__ import annotations
+
+from sqlalchemy import text
+
+from data_access import health
+from data_access.engines import Databases, migrate_ledger
+from data_access.settings import STORES
+from data_access.tables import SOURCE_METADATA
+
+
+def sqlite_urls(tmp_path) -> dict[str, str]:
+    return {s: f"sqlite:///{tmp_path / f'{s}.sqlite'}" for s in STORES}
+
+
+def test_healthy_databases_have_no_problems(empty_dbs):
+    problems = health.check(empty_dbs)
+    frame = health.summary(empty_dbs)
+
+    assert problems == []
+    assert all(health.store_ok(problems, s) for s in STORES)
+    assert frame["store"].tolist() == list(STORES)
+    assert frame["status"].tolist() == ["ok"] * 4
+    assert frame["problem"].tolist() == [None] * 4
+
+
+def test_missing_table_and_column_are_named(empty_dbs):
+    with empty_dbs.support.begin() as conn:
+        conn.execute(text("DROP TABLE contacts"))
+    with empty_dbs.users.begin() as conn:
+        conn.execute(text("ALTER TABLE invoices DROP COLUMN paid_on"))
+
+    problems = health.check(empty_dbs)
+
+    assert problems == [
+        health.Problem(
+            "users", "invoices", "paid_on", "The users table 'invoices' has no column 'paid_on'."
+        ),
+        health.Problem(
+            "support", "contacts", None, "The support database has no table 'contacts'."
+        ),
+    ]
+    assert not health.store_ok(problems, "users")
+    assert health.store_ok(problems, "consent")
+    assert health.summary(empty_dbs)["status"].tolist() == ["problem", "ok", "problem", "ok"]
+
+
+def test_a_view_with_the_contract_name_and_extra_columns_is_fine(empty_dbs):
+    with empty_dbs.support.begin() as conn:
+        conn.execute(text("ALTER TABLE data_subject_requests RENAME TO dsr_intake"))
+        conn.execute(text("ALTER TABLE dsr_intake ADD COLUMN ticket_no VARCHAR(20)"))
+        conn.execute(text("CREATE VIEW data_subject_requests AS SELECT * FROM dsr_intake"))
+
+    assert health.check(empty_dbs) == []
+
+
+def test_malformed_url_is_reported_without_raising(tmp_path):
+    urls = {**sqlite_urls(tmp_path), "users": "not a database url"}
+    dbs = Databases.from_urls(**urls)
+    for store in ("consent", "support"):
+        SOURCE_METADATA[store].create_all(dbs.engine(store))
+    migrate_ledger(dbs.ledger)
+
+    problems = health.check(dbs)
+
+    assert [(p.store, p.table, p.column) for p in problems] == [("users", None, None)]
+    assert problems[0].message.startswith("the URL <malformed URL> is not usable (ArgumentError")
+    assert not health.store_ok(problems, "users")
+    frame = health.summary(dbs).set_index("store")
+    assert frame.loc["users", "status"] == "problem"
+    assert frame.loc["users", "url"] == "<malformed URL>"
+
+
+def test_unreachable_servers_are_named_and_passwords_hidden(tmp_path):
+    urls = {
+        **sqlite_urls(tmp_path),
+        "users": "postgresql+psycopg://dpo:s3cret-pw@127.0.0.1:1/users",
+        "ledger": "mysql+pymysql://dpo:s3cret-pw@127.0.0.1:1/ledger",
+        "support": f"sqlite:///{tmp_path / 'missing-dir' / 'support.sqlite'}",
+    }
+    dbs = Databases.from_urls(**urls)
+
+    found = health.check(dbs)
+    problems = {p.store: p for p in found if p.table is None}
+    frame = health.summary(dbs)
+
+    assert set(problems) == {"users", "support", "ledger"}
+    assert problems["users"].message.startswith(
+        "The users database at postgresql+psycopg://dpo:***@127.0.0.1:1/users cannot be reached: "
+    )
+    assert problems["ledger"].message.startswith(
+        "The ledger database at mysql+pymysql://dpo:***@127.0.0.1:1/ledger cannot be reached: "
+    )
+    assert "unable to open database file" in problems["support"].message
+    # consent is a fresh, empty SQLite file: every contract table is reported missing.
+    assert [p.table for p in found if p.store == "consent"] == [
+        "consent_events",
+        "newsletter_subscribers",
+        "notice_versions",
+    ]
+    assert "s3cret-pw" not in repr(found) + frame.to_csv()
+    assert frame["url"].tolist()[0] == "postgresql+psycopg://dpo:***@127.0.0.1:1/users"

@@ -1,0 +1,217 @@
+"""Finding one person's rows in the four databases (RULES.md R9, R12)."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+
+import factories as f
+import pytest
+from conftest import make_databases
+from sqlalchemy import insert
+from sqlalchemy.dialects import sqlite
+
+from data_access import audit, holds, subjects
+from data_access import ledger_tables as lt
+from data_access import tables as t
+from data_access.settings import Policy
+
+DPO = "dpo@plaato.example"
+KARI = "Kari.Nordmann@Example.NO"
+
+
+def add_notice(dbs, account_id: int) -> int:
+    return _ledger_insert(
+        dbs,
+        lt.notices,
+        account_id=account_id,
+        sent_on=date(2026, 10, 1),
+        created_at=datetime(2026, 10, 1, 8),
+        actor=DPO,
+        last_activity_on=date(2025, 9, 1),
+        deletable_on=date(2026, 10, 31),
+    )
+
+
+def add_outbox(dbs, to_email: str) -> int:
+    return _ledger_insert(
+        dbs,
+        lt.outbox,
+        created_at=datetime(2026, 10, 1, 8),
+        kind="inactivity_notice",
+        to_email=to_email,
+        subject_ref=audit.keyed_hash(dbs, to_email),
+        subject="Kontoen din blir slettet",
+        body="Hei",
+        status="pending",
+        attempts=0,
+    )
+
+
+def add_case(dbs, request_id: int) -> None:
+    _ledger_insert(
+        dbs,
+        lt.request_cases,
+        request_id=request_id,
+        status="in_progress",
+        extended=False,
+        updated_at=datetime(2026, 10, 2, 8),
+        version=1,
+    )
+
+
+def _ledger_insert(dbs, table, **values) -> int:
+    with dbs.ledger.begin() as conn:
+        return conn.execute(insert(table).values(**values)).inserted_primary_key[0]
+
+
+def hold(dbs, **scope) -> int:
+    return holds.place_hold(
+        dbs,
+        **scope,
+        reason="Tvist",
+        case_ref="SAK-1",
+        actor=DPO,
+        as_of=date(2026, 10, 1),
+        review_on=date(2027, 10, 1),
+    )
+
+
+def ids(frame, column: str = "id") -> list[int]:
+    return frame[column].tolist()
+
+
+def test_r12_finds_every_row_of_the_person_and_no_one_elses(empty_dbs):
+    dbs = empty_dbs
+    own = f.add_account(dbs, email=KARI)
+    other = f.add_account(dbs, email="per@example.no", full_name="Per Hansen")
+    lookalike = f.add_account(dbs, email="kari.nordmann@example.com")
+    membership = f.add_member(dbs, other, email="kari.nordmann@EXAMPLE.no")
+    f.add_member(dbs, own, email="ola@example.no")
+    invoice = f.add_invoice(dbs, issued_on=date(2025, 3, 1), account_id=own)
+    f.add_invoice(dbs, issued_on=date(2025, 3, 1), account_id=other)
+    session = f.add_usage_session(dbs, own, on=date(2026, 5, 1))
+    f.add_usage_session(dbs, other, on=date(2026, 5, 1))
+    by_account = f.add_consent_event(
+        dbs, purpose="usage_statistics", action="granted", on=date(2026, 1, 1), account_id=own
+    )
+    by_email = f.add_consent_event(
+        dbs,
+        purpose="newsletter",
+        action="granted",
+        on=date(2026, 1, 2),
+        email="KARI.NORDMANN@example.no",
+    )
+    f.add_consent_event(
+        dbs, purpose="newsletter", action="granted", on=date(2026, 1, 2), email="per@example.no"
+    )
+    f.add_consent_event(
+        dbs, purpose="usage_statistics", action="granted", on=date(2026, 1, 2), account_id=other
+    )
+    subscriber = f.add_subscriber(dbs, email=" kari.nordmann@example.no")
+    f.add_subscriber(dbs, email="kari.nordmann@example.com")
+    contact_by_email = f.add_contact(
+        dbs, started_on=date(2026, 6, 1), email="kari.nordmann@EXAMPLE.no"
+    )
+    contact_by_account = f.add_contact(dbs, started_on=date(2026, 6, 2), account_id=own)
+    f.add_contact(dbs, started_on=date(2026, 6, 3), email="per@example.no", account_id=other)
+    request = f.add_request(
+        dbs, received_on=date(2026, 9, 1), subject_email="Kari.Nordmann@example.no"
+    )
+    other_request = f.add_request(dbs, received_on=date(2026, 9, 1), subject_email="per@example.no")
+    notice = add_notice(dbs, own)
+    add_notice(dbs, other)
+    email_hold = hold(dbs, email="kari.nordmann@example.no")
+    account_hold = hold(dbs, account_id=own)
+    hold(dbs, account_id=other)
+    message = add_outbox(dbs, KARI)
+    add_outbox(dbs, "per@example.no")
+    add_case(dbs, request)
+    add_case(dbs, other_request)
+
+    found = subjects.find_subject(dbs, "  kari.nordmann@example.no ")
+
+    assert list(found) == list(subjects.TABLES)
+    assert ids(found["users.accounts"]) == [own]
+    assert found["users.accounts"].iloc[0]["email"] == KARI
+    assert ids(found["users.account_members"]) == [membership]
+    assert ids(found["users.invoices"]) == [invoice]
+    assert ids(found["users.usage_sessions"]) == [session]
+    assert ids(found["consent.consent_events"]) == [by_account, by_email]
+    assert ids(found["consent.newsletter_subscribers"]) == [subscriber]
+    assert ids(found["support.contacts"]) == [contact_by_email, contact_by_account]
+    assert ids(found["support.data_subject_requests"]) == [request]
+    assert ids(found["ledger.notices"]) == [notice]
+    assert ids(found["ledger.legal_holds"]) == [email_hold, account_hold]
+    assert ids(found["ledger.outbox"]) == [message]
+    assert ids(found["ledger.request_cases"], "request_id") == [request]
+    assert lookalike not in ids(found["users.accounts"])
+    for name, frame in found.items():
+        store, table_name = name.split(".")
+        table = getattr(lt if store == "ledger" else t, table_name)
+        assert frame.columns.tolist() == [c.name for c in table.columns], name
+        assert frame.attrs["truncated"] is False
+
+
+def test_r12_a_member_gets_their_member_rows_not_the_owners_data(empty_dbs):
+    account = f.add_account(empty_dbs, email="per@example.no")
+    member = f.add_member(empty_dbs, account, email="Ola@Example.no")
+    f.add_invoice(empty_dbs, issued_on=date(2025, 3, 1), account_id=account)
+    f.add_usage_session(empty_dbs, account, on=date(2026, 5, 1))
+    f.add_contact(empty_dbs, started_on=date(2026, 6, 2), account_id=account)
+
+    found = subjects.find_subject(empty_dbs, "ola@example.no")
+
+    assert ids(found["users.account_members"]) == [member]
+    assert found["users.account_members"].iloc[0]["account_id"] == account
+    assert {name for name, frame in found.items() if not frame.empty} == {"users.account_members"}
+
+
+def test_r12_non_ascii_and_like_wildcards_match_exactly(empty_dbs):
+    stale = f.add_account(empty_dbs, email="STÅLE@EXAMPLE.NO")
+    f.add_account(empty_dbs, email="stxle@example.no")
+    underscore = f.add_account(empty_dbs, email="OLA_N@example.no")
+    f.add_account(empty_dbs, email="olaxn@example.no")
+    percent = f.add_account(empty_dbs, email="zoe%x@example.no")
+    f.add_account(empty_dbs, email="zoe%%x@example.no")
+
+    assert ids(subjects.find_subject(empty_dbs, "ståle@example.no")["users.accounts"]) == [stale]
+    assert ids(subjects.find_subject(empty_dbs, "ola_n@example.no")["users.accounts"]) == [
+        underscore
+    ]
+    assert ids(subjects.find_subject(empty_dbs, "Zoe%x@example.no")["users.accounts"]) == [percent]
+
+
+@pytest.mark.parametrize("email", ["", "   ", "kari.example.no", "@example.no", "kari@", None])
+def test_r12_empty_or_malformed_email_is_refused(sqlite_dbs, email):
+    with pytest.raises(ValueError, match="e-mail address"):
+        subjects.find_subject(sqlite_dbs, email)
+
+
+def test_r12_each_table_is_capped(backend, tmp_path):
+    for dbs in make_databases(backend, tmp_path, Policy(max_rows=2)):
+        own = f.add_account(dbs, email="kari@example.no")
+        sessions = [f.add_usage_session(dbs, own, on=date(2026, 5, day)) for day in (1, 2, 3)]
+        contacts = [
+            f.add_contact(dbs, started_on=date(2026, 6, 1), email=e)
+            for e in ("KARI@example.no", "per@example.no", "kari@example.no", "Kari@Example.no")
+        ]
+
+        found = subjects.find_subject(dbs, "kari@example.no")
+
+        assert ids(found["users.usage_sessions"]) == sessions[:2]
+        assert found["users.usage_sessions"].attrs["truncated"] is True
+        assert ids(found["support.contacts"]) == [contacts[0], contacts[2]]
+        assert found["support.contacts"].attrs["truncated"] is True
+        assert found["users.accounts"].attrs["truncated"] is False
+
+
+def test_r12_email_condition_narrows_by_index_ranges_on_sqlite():
+    condition = subjects.email_condition(t.accounts.c.email, "ka@x.no", "sqlite")
+    sql = str(condition.compile(dialect=sqlite.dialect(), compile_kwargs={"literal_binds": True}))
+
+    for start, end in (("ka", "kb"), ("kA", "kB"), ("Ka", "Kb"), ("KA", "KB")):
+        assert f"accounts.email >= '{start}' AND accounts.email < '{end}'" in sql
+    assert "accounts.email < '!'" in sql
+    assert "lower(trim(accounts.email)) LIKE 'ka@x.no'" in sql
+    postgres = subjects.email_condition(t.accounts.c.email, "ka@x.no", "postgresql")
+    assert ">=" not in str(postgres)
