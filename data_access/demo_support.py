@@ -18,6 +18,7 @@ from datetime import date, datetime, time, timedelta
 import numpy as np
 
 from data_access import rules
+from data_access.clock import oslo_date
 from data_access.demo_people import (
     PERSONAL_DOMAINS,
     REQUEST_DETAILS,
@@ -177,7 +178,6 @@ class _RequestPlanner:
         self.accounts, self.subs, self.policy = accounts, subs, policy
         self.tl = accounts.tl
         self.r = random.Random(f"{seed}-requests")
-        self.np = stream(seed, "request_subjects")
         self.strangers = 0
 
     # --- who asks ------------------------------------------------------------------------
@@ -219,7 +219,7 @@ class _RequestPlanner:
     def request(
         self, received_at: datetime, request_type: str, status: str, *, subject=None, **history
     ) -> PlannedRequest:
-        received = received_at.date()
+        received = oslo_date(received_at)  # R1: the Oslo day it arrived
         if subject is None:
             kind = "stranger" if (status == "completed" and request_type == "erasure") else None
             subject = self.subject(received, kind)
@@ -241,10 +241,9 @@ class _RequestPlanner:
         asked_after: int | None = None,
         confirm_after: int | None = None,
         notified_after: int | None = None,
-        close_after: int | None = None,
     ) -> None:
         r, policy = self.r, self.policy
-        received = req.received_at.date()
+        received = oslo_date(req.received_at)
         latest = self.tl.as_of - timedelta(days=1)
         case = {
             "status": req.status,
@@ -308,7 +307,7 @@ class _RequestPlanner:
             events.append((notified, "extended", {"reason": reason, "notified_on": notified}))
             cursor = notified
         if req.status in ("completed", "refused", "withdrawn"):
-            self._close(req, case, events, cursor, base_due, close_after)
+            self._close(req, case, events, cursor, base_due)
         elif req.request_type in TASK_TYPES and r.random() < 0.5:
             # The DPO tried to complete it: R11 tasks exist, some still open.
             for name in _TASK_RECIPIENTS:
@@ -317,16 +316,16 @@ class _RequestPlanner:
         req.case, req.events = case, events
 
     def _close(
-        self, req, case, events, cursor: date, base_due: date, close_after: int | None
+        self, req: PlannedRequest, case: dict, events: list, cursor: date, base_due: date
     ) -> None:
+        """Close a case: mostly within the deadline, 3 % of completions late."""
         r = self.r
-        received = req.received_at.date()
+        received = oslo_date(req.received_at)
         latest = self.tl.as_of - timedelta(days=1)
-        if close_after is None:
-            late = req.status == "completed" and r.random() < 0.03
-            close_after = (
-                r.randint(32, 45) if late else r.randint(2, max(2, (base_due - received).days - 2))
-            )
+        late = req.status == "completed" and r.random() < 0.03
+        close_after = (
+            r.randint(32, 45) if late else r.randint(2, max(2, (base_due - received).days - 2))
+        )
         closed = min(max(cursor, received + timedelta(days=close_after)), latest)
         if req.status == "completed":
             note = OUTCOMES[req.request_type]

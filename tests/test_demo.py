@@ -748,3 +748,40 @@ def test_cli_replace_is_refused_outside_the_demo_files(tmp_path, monkeypatch, ca
     assert demo.main(["--config", _config(tmp_path), "--replace"]) == 2
     assert "only recreates the demo SQLite files" in capsys.readouterr().err
     assert company.exists()
+
+
+def test_r18_append_many_builds_the_chain_append_would(tmp_path):
+    """The bulk append the demo history uses gives the very hashes of one-by-one appends."""
+    entries = [
+        {
+            "actor": "dpo@plaato.example",
+            "action": "complete_request",
+            "rule": "R9",
+            "store": "ledger",
+            "subject_ref": "ab" * 32,
+            "target": f"request:{i}",
+            "counts": {"request_events": 1},
+            "details": {"effective_on": date(2026, 11, i + 1)},
+            "now": datetime(2026, 11, i + 1, 9, 30),
+        }
+        for i in range(7)
+    ]
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    one_by_one, bulk = _sqlite(tmp_path / "a"), _sqlite(tmp_path / "b")
+    for dbs in (one_by_one, bulk):
+        dbs.create_all()
+    with one_by_one.ledger.begin() as conn:
+        for entry in entries:
+            audit.append(conn, **entry)
+    with bulk.ledger.begin() as conn:
+        assert audit.append_many(conn, entries[:3], chunk=2) == 3
+    with bulk.ledger.begin() as conn:
+        audit.append_many(conn, entries[3:])
+    hashes = [[r["hash"] for r in _rows(d.ledger, lt.audit_log)] for d in (one_by_one, bulk)]
+    assert hashes[0] == hashes[1] and len(hashes[0]) == 7
+    heads = [_rows(d.ledger, lt.audit_head) for d in (one_by_one, bulk)]
+    assert heads[0] == heads[1] and heads[0][0]["entries"] == 7
+    assert audit.verify_chain(bulk) == (True, None)
+    for dbs in (one_by_one, bulk):
+        dbs.dispose()
