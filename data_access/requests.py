@@ -223,13 +223,26 @@ def request_events(dbs: Databases, request_id: int) -> pd.DataFrame:
 # --- the open set: ids, deadlines, order --------------------------------------------------
 
 
-def _cases(dbs: Databases) -> dict[int, dict[str, Any]]:
-    """Every request case in the ledger, by request id (small: one per handled request)."""
+def _cases(dbs: Databases) -> tuple[dict[int, dict[str, Any]], set[int]]:
+    """(open cases by request id, ids of closed requests) from the ledger.
+
+    Closed cases (most of them, over time) are read as ids only; any status that is not
+    open counts as closed.
+    """
+    status = request_cases.c.status
     with dbs.ledger.connect() as conn:
-        result = conn.execution_options(yield_per=_STREAM).execute(
-            select(request_cases).order_by(request_cases.c.request_id)
+        open_rows = conn.execution_options(yield_per=_STREAM).execute(
+            select(request_cases)
+            .where(status.in_(OPEN_STATUSES))
+            .order_by(request_cases.c.request_id)
         )
-        return {row["request_id"]: dict(row) for row in result.mappings()}
+        open_cases = {row["request_id"]: dict(row) for row in open_rows.mappings()}
+        closed_ids = conn.execution_options(yield_per=_STREAM).execute(
+            select(request_cases.c.request_id)
+            .where(status.not_in(OPEN_STATUSES))
+            .order_by(request_cases.c.request_id)
+        )
+        return open_cases, set(closed_ids.scalars())
 
 
 def _intake_times(dbs: Databases, request_type: str | None) -> pd.DataFrame:
@@ -249,11 +262,11 @@ def _open_index(dbs: Databases, as_of: date, request_type: str | None) -> pd.Dat
     Columns: request_id, received_on, status, due_on, unpaused_due_on, paused_days,
     extended, days_left, overdue, badge.
     """
-    cases = _cases(dbs)
+    cases, closed = _cases(dbs)
     times = _intake_times(dbs, request_type)
+    times = times[~times["request_id"].isin(closed)].reset_index(drop=True)
     statuses = [cases[i]["status"] if i in cases else "received" for i in times["request_id"]]
-    times["status"] = pd.Series(statuses, index=times.index, dtype=object)
-    index = times[times["status"].isin(OPEN_STATUSES)].reset_index(drop=True)
+    index = times.assign(status=pd.Series(statuses, index=times.index, dtype=object))
     index["received_on"] = oslo_dates(index["received_at"])
     memo: dict[date, dict[str, Any]] = {}
     fields = [

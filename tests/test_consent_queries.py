@@ -188,6 +188,35 @@ def test_r21_trend_counts_events_per_month_and_the_rate_at_each_month_end(empty_
         consent.consent_trend(empty_dbs, date(2026, 3, 1), date(2026, 2, 1))
 
 
+def test_r21_trend_follows_subjects_that_change_their_mind(empty_dbs):
+    for account_id, action, on in [
+        (5, "granted", date(2026, 1, 10)),
+        (5, "withdrawn", date(2026, 2, 3)),
+        (5, "granted", date(2026, 2, 5)),
+        (5, "withdrawn", date(2026, 3, 1)),
+        (6, "granted", date(2026, 2, 3)),
+        (6, "withdrawn", date(2026, 2, 4)),
+        (7, "withdrawn", date(2026, 1, 5)),
+        (7, "granted", date(2026, 3, 2)),
+    ]:
+        add_consent_event(empty_dbs, purpose=STATS, action=action, on=on, account_id=account_id)
+
+    trend = consent.consent_trend(empty_dbs, date(2026, 1, 1), date(2026, 3, 31))
+
+    stats = trend[trend["purpose"] == STATS]
+    assert list(stats["granted_events"]) == [1, 2, 1]
+    assert list(stats["withdrawn_events"]) == [1, 2, 1]
+    # Jan 31: 5 granted, 7 withdrawn; Feb 28: only 5 granted of 3; Mar 31: only 7 of 3.
+    assert list(stats["rate_at_month_end"]) == pytest.approx([1 / 2, 1 / 3, 1 / 3])
+    for month_end, rate in zip(
+        [date(2026, 1, 31), date(2026, 2, 28), date(2026, 3, 31)],
+        stats["rate_at_month_end"],
+        strict=True,
+    ):
+        assert rate_row(consent.consent_rates(empty_dbs, month_end), STATS)["rate"] == rate
+    assert counts(consent.consent_rates(empty_dbs, date(2026, 3, 31)), STATS) == (3, 1, 2)
+
+
 def test_r21_breakdown_by_source_and_notice_version(empty_dbs):
     on = date(2026, 4, 1)
     add_consent_event(empty_dbs, purpose=STATS, action="granted", on=on, account_id=1, source="app")
