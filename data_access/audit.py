@@ -58,6 +58,17 @@ def _entry_hash(prev_hash: str, row: dict[str, Any]) -> str:
     return hashlib.sha256((prev_hash + canonical_json(body)).encode("utf-8")).hexdigest()
 
 
+def lock_ledger(conn: Connection) -> None:
+    """Take the ledger's write lock (the audit chain head's row) at the start of a
+    transaction, so a check-then-write in it cannot interleave with another action's.
+
+    On SQLite this turns the transaction into a writer before it reads, which also avoids
+    a deadlocked lock upgrade between two readers."""
+    conn.execute(
+        update(audit_head).where(audit_head.c.id == 1).values(entries=audit_head.c.entries)
+    )
+
+
 def append(
     conn: Connection,
     *,

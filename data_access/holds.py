@@ -21,9 +21,9 @@ import pandas as pd
 from sqlalchemy import Connection, and_, func, insert, select, update
 
 from data_access import audit, rules
-from data_access.clock import today_oslo
+from data_access.clock import today_oslo, utc_now
 from data_access.engines import Databases
-from data_access.ledger_tables import legal_holds
+from data_access.ledger_tables import hold_blocks, legal_holds
 from data_access.tables import accounts, contacts
 
 SCOPES = ("email", "account", "contact")
@@ -200,6 +200,59 @@ def covering_holds(
         if scope in wanted and key in wanted[scope]:
             covered[scope][key].append(hold["id"])
     return {scope: dict(keys) for scope, keys in covered.items()}
+
+
+def blocking_holds(
+    dbs: Databases,
+    *,
+    account_ids: Iterable[int] = (),
+    emails: Iterable[str] = (),
+    contact_ids: Iterable[int] = (),
+) -> list[int]:
+    """Ids of the active holds that cover any of the keys of ONE record (R17), ascending.
+
+    The caller passes every key of the record: e.g. for an account its id, its owner's and
+    members' e-mails; for a support contact its id, its e-mail and its account."""
+    covered = covering_holds(dbs, account_ids=account_ids, emails=emails, contact_ids=contact_ids)
+    return sorted({h for keys in covered.values() for ids in keys.values() for h in ids})
+
+
+def record_blocked(
+    dbs: Databases, hold_ids: Iterable[int], *, actor: str, action: str, target: str
+) -> None:
+    """Record an attempt a hold blocked, once per blocking hold (R17: "the blocked attempt is
+    shown"). `target` is a reference such as 'account:42', never personal data."""
+    now = utc_now()
+    with dbs.ledger.begin() as conn:
+        for hold_id in hold_ids:
+            conn.execute(
+                insert(hold_blocks).values(
+                    hold_id=int(hold_id), occurred_at=now, actor=actor, action=action, target=target
+                )
+            )
+
+
+def blocked_attempts(dbs: Databases, *, limit: int | None = None) -> pd.DataFrame:
+    """Attempts that a legal hold blocked, newest first (R17).
+
+    Columns: id, hold_id, occurred_at (UTC), actor, action, target. Capped at `limit`
+    (default policy.max_rows)."""
+    query = (
+        select(
+            hold_blocks.c.id,
+            hold_blocks.c.hold_id,
+            hold_blocks.c.occurred_at,
+            hold_blocks.c.actor,
+            hold_blocks.c.action,
+            hold_blocks.c.target,
+        )
+        .order_by(hold_blocks.c.id.desc())
+        .limit(limit or dbs.policy.max_rows)
+    )
+    with dbs.ledger.connect() as conn:
+        return pd.DataFrame(
+            conn.execute(query).mappings().all(), columns=list(query.selected_columns.keys())
+        )
 
 
 # --- actions -------------------------------------------------------------------------------

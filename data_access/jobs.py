@@ -23,6 +23,7 @@ from data_access import audit
 from data_access.clock import utc_now
 from data_access.engines import Databases
 from data_access.ledger_tables import job_steps, jobs
+from data_access.results import ActionResult
 
 # A handler changes one store for one target inside the given transaction and returns the
 # rows it touched per table. Raising StepRefused fails the target without retrying it.
@@ -51,11 +52,12 @@ class StepContext:
     actor: str
     as_of: date
     params: dict[str, Any]
+    step: str = ""
 
     @property
     def target_id(self) -> int:
         """The numeric part of 'kind:id'."""
-        return int(self.target.split(":", 1)[1])
+        return _record_id(self.target)
 
 
 @dataclass
@@ -65,6 +67,19 @@ class JobOutcome:
     succeeded: list[str]  # targets whose every step is done
     failed: dict[str, str]  # target -> reason of its first failed step
     created: bool  # False when the idempotency key named an existing job
+
+    def as_action_result(self) -> ActionResult:
+        """Per record id ('account:42' -> 42), with `job_id` for a "Resume" button."""
+        result = ActionResult(
+            succeeded=[_record_id(t) for t in self.succeeded],
+            failed={_record_id(t): reason for t, reason in self.failed.items()},
+        )
+        result.job_id = self.job_id  # type: ignore[attr-defined]
+        return result
+
+
+def _record_id(target: str) -> int:
+    return int(target.split(":", 1)[1])
 
 
 def create_job(
@@ -151,7 +166,7 @@ def run_job(
             continue
         if target in blocked:
             continue
-        context = StepContext(dbs, job_id, target, job["actor"], job["as_of"], params)
+        context = StepContext(dbs, job_id, target, job["actor"], job["as_of"], params, step["step"])
         error = _run_step(dbs, step, handlers, context)
         if error:
             blocked[target] = error

@@ -208,32 +208,74 @@ def _inactive_accounts(dbs: Databases, cutoff: datetime) -> Iterator[pd.DataFram
     member_active_since = (
         select(m.c.id).where(m.c.account_id == a.c.id, m.c.last_active_at >= cutoff).exists()
     )
+    query = _account_activity().where(
+        a.c.created_at < cutoff,
+        or_(a.c.last_active_at.is_(None), a.c.last_active_at < cutoff),
+        ~member_active_since,
+    )
+    with dbs.users.connect() as conn:
+        yield from _frames(conn.execution_options(yield_per=_STREAM_ROWS).execute(query))
+
+
+def _account_activity():
+    """Accounts with their own and their members' latest activity (naive UTC), by id."""
+    a, m = accounts, account_members
     member_last = (
         select(func.max(m.c.last_active_at)).where(m.c.account_id == a.c.id).scalar_subquery()
     )
-    query = (
-        select(
-            a.c.id.label("account_id"),
-            a.c.email,
-            a.c.full_name,
-            a.c.account_type,
-            a.c.created_at,
-            a.c.last_active_at,
-            member_last.label("member_last_active_at"),
-        )
-        .where(
-            a.c.created_at < cutoff,
-            or_(a.c.last_active_at.is_(None), a.c.last_active_at < cutoff),
-            ~member_active_since,
-        )
-        .order_by(a.c.id)
-    )
+    return select(
+        a.c.id.label("account_id"),
+        a.c.email,
+        a.c.full_name,
+        a.c.account_type,
+        a.c.created_at,
+        a.c.last_active_at,
+        member_last.label("member_last_active_at"),
+    ).order_by(a.c.id)
+
+
+def _frames(result) -> Iterator[pd.DataFrame]:
+    columns = list(result.keys())
+    for part in result.partitions():
+        # Column lists, not Row objects: pandas probes each Row's attributes otherwise.
+        yield pd.DataFrame(dict(zip(columns, map(list, zip(*part, strict=True)), strict=True)))
+
+
+def account_states(dbs: Databases, account_ids: Iterable[int], as_of: date) -> pd.DataFrame:
+    """The R13 state of the given accounts as of `as_of`, whatever their window: the
+    columns of `accounts_nearing_deletion` (dates as datetime.date), in account_id order.
+
+    Actions re-check state with this just before they act. Ids that do not exist are
+    absent from the result. Raises DatabaseUnavailable when users or ledger is down.
+    """
+    ids = sorted({int(i) for i in account_ids})
+    latest_notices = _latest_notices_of(dbs, ids)
+    chunks = []
     with dbs.users.connect() as conn:
-        result = conn.execution_options(yield_per=_STREAM_ROWS).execute(query)
-        columns = list(result.keys())
-        for part in result.partitions():
-            # Column lists, not Row objects: pandas probes each Row's attributes otherwise.
-            yield pd.DataFrame(dict(zip(columns, map(list, zip(*part, strict=True)), strict=True)))
+        for chunk in _chunks(ids):
+            query = _account_activity().where(accounts.c.id.in_(chunk))
+            chunks.extend(
+                _with_dates(dbs, raw, latest_notices, {}) for raw in _frames(conn.execute(query))
+            )
+    frame = pd.concat(chunks, ignore_index=True) if chunks else _with_dates(dbs, None, {}, {})
+    frame = _with_holds(dbs, frame)
+    frame["stage"] = _stages(frame, pd.Timestamp(as_of), dbs.policy.notice_days)
+    return _shown(frame[ACCOUNT_COLUMNS].reset_index(drop=True))
+
+
+def _latest_notices_of(dbs: Databases, account_ids: list[int]) -> dict[int, date]:
+    """account_id -> sent_on of its latest notice, for the given accounts only."""
+    latest: dict[int, date] = {}
+    with dbs.ledger.connect() as conn:
+        for chunk in _chunks(account_ids):
+            query = (
+                select(notices.c.account_id, func.max(notices.c.sent_on))
+                .where(notices.c.account_id.in_(chunk))
+                .group_by(notices.c.account_id)
+                .order_by(notices.c.account_id)
+            )
+            latest.update(conn.execute(query).all())
+    return latest
 
 
 def _latest_notices(dbs: Databases) -> dict[int, date]:
