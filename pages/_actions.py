@@ -1,0 +1,154 @@
+"""What every page with action buttons shares: who may act, selections by id, one click =
+one action, and the result shown after the rerun (DESIGN.md "Actions"; RULES.md R41).
+
+- Only a DPO may act (`can_act`); a viewer sees the tables and exports, no buttons.
+- A table selection is turned into ids at once, using the ids of the table the user saw
+  (the previous run's), never row positions of the current data. `stale_ids` refuses a
+  selection whose rows changed since ("the list changed, select again").
+- `click_key` gives each action button a fresh idempotency key per click: a rerun or a
+  double click presents the same key, and the job machinery plans the work once.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterable
+
+import pandas as pd
+import streamlit as st
+
+from data_access import cached
+from data_access.results import ActionResult
+from pages import _ui as ui
+
+MAX_FAILURES_SHOWN = 200
+
+
+# --- who may act -------------------------------------------------------------------------
+
+
+def role() -> str | None:
+    """'dpo', 'viewer' or None: from config.toml [roles] for the signed-in e-mail; in demo
+    mode without sign-in, the demo user acts as DPO (RULES.md R41)."""
+    settings = cached.settings()
+    user = st.user
+    if user.get("is_logged_in") and user.get("email"):
+        return settings.roles.role_of(str(user["email"]))
+    return "dpo" if settings.demo_mode else None
+
+
+def can_act() -> bool:
+    """True when the current user may trigger actions (RULES.md R41)."""
+    return role() == "dpo"
+
+
+def actions_header(title: str = "Actions") -> bool:
+    """A subheader for the page's actions; for a viewer, a note instead and False."""
+    if not can_act():
+        st.caption("Actions are for the DPO role; you can browse and export.")
+        return False
+    st.subheader(title)
+    return True
+
+
+# --- selections by id --------------------------------------------------------------------
+
+
+def selectable_table(
+    df: pd.DataFrame,
+    *,
+    key: str,
+    id_column: str,
+    columns: list[str] | None = None,
+    column_config: dict | None = None,
+) -> list[int]:
+    """Show `df` with row selection (for a DPO) and return the selected ids.
+
+    Positions from the browser refer to the table as the user saw it, i.e. as rendered on
+    the previous run; they are mapped through that run's ids, so a refresh in between can
+    never turn a selection into other rows. The ids are kept in session state under
+    f"{key}:selected" (tests may set it directly).
+    """
+    shown = ui.display_frame(df, columns)
+    seen_ids: list[int] = st.session_state.get(f"{key}:ids", [])
+    event = st.dataframe(
+        shown,
+        hide_index=True,
+        column_config=column_config,
+        width="stretch",
+        key=key,
+        on_select="rerun" if can_act() else "ignore",
+        selection_mode="multi-row",
+    )
+    rows = _selected_positions(event)
+    if rows is not None and seen_ids:
+        st.session_state[f"{key}:selected"] = [seen_ids[r] for r in rows if r < len(seen_ids)]
+    st.session_state[f"{key}:ids"] = [int(i) for i in df[id_column]]
+    ui.row_cap_caption(shown)
+    return list(st.session_state.get(f"{key}:selected", []))
+
+
+def _selected_positions(event) -> list[int] | None:
+    selection = getattr(event, "selection", None) if event is not None else None
+    if selection is None:
+        return None
+    rows = (
+        selection.get("rows") if isinstance(selection, dict) else getattr(selection, "rows", None)
+    )
+    return None if rows is None else [int(r) for r in rows]
+
+
+def clear_selection(key: str) -> None:
+    """Forget a table's selection (after an action, or when it went stale)."""
+    st.session_state.pop(f"{key}:selected", None)
+    st.session_state.pop(key, None)
+
+
+def stale_ids(selected: Iterable[int], current: pd.DataFrame, id_column: str) -> list[int]:
+    """Selected ids no longer in the current list (deleted, moved out of the filter or
+    stage since they were selected)."""
+    present = {int(i) for i in current[id_column]}
+    return [i for i in selected if int(i) not in present]
+
+
+def refuse_if_stale(key: str, selected: list[int], current: pd.DataFrame, id_column: str) -> bool:
+    """Show "the list changed" and clear the selection when any selected id went stale."""
+    gone = stale_ids(selected, current, id_column)
+    if gone:
+        clear_selection(key)
+        st.warning(
+            f"The list changed since you selected ({len(gone)} selected row(s) are no longer "
+            "in it). Nothing was done; select again.",
+            icon="🔄",
+        )
+    return bool(gone)
+
+
+# --- one click, one action ---------------------------------------------------------------
+
+
+def click_key(name: str) -> str:
+    """The idempotency key of the next click on the action `name`; stable across reruns
+    until `next_click(name)` is called after the action ran."""
+    return st.session_state.setdefault(f"click:{name}", f"{name}:{uuid.uuid4().hex}")
+
+
+def next_click(name: str) -> None:
+    """A new key for the next click: call once the action with the current key ran."""
+    st.session_state[f"click:{name}"] = f"{name}:{uuid.uuid4().hex}"
+
+
+def report(result: ActionResult, *, what: str, noun: str = "record") -> None:
+    """Flash the outcome of an action for the next run: counts, then the reasons."""
+    failures = "\n".join(
+        f"- {noun} {record}: {reason}"
+        for record, reason in list(result.failed.items())[:MAX_FAILURES_SHOWN]
+    )
+    more = len(result.failed) - MAX_FAILURES_SHOWN
+    if more > 0:
+        failures += f"\n- … and {more} more"
+    message = f"{what}: {len(result.succeeded)} succeeded, {len(result.failed)} failed."
+    if result.failed:
+        ui.flash(f"{message}\n\n{failures}", "warning" if result.succeeded else "error")
+    else:
+        ui.flash(message, "success")
