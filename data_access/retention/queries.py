@@ -21,9 +21,9 @@ from sqlalchemy import func, or_, select
 
 from data_access import holds, rules
 from data_access.clock import OSLO, day_end_utc, oslo_dates
+from data_access.emails import email_condition
 from data_access.engines import Databases
 from data_access.ledger_tables import notices
-from data_access.subjects import email_condition
 from data_access.tables import CHANNELS, account_members, accounts, contacts, invoices
 
 STAGES = ("upcoming", "notice_due", "notified", "ready", "on_hold")

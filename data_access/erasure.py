@@ -1,0 +1,514 @@
+"""Erasure of one data subject across the four databases (GDPR art. 17; RULES.md R12, R18).
+
+The person is found as in `subjects.find_subject`: by e-mail (trimmed, case-insensitive)
+in every table with one, and through the accounts they own. Erasure runs as a resumable
+job (DESIGN.md "Actions") with one step per store:
+- users: owned accounts go as in R14 (account, members, usage sessions); the person's member
+  rows in other accounts are removed; invoices of owned accounts still inside bookkeeping
+  retention (R15) are detached and kept, restricted to bookkeeping; older ones are
+  anonymised;
+- consent: account-keyed and e-mail-keyed consent events, the newsletter subscription;
+- support: contacts by e-mail or owned account (the data-subject request intake rows are
+  kept as proof that requests were handled, art. 5(2));
+- ledger: notices, outbox messages, e-mails in released holds; then the receipt is written.
+Data under an active legal hold (R17) is kept wherever the hold reaches. The receipt says
+what was erased, what was kept, why and until when; it and the audit entries carry only
+the keyed hash of the e-mail (R18). The e-mail stays in the job's parameters only until
+the job is done.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import date
+from typing import Any
+
+from sqlalchemy import Connection, Table, delete, insert, select, update
+
+from data_access import audit, holds, jobs, rules
+from data_access import ledger_tables as lt
+from data_access import tables as t
+from data_access.clock import utc_now
+from data_access.emails import email_condition, normalised_email, same_email
+from data_access.engines import Databases
+
+KIND = "erasure"
+STEPS = (
+    ("users", "erase_users"),
+    ("consent", "erase_consent"),
+    ("support", "erase_support"),
+    ("ledger", "erase_ledger_copies"),
+)
+
+
+@dataclass
+class ErasureReceipt:
+    """What an erasure did (RULES.md R12). No e-mail or name: `subject_ref` is the keyed hash.
+
+    `erased`: "store.table" -> rows removed (or anonymised, as named); `kept`: one entry per
+    kept record set {"what", "why", "until"} (until: ISO date or None for "while the hold
+    lasts"); `status`: 'done', or 'partial' with `failed` naming the step and error
+    (resumable with `resume_erasure`)."""
+
+    receipt_id: int
+    subject_ref: str
+    request_id: int | None
+    job_id: int
+    status: str
+    as_of: date
+    erased: dict[str, int] = field(default_factory=dict)
+    kept: list[dict[str, Any]] = field(default_factory=list)
+    failed: dict[str, str] = field(default_factory=dict)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "receipt_id": self.receipt_id,
+            "subject_ref": self.subject_ref,
+            "request_id": self.request_id,
+            "job_id": self.job_id,
+            "status": self.status,
+            "as_of": self.as_of.isoformat(),
+            "erased": self.erased,
+            "kept": self.kept,
+            "failed": self.failed,
+        }
+
+
+def erase_subject(
+    dbs: Databases,
+    email: str,
+    *,
+    actor: str,
+    as_of: date,
+    request_id: int | None = None,
+    idempotency_key: str | None = None,
+    progress: Callable[[float, str], None] | None = None,
+) -> ErasureReceipt:
+    """Erase the person with this e-mail everywhere except retained invoices, data under a
+    legal hold and their request intake rows (R12); returns the receipt.
+
+    Raises ValueError for a malformed e-mail. A store failure does not raise: the receipt's
+    status is 'partial' and `resume_erasure(dbs, receipt.job_id)` finishes the job.
+    """
+    norm = normalised_email(email)
+    ref = audit.keyed_hash(dbs, norm)
+    with dbs.users.connect() as conn:
+        # Fixed when the job is planned: once step 1 has deleted the accounts, the later
+        # steps could no longer find them by e-mail.
+        owned = _ids_by_email(conn, t.accounts, "email", norm)
+    receipt_id = _new_receipt(dbs, ref, request_id, actor, as_of)
+    target = f"receipt:{receipt_id}"
+    job_id, created = jobs.create_job(
+        dbs,
+        kind=KIND,
+        actor=actor,
+        as_of=as_of,
+        steps=[jobs.PlannedStep(target, store, step, ref, "R12") for store, step in STEPS],
+        params={"email": norm, "owned": owned, "request_id": request_id},
+        idempotency_key=idempotency_key,
+    )
+    if created:
+        _link_receipt(dbs, receipt_id, job_id)
+    else:
+        _drop_receipt(dbs, receipt_id)  # the click was handled before: report that job
+    return _run(dbs, job_id, progress)
+
+
+def resume_erasure(dbs: Databases, job_id: int, *, progress=None) -> ErasureReceipt:
+    """Finish a partial erasure job; only the steps not yet done run."""
+    return _run(dbs, job_id, progress)
+
+
+def _run(dbs: Databases, job_id: int, progress) -> ErasureReceipt:
+    outcome = jobs.run_job(dbs, job_id, HANDLERS, progress=progress)
+    return receipt_of_job(dbs, job_id, outcome)
+
+
+def receipt_of_job(
+    dbs: Databases, job_id: int, outcome: jobs.JobOutcome | None = None
+) -> ErasureReceipt:
+    """The receipt as it stands for an erasure job (read from the ledger)."""
+    with dbs.ledger.connect() as conn:
+        row = (
+            conn.execute(select(lt.erasure_receipts).where(lt.erasure_receipts.c.job_id == job_id))
+            .mappings()
+            .one()
+        )
+    body = json.loads(row["receipt"])
+    failed = dict(outcome.failed) if outcome else {}
+    status = "done" if body.get("status") == "done" and not failed else "partial"
+    return ErasureReceipt(
+        receipt_id=row["id"],
+        subject_ref=row["subject_ref"],
+        request_id=row["request_id"],
+        job_id=job_id,
+        status=status,
+        as_of=row["as_of"],
+        erased=body.get("erased", {}),
+        kept=body.get("kept", []),
+        failed=failed,
+    )
+
+
+def _new_receipt(dbs, ref, request_id, actor, as_of) -> int:
+    with dbs.ledger.begin() as conn:
+        return conn.execute(
+            insert(lt.erasure_receipts).values(
+                subject_ref=ref,
+                request_id=request_id,
+                created_at=utc_now(),
+                as_of=as_of,
+                actor=actor,
+                receipt=audit.canonical_json({"status": "running", "erased": {}, "kept": []}),
+            )
+        ).inserted_primary_key[0]
+
+
+def _link_receipt(dbs, receipt_id, job_id) -> None:
+    with dbs.ledger.begin() as conn:
+        conn.execute(
+            update(lt.erasure_receipts)
+            .where(lt.erasure_receipts.c.id == receipt_id)
+            .values(job_id=job_id)
+        )
+
+
+def _drop_receipt(dbs, receipt_id) -> None:
+    with dbs.ledger.begin() as conn:
+        conn.execute(delete(lt.erasure_receipts).where(lt.erasure_receipts.c.id == receipt_id))
+
+
+# --- who is covered by what ------------------------------------------------------------------
+
+
+@dataclass
+class _Scope:
+    """The person's keys and the holds that reach them, recomputed inside every step."""
+
+    email: str
+    owned: list[int]  # account ids the person owns
+    held_accounts: set[int]  # owned or member-of accounts under an account hold
+    email_held: list[int]  # holds on the person's e-mail: everything is kept
+
+
+def _scope(ctx: jobs.StepContext) -> _Scope:
+    email = ctx.params["email"]
+    owned = [int(a) for a in ctx.params["owned"]]
+    covering = holds.covering_holds(ctx.dbs, account_ids=owned, emails=[email])
+    return _Scope(
+        email=email,
+        owned=owned,
+        held_accounts=set(covering["account"]),
+        email_held=sorted({h for ids in covering["email"].values() for h in ids}),
+    )
+
+
+def _ids_by_email(
+    conn: Connection, table: Table, column: str, norm: str, key: str = "id"
+) -> list[int]:
+    """Keys of the rows whose e-mail column equals `norm` (trimmed, case-insensitive)."""
+    col = table.c[column]
+    query = select(table.c[key], col).where(email_condition(col, norm, conn.dialect.name))
+    return sorted({k for k, value in conn.execute(query) if same_email(value, norm)})
+
+
+def _kept(ctx: jobs.StepContext, what: str, why: str, until: str | None) -> dict[str, Any]:
+    return {"what": what, "why": why, "until": until}
+
+
+def _blocked_by_email_hold(
+    ctx: jobs.StepContext, scope: _Scope, store: str
+) -> dict[str, int] | None:
+    if not scope.email_held:
+        return None
+    holds.record_blocked(ctx.dbs, scope.email_held, actor=ctx.actor, action=KIND, target=ctx.target)
+    _note(
+        ctx,
+        kept=[
+            _kept(
+                ctx,
+                f"all data in {store}",
+                f"legal hold {scope.email_held} on the e-mail (R17)",
+                None,
+            )
+        ],
+    )
+    return {}
+
+
+# --- the steps -------------------------------------------------------------------------------
+
+
+def _erase_users(conn: Connection, ctx: jobs.StepContext) -> dict[str, int]:
+    scope = _scope(ctx)
+    blocked = _blocked_by_email_hold(ctx, scope, "users")
+    if blocked is not None:
+        return blocked
+    erasable = [a for a in scope.owned if a not in scope.held_accounts]
+    counts = {"users.usage_sessions": 0, "users.account_members": 0, "users.accounts": 0}
+    kept: list[dict[str, Any]] = []
+    if erasable:
+        counts["users.usage_sessions"] = _rows(
+            conn, delete(t.usage_sessions).where(t.usage_sessions.c.account_id.in_(erasable))
+        )
+        counts["users.account_members"] = _rows(
+            conn, delete(t.account_members).where(t.account_members.c.account_id.in_(erasable))
+        )
+        invoice_counts, invoice_kept = _settle_invoices(conn, ctx, erasable)
+        counts.update(invoice_counts)
+        kept.extend(invoice_kept)
+        counts["users.accounts"] = _rows(
+            conn, delete(t.accounts).where(t.accounts.c.id.in_(erasable))
+        )
+    for account_id in sorted(set(scope.owned) & scope.held_accounts):
+        kept.append(
+            _kept(
+                ctx, f"account {account_id} and its data", "legal hold on the account (R17)", None
+            )
+        )
+    member_rows = _member_rows_outside_holds(conn, ctx, scope)
+    if member_rows:
+        counts["users.account_members"] += _rows(
+            conn, delete(t.account_members).where(t.account_members.c.id.in_(member_rows))
+        )
+    _note(ctx, erased=counts, kept=kept)
+    return counts
+
+
+def _member_rows_outside_holds(conn: Connection, ctx: jobs.StepContext, scope: _Scope) -> list[int]:
+    """The person's member rows in other accounts, except in accounts under a hold."""
+    col = t.account_members.c.email
+    query = select(t.account_members.c.id, t.account_members.c.account_id, col).where(
+        email_condition(col, scope.email, conn.dialect.name)
+    )
+    rows = [(mid, aid) for mid, aid, value in conn.execute(query) if same_email(value, scope.email)]
+    held = set(holds.covering_holds(ctx.dbs, account_ids=[aid for _, aid in rows])["account"])
+    return [mid for mid, aid in rows if aid not in held]
+
+
+def _settle_invoices(conn: Connection, ctx: jobs.StepContext, account_ids: list[int]):
+    """R12(a)/R15: inside retention, detach and keep (restricted to bookkeeping); past it,
+    anonymise (names cleared; number, amount and dates kept)."""
+    policy = ctx.dbs.policy
+    cutoff = rules.invoice_issued_cutoff(
+        ctx.as_of, policy.invoice_retention_years, policy.fiscal_year_end_md
+    )
+    mine = t.invoices.c.account_id.in_(account_ids)
+    anonymised = _rows(
+        conn,
+        update(t.invoices)
+        .where(mine, t.invoices.c.issued_on <= cutoff)
+        .values(customer_name=None, contact_person=None, account_id=None),
+    )
+    newest = conn.execute(
+        select(t.invoices.c.issued_on).where(mine).order_by(t.invoices.c.issued_on.desc()).limit(1)
+    ).scalar()
+    detached = _rows(conn, update(t.invoices).where(mine).values(account_id=None))
+    kept = []
+    if detached:
+        until = rules.invoice_retained_until(
+            newest, policy.invoice_retention_years, policy.fiscal_year_end_md
+        )
+        kept.append(
+            _kept(
+                ctx,
+                f"{detached} invoice(s)",
+                "bookkeeping retention, bokføringsloven §13 (R15); restricted to bookkeeping",
+                until.isoformat(),
+            )
+        )
+    return {"users.invoices_anonymised": anonymised, "users.invoices_detached_kept": detached}, kept
+
+
+def _erase_consent(conn: Connection, ctx: jobs.StepContext) -> dict[str, int]:
+    scope = _scope(ctx)
+    blocked = _blocked_by_email_hold(ctx, scope, "consent")
+    if blocked is not None:
+        return blocked
+    erasable = [a for a in scope.owned if a not in scope.held_accounts]
+    by_email = _ids_by_email(conn, t.consent_events, "email", scope.email)
+    events = delete(t.consent_events).where(t.consent_events.c.id.in_(by_email or [-1]))
+    counts = {"consent.consent_events": _rows(conn, events)}
+    if erasable:
+        counts["consent.consent_events"] += _rows(
+            conn, delete(t.consent_events).where(t.consent_events.c.account_id.in_(erasable))
+        )
+    subscriber_ids = _ids_by_email(conn, t.newsletter_subscribers, "email", scope.email)
+    counts["consent.newsletter_subscribers"] = _rows(
+        conn,
+        delete(t.newsletter_subscribers).where(
+            t.newsletter_subscribers.c.id.in_(subscriber_ids or [-1])
+        ),
+    )
+    _forget_consent_state(ctx, erasable, scope.email)
+    _note(ctx, erased=counts)
+    return counts
+
+
+def _forget_consent_state(ctx: jobs.StepContext, account_ids: list[int], email: str) -> None:
+    """Remove the person's consent state from the ledger's roll-ups, when they exist."""
+    try:
+        from data_access import consent_rollup
+    except ImportError:  # roll-ups not installed: nothing is summarised about the person
+        return
+    forget = getattr(consent_rollup, "forget_subject_keys", None)
+    if forget is not None:
+        forget(ctx.dbs, [f"account:{a}" for a in account_ids] + [f"email:{email}"])
+
+
+def _erase_support(conn: Connection, ctx: jobs.StepContext) -> dict[str, int]:
+    scope = _scope(ctx)
+    blocked = _blocked_by_email_hold(ctx, scope, "support")
+    if blocked is not None:
+        return blocked
+    ids = set(_ids_by_email(conn, t.contacts, "email", scope.email))
+    if scope.owned:
+        query = select(t.contacts.c.id).where(t.contacts.c.account_id.in_(scope.owned))
+        ids.update(i for (i,) in conn.execute(query))
+    rows = {
+        r.id: r
+        for r in conn.execute(
+            select(t.contacts.c.id, t.contacts.c.account_id).where(
+                t.contacts.c.id.in_(sorted(ids) or [-1])
+            )
+        )
+    }
+    covering = holds.covering_holds(
+        ctx.dbs, contact_ids=list(rows), account_ids=[r.account_id for r in rows.values()]
+    )
+    held = {
+        cid
+        for cid, r in rows.items()
+        if cid in covering["contact"] or r.account_id in covering["account"]
+    }
+    erasable = sorted(set(rows) - held)
+    counts = {
+        "support.contacts": _rows(conn, delete(t.contacts).where(t.contacts.c.id.in_(erasable)))
+        if erasable
+        else 0
+    }
+    kept = [_kept(ctx, f"{len(held)} support contact(s)", "legal hold (R17)", None)] if held else []
+    requests = _ids_by_email(conn, t.data_subject_requests, "subject_email", scope.email)
+    if requests:
+        kept.append(
+            _kept(
+                ctx,
+                f"{len(requests)} data-subject request intake record(s)",
+                "proof that requests were handled, GDPR art. 5(2) (R18)",
+                None,
+            )
+        )
+    _note(ctx, erased=counts, kept=kept)
+    return counts
+
+
+def _erase_ledger_copies(conn: Connection, ctx: jobs.StepContext) -> dict[str, int]:
+    scope = _scope(ctx)
+    erasable = (
+        [a for a in scope.owned if a not in scope.held_accounts] if not scope.email_held else []
+    )
+    ref = audit.keyed_hash(ctx.dbs, scope.email)
+    counts = {"ledger.notices": 0, "ledger.outbox": 0, "ledger.legal_holds_email_cleared": 0}
+    if erasable:
+        notice_outbox = [
+            o
+            for (o,) in conn.execute(
+                select(lt.notices.c.outbox_id).where(lt.notices.c.account_id.in_(erasable))
+            )
+            if o
+        ]
+        counts["ledger.notices"] = _rows(
+            conn, delete(lt.notices).where(lt.notices.c.account_id.in_(erasable))
+        )
+        if notice_outbox:
+            counts["ledger.outbox"] += _rows(
+                conn, delete(lt.outbox).where(lt.outbox.c.id.in_(notice_outbox))
+            )
+    if not scope.email_held:
+        counts["ledger.outbox"] += _rows(
+            conn, delete(lt.outbox).where(lt.outbox.c.subject_ref == ref)
+        )
+        # A released hold no longer needs the e-mail; its keyed hash stays as the reference.
+        counts["ledger.legal_holds_email_cleared"] = _rows(
+            conn,
+            update(lt.legal_holds)
+            .where(lt.legal_holds.c.subject_ref == ref, lt.legal_holds.c.released_on.is_not(None))
+            .values(email=None),
+        )
+    _note(ctx, erased=counts, conn=conn)
+    _finish_receipt(conn, ctx)
+    return counts
+
+
+# --- the receipt -------------------------------------------------------------------------------
+
+
+def _receipt_id(ctx: jobs.StepContext) -> int:
+    return ctx.target_id
+
+
+def _note(
+    ctx: jobs.StepContext,
+    *,
+    erased: dict[str, int] | None = None,
+    kept=None,
+    conn: Connection | None = None,
+) -> None:
+    """Merge a step's figures into the receipt (in the ledger transaction when given)."""
+
+    def apply(c: Connection) -> None:
+        row = c.execute(
+            select(lt.erasure_receipts.c.receipt).where(
+                lt.erasure_receipts.c.id == _receipt_id(ctx)
+            )
+        ).scalar_one()
+        body = json.loads(row)
+        for name, n in (erased or {}).items():
+            body["erased"][name] = n  # a re-run step overwrites its own figures
+        known = {json.dumps(k, sort_keys=True) for k in body["kept"]}
+        body["kept"].extend(k for k in (kept or []) if json.dumps(k, sort_keys=True) not in known)
+        c.execute(
+            update(lt.erasure_receipts)
+            .where(lt.erasure_receipts.c.id == _receipt_id(ctx))
+            .values(receipt=audit.canonical_json(body))
+        )
+
+    if conn is not None:
+        apply(conn)
+    else:
+        with ctx.dbs.ledger.begin() as c:
+            apply(c)
+
+
+def _finish_receipt(conn: Connection, ctx: jobs.StepContext) -> None:
+    """Mark the receipt done and drop the e-mail from the job's parameters (R18)."""
+    row = conn.execute(
+        select(lt.erasure_receipts.c.receipt).where(lt.erasure_receipts.c.id == _receipt_id(ctx))
+    ).scalar_one()
+    body = json.loads(row)
+    body["status"] = "done"
+    conn.execute(
+        update(lt.erasure_receipts)
+        .where(lt.erasure_receipts.c.id == _receipt_id(ctx))
+        .values(receipt=audit.canonical_json(body))
+    )
+    params = {**ctx.params, "email": None}
+    conn.execute(
+        update(lt.jobs)
+        .where(lt.jobs.c.id == ctx.job_id)
+        .values(params=audit.canonical_json(params))
+    )
+
+
+def _rows(conn: Connection, statement) -> int:
+    return max(conn.execute(statement).rowcount, 0)
+
+
+HANDLERS: dict[str, jobs.Handler] = {
+    "erase_users": _erase_users,
+    "erase_consent": _erase_consent,
+    "erase_support": _erase_support,
+    "erase_ledger_copies": _erase_ledger_copies,
+}

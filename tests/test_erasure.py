@@ -1,0 +1,238 @@
+"""Erasure of a data subject (RULES.md R12, R18): no residue outside the allowed exceptions,
+a receipt without the e-mail, holds respected, and a failed store resumable."""
+
+from __future__ import annotations
+
+import json
+from datetime import date
+
+import pytest
+from sqlalchemy import MetaData, String, Text, select
+
+from data_access import audit, erasure, holds, jobs, retention, subjects
+from data_access import ledger_tables as lt
+from data_access.settings import STORES
+from tests import factories as f
+
+AS_OF = date(2026, 11, 29)
+EMAIL = "Aase.Odegard@Example.no"
+NAME = "Åse Ødegård"
+PHONE = "+47 912 34 567"
+ACTOR = "dpo@plaato.example"
+
+
+def _seed_person(dbs) -> dict[str, int]:
+    """Åse owns an account with a member, and is a member of someone else's account."""
+    ids = {}
+    ids["account"] = f.add_account(
+        dbs, email=EMAIL.lower(), full_name=NAME, last_active_on=date(2025, 1, 5)
+    )
+    f.add_member(dbs, ids["account"], email="kollega@example.no", full_name="Kollega Kari")
+    f.add_usage_session(dbs, ids["account"], on=date(2025, 1, 5))
+    ids["invoice_kept"] = f.add_invoice(
+        dbs, issued_on=date(2025, 6, 1), account_id=ids["account"], customer_name=NAME
+    )
+    ids["invoice_old"] = f.add_invoice(
+        dbs, issued_on=date(2019, 6, 1), account_id=ids["account"], customer_name=NAME
+    )
+    ids["other_account"] = f.add_account(dbs, email="eier@example.no", full_name="Eier Eriksen")
+    ids["member_row"] = f.add_member(
+        dbs, ids["other_account"], email=" AASE.odegard@example.NO ", full_name=NAME
+    )
+    f.add_consent_event(
+        dbs,
+        purpose="usage_statistics",
+        action="granted",
+        on=date(2024, 1, 1),
+        account_id=ids["account"],
+    )
+    f.add_consent_event(
+        dbs, purpose="newsletter", action="granted", on=date(2024, 1, 1), email=EMAIL
+    )
+    f.add_subscriber(dbs, email=EMAIL.upper(), full_name=NAME)
+    ids["contact_by_email"] = f.add_contact(
+        dbs, started_on=date(2026, 10, 1), email=EMAIL, full_name=NAME, phone=PHONE
+    )
+    ids["contact_by_account"] = f.add_contact(
+        dbs, started_on=date(2026, 9, 1), account_id=ids["account"], full_name=NAME, phone=PHONE
+    )
+    ids["contact_held"] = f.add_contact(
+        dbs, started_on=date(2026, 8, 1), email=EMAIL, full_name=NAME, phone=PHONE
+    )
+    ids["request"] = f.add_request(
+        dbs,
+        received_on=date(2026, 11, 20),
+        request_type="erasure",
+        subject_email=EMAIL,
+        subject_name=NAME,
+    )
+    # A notice and its outbox message: the ledger's copies of her e-mail and name.
+    assert retention.send_deletion_notices(
+        dbs, [ids["account"]], actor=ACTOR, as_of=AS_OF
+    ).succeeded
+    # Someone else, who must be untouched.
+    ids["bystander"] = f.add_account(dbs, email="ola@example.no", full_name="Ola Nordmann")
+    f.add_contact(
+        dbs,
+        started_on=date(2026, 10, 1),
+        email="ola@example.no",
+        full_name="Ola Nordmann",
+        phone="+47 400 00 000",
+    )
+    return ids
+
+
+def _residue(dbs) -> dict[str, list]:
+    """Every row, in every text column of all four databases, holding the e-mail, name or phone."""
+    needles = [EMAIL.lower(), NAME.lower(), PHONE]
+    found: dict[str, list] = {}
+    for store in STORES:
+        engine = dbs.engine(store)
+        reflected = MetaData()
+        reflected.reflect(engine)  # every table there is, the ledger's roll-ups included
+        with engine.connect() as conn:
+            for table_name, table in reflected.tables.items():
+                columns = [c.name for c in table.columns if isinstance(c.type, String | Text)]
+                for row in conn.execute(select(table)).mappings():
+                    text = " ".join(str(row[c]) for c in columns if row[c] is not None).lower()
+                    if any(n.lower() in text for n in needles):
+                        found.setdefault(f"{store}.{table_name}", []).append(
+                            row["id"] if "id" in row else row
+                        )
+    return found
+
+
+def test_r12_r18_erasure_leaves_no_residue_outside_the_exceptions(empty_dbs):
+    dbs = empty_dbs
+    ids = _seed_person(dbs)
+    holds.place_hold(
+        dbs,
+        contact_id=ids["contact_held"],
+        reason="Klagesak",
+        case_ref="SAK-7",
+        review_on=date(2027, 6, 1),
+        actor=ACTOR,
+        as_of=AS_OF,
+    )
+
+    receipt = subjects.erase_subject(
+        dbs, "  " + EMAIL + " ", actor=ACTOR, as_of=AS_OF, request_id=ids["request"]
+    )
+
+    assert receipt.status == "done"
+    assert _residue(dbs) == {
+        "users.invoices": [ids["invoice_kept"]],  # inside bookkeeping retention (R15)
+        "support.contacts": [ids["contact_held"]],  # under a legal hold (R17)
+        "support.data_subject_requests": [ids["request"]],  # the request's own intake (R18)
+    }
+    assert receipt.erased["users.accounts"] == 1
+    assert (
+        receipt.erased["users.account_members"] == 2
+    )  # the colleague on her account + her membership elsewhere
+    assert receipt.erased["users.invoices_anonymised"] == 1
+    assert receipt.erased["consent.consent_events"] == 2
+    assert receipt.erased["consent.newsletter_subscribers"] == 1
+    assert receipt.erased["support.contacts"] == 2
+    assert (receipt.erased["ledger.notices"], receipt.erased["ledger.outbox"]) == (1, 1)
+    kept = {k["why"].split(",")[0]: k for k in receipt.kept}
+    assert kept["bookkeeping retention"]["until"] == "2030-12-31"
+    assert any("legal hold" in k["why"] for k in receipt.kept)
+    # The bystander is untouched.
+    assert subjects.find_subject(dbs, "ola@example.no")["users.accounts"]["id"].tolist() == [
+        ids["bystander"]
+    ]
+    assert len(subjects.find_subject(dbs, "ola@example.no")["support.contacts"]) == 1
+
+
+def test_r18_receipt_jobs_and_audit_carry_only_the_keyed_hash(sqlite_dbs):
+    dbs = sqlite_dbs
+    ids = _seed_person(dbs)
+    receipt = subjects.erase_subject(
+        dbs, EMAIL, actor=ACTOR, as_of=AS_OF, request_id=ids["request"]
+    )
+    assert receipt.subject_ref == audit.keyed_hash(dbs, EMAIL)
+    with dbs.ledger.connect() as conn:
+        stored = conn.execute(select(lt.erasure_receipts.c.receipt)).scalar_one()
+        params = conn.execute(
+            select(lt.jobs.c.params).where(lt.jobs.c.id == receipt.job_id)
+        ).scalar_one()
+    assert EMAIL.lower() not in stored.lower() and NAME.lower() not in stored.lower()
+    assert json.loads(params)["email"] is None  # dropped once the job was done
+    entries = audit.audit_entries(dbs)
+    assert (
+        not entries.astype(str)
+        .apply(lambda col: col.str.lower().str.contains("odegard"))
+        .any()
+        .any()
+    )
+    assert audit.verify_chain(dbs) == (True, None)
+
+
+def test_r17_a_hold_on_the_e_mail_keeps_everything(sqlite_dbs):
+    dbs = sqlite_dbs
+    ids = _seed_person(dbs)
+    hold_id = holds.place_hold(
+        dbs,
+        email=EMAIL,
+        reason="Tvist",
+        case_ref="SAK-9",
+        review_on=date(2027, 6, 1),
+        actor=ACTOR,
+        as_of=AS_OF,
+    )
+    before = _residue(dbs)
+
+    receipt = subjects.erase_subject(
+        dbs, EMAIL, actor=ACTOR, as_of=AS_OF, request_id=ids["request"]
+    )
+
+    after = _residue(dbs)
+    after.pop("ledger.legal_holds", None)
+    before.pop("ledger.legal_holds", None)
+    assert after == before
+    assert all("legal hold" in k["why"] for k in receipt.kept[:3])
+    assert set(holds.blocked_attempts(dbs)["hold_id"]) == {hold_id}
+
+
+def test_a_failed_store_leaves_the_erasure_partial_and_resume_finishes_it(sqlite_dbs, monkeypatch):
+    dbs = sqlite_dbs
+    ids = _seed_person(dbs)
+
+    def broken(conn, ctx):
+        raise ConnectionError("consent database went away")
+
+    monkeypatch.setitem(erasure.HANDLERS, "erase_consent", broken)
+    receipt = subjects.erase_subject(
+        dbs, EMAIL, actor=ACTOR, as_of=AS_OF, request_id=ids["request"]
+    )
+    assert receipt.status == "partial"
+    assert "consent database went away" in next(iter(receipt.failed.values()))
+    assert not subjects.find_subject(dbs, EMAIL)["consent.newsletter_subscribers"].empty
+    assert jobs.unfinished_jobs(dbs)["job_id"].tolist() == [receipt.job_id]
+
+    monkeypatch.undo()
+    resumed = subjects.resume_erasure(dbs, receipt.job_id)
+    assert resumed.status == "done"
+    assert resumed.receipt_id == receipt.receipt_id
+    assert subjects.find_subject(dbs, EMAIL)["consent.newsletter_subscribers"].empty
+    assert resumed.erased["users.accounts"] == 1  # done once, not repeated
+
+
+def test_the_same_click_erases_once(sqlite_dbs):
+    dbs = sqlite_dbs
+    ids = _seed_person(dbs)
+    first = subjects.erase_subject(
+        dbs, EMAIL, actor=ACTOR, as_of=AS_OF, request_id=ids["request"], idempotency_key="k1"
+    )
+    again = subjects.erase_subject(
+        dbs, EMAIL, actor=ACTOR, as_of=AS_OF, request_id=ids["request"], idempotency_key="k1"
+    )
+    assert again.job_id == first.job_id and again.receipt_id == first.receipt_id
+    with dbs.ledger.connect() as conn:
+        assert len(conn.execute(select(lt.erasure_receipts.c.id)).all()) == 1
+
+
+def test_malformed_email_is_refused_and_changes_nothing(sqlite_dbs):
+    with pytest.raises(ValueError, match="not an e-mail address"):
+        subjects.erase_subject(sqlite_dbs, "kari.example.no", actor=ACTOR, as_of=AS_OF)
+    assert jobs.unfinished_jobs(sqlite_dbs).empty
