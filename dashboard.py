@@ -1,11 +1,18 @@
 """DPO Dashboard entry point: `streamlit run dashboard.py`.
 
-Page config, settings, first-start demo data, the demo-mode banner, the sidebar "as of"
-date, the database health warning, then st.navigation over the pages (DESIGN.md "Layout").
-A broken database is named here once; each page stops only if it needs that database.
+Page config, settings, the sign-in gate, first-start demo data, the demo-mode banner, the
+sidebar "as of" date, the database health warning, then st.navigation over the pages
+(DESIGN.md "Layout", "Sign-in"). A broken database is named here once; each page stops only
+if it needs that database.
+
+Sign-in (RULES.md R41): with an [auth] section in .streamlit/secrets.toml, everyone signs in
+with OpenID Connect (st.login) and needs a role in config.toml [roles]; without it the
+dashboard runs only in demo mode (every database a demo SQLite file) and refuses otherwise.
 """
 
 from __future__ import annotations
+
+from collections.abc import Mapping
 
 import streamlit as st
 
@@ -60,6 +67,75 @@ def ensure_demo_data(settings: Settings) -> None:
         st.rerun()
 
 
+def show_error_details(settings: Settings) -> None:
+    """Tracebacks in the browser can show data values: only demo mode without sign-in shows
+    them (the option is process-wide, and demo mode is a property of the whole process)."""
+    demo = settings.demo_mode and not ui.signin_configured()
+    st.set_option("client.showErrorDetails", "full" if demo else "none")
+
+
+def gate(settings: Settings) -> ui.Identity:
+    """Let through only a user who may see the dashboard (RULES.md R41); otherwise show why
+    and stop: the refusal without sign-in outside demo mode, the sign-in page, or "no access"."""
+    if not ui.signin_configured():
+        if not settings.demo_mode:
+            refuse_without_signin(settings)
+        return ui.identity()
+    who = ui.identity()
+    if not who.signed_in:
+        sign_in_page()
+    if who.role is None:
+        no_access_page(who)
+    return who
+
+
+def refuse_without_signin(settings: Settings) -> None:
+    """Outside demo mode sign-in is required: name the databases that are not demo files and
+    what to configure, then stop."""
+    databases = "\n".join(
+        f"- the {store} database ({settings.database_description(store)})"
+        for store in settings.not_demo_files()
+    )
+    variables = ", ".join(
+        getattr(settings.databases, f"{store}_url_env") for store in settings.not_demo_files()
+    )
+    st.error(
+        "The dashboard will not start: sign-in is not configured, and these databases are "
+        f"not the embedded demo files:\n\n{databases}\n\n"
+        "Without sign-in only the demo databases may be used (RULES.md R41). Configure "
+        "OpenID Connect sign-in in `.streamlit/secrets.toml` under `[auth]` (`redirect_uri`, "
+        "`cookie_secret`, `client_id`, `client_secret`, `server_metadata_url`; see the "
+        'README, "Sign-in") and give each user a role in `config.toml` under `[roles]`, '
+        f"or unset {variables} to run the demo.",
+        icon="🔒",
+    )
+    st.stop()
+
+
+def sign_in_page() -> None:
+    """The sign-in page for a visitor who is not signed in; stops."""
+    st.title("DPO Dashboard")
+    st.write("Sign in with your company account to see the dashboard.")
+    st.button("Sign in", key="sign_in", type="primary", on_click=_login)
+    st.stop()
+
+
+def _login() -> None:
+    """st.login with the one provider in [auth]: unnamed (its settings directly in [auth])
+    or the only named section under it."""
+    auth = st.secrets.get("auth", {})
+    named = [name for name, value in auth.items() if isinstance(value, Mapping)]
+    st.login(named[0] if len(named) == 1 and "client_id" not in auth else None)
+
+
+def no_access_page(who: ui.Identity) -> None:
+    """A signed-in user without a role or without a verified e-mail: say why; stops."""
+    st.title("No access")
+    st.error(who.problem or "You have no role in the dashboard.", icon="🚫")
+    st.button("Sign out", key="sign_out", on_click=st.logout)
+    st.stop()
+
+
 def check_databases() -> None:
     """Stop with a clear message when the databases cannot be set up at all (no pseudonym key
     outside demo mode); otherwise warn once about each broken database, table or column."""
@@ -77,8 +153,12 @@ def check_databases() -> None:
         )
 
 
-def sidebar(settings: Settings) -> None:
-    """The "as of" date (Europe/Oslo), kept in session state across pages."""
+def sidebar(settings: Settings, who: ui.Identity) -> None:
+    """Who is signed in (and a sign-out button), then the "as of" date (Europe/Oslo), kept
+    in session state across pages."""
+    if who.signed_in:
+        st.sidebar.caption(f"Signed in as {ui.escape_markdown(who.email)} ({who.role})")
+        st.sidebar.button("Sign out", key="sign_out", on_click=st.logout)
     # Initialise through session state, not `value=`, so tests and pages can set it first.
     st.session_state.setdefault("as_of", today_oslo())
     st.sidebar.date_input(
@@ -94,11 +174,16 @@ def sidebar(settings: Settings) -> None:
 def main() -> None:
     st.set_page_config(page_title="DPO Dashboard", page_icon="🛡️", layout="wide")
     settings = load_settings()
-    if settings.demo_mode:
+    show_error_details(settings)
+    who = gate(settings)
+    if settings.demo_mode and not who.signed_in:
         st.info("Demo mode: embedded demo databases, no sign-in", icon="🧪")
+    elif settings.demo_mode:
+        st.info("Demo databases: the data shown is generated demo data.", icon="🧪")
     ensure_demo_data(settings)
     check_databases()
-    sidebar(settings)
+    ui.keep_widget_values()
+    sidebar(settings, who)
     st.navigation(PAGES).run()
 
 

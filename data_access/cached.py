@@ -7,24 +7,29 @@ not query again and a changed filter does. Wrappers take only hashable arguments
 ints, strings, tuples) and fetch the `Databases` themselves. After an action, a page clears
 what the action touched with `clear("name", ...)`.
 
-Settings come from `CONFIG_PATH` (config.toml beside the code) with database URLs from the
-environment variables it names; tests set those variables, or point `CONFIG_PATH` elsewhere,
-and clear the caches between runs.
+Settings come from `CONFIG_PATH` (config.toml beside the code, or the file `DPO_CONFIG`
+names) with database URLs from the environment variables it names; tests set those
+variables, or point `CONFIG_PATH` elsewhere, and clear the caches between runs.
+
+A capped frame from a read function here notes how to read it again (`.attrs["source"]`), so
+an export can hold every matching row: `full_reader(frame)` (DESIGN.md "Exports").
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import date
+from typing import Any
 
 import pandas as pd
 import streamlit as st
 
 from data_access import audit, consent, health, holds, register, requests, retention, subjects
 from data_access.engines import Databases, DatabaseUnavailable
-from data_access.settings import DEFAULT_CONFIG, Settings, load_settings
+from data_access.settings import Settings, config_path, load_settings
 
 TTL_SECONDS = 60
-CONFIG_PATH = DEFAULT_CONFIG
+CONFIG_PATH = config_path()
 
 
 # --- resources ---------------------------------------------------------------------------
@@ -68,8 +73,10 @@ def accounts_nearing_deletion(
     as_of: date, within_days: int, stages: tuple[str, ...] | None = None
 ) -> pd.DataFrame:
     """`retention.accounts_nearing_deletion`, capped at policy.max_rows (RULES.md R13)."""
-    return retention.accounts_nearing_deletion(
-        databases(), as_of, within_days, stages=list(stages) if stages else None
+    chosen = list(stages) if stages else None
+    frame = retention.accounts_nearing_deletion(databases(), as_of, within_days, stages=chosen)
+    return _with_source(
+        frame, retention.accounts_nearing_deletion, as_of, within_days, stages=chosen
     )
 
 
@@ -82,7 +89,8 @@ def stage_counts(as_of: date, within_days: int) -> dict[str, int]:
 @st.cache_data(ttl=TTL_SECONDS, show_spinner=False)
 def support_contacts_past_retention(as_of: date, channel: str | None = None) -> pd.DataFrame:
     """`retention.support_contacts_past_retention`, capped (RULES.md R16)."""
-    return retention.support_contacts_past_retention(databases(), as_of, channel=channel)
+    frame = retention.support_contacts_past_retention(databases(), as_of, channel=channel)
+    return _with_source(frame, retention.support_contacts_past_retention, as_of, channel=channel)
 
 
 @st.cache_data(ttl=TTL_SECONDS, show_spinner=False)
@@ -94,7 +102,8 @@ def count_support_contacts_past_retention(as_of: date) -> int:
 @st.cache_data(ttl=TTL_SECONDS, show_spinner=False)
 def invoices_past_retention(as_of: date) -> pd.DataFrame:
     """`retention.invoices_past_retention`, capped (RULES.md R15)."""
-    return retention.invoices_past_retention(databases(), as_of)
+    frame = retention.invoices_past_retention(databases(), as_of)
+    return _with_source(frame, retention.invoices_past_retention, as_of)
 
 
 @st.cache_data(ttl=TTL_SECONDS, show_spinner=False)
@@ -129,13 +138,9 @@ def open_requests(
     due_within_days: int | None = None,
 ) -> pd.DataFrame:
     """`requests.open_requests` with the page's filters, capped."""
-    return requests.open_requests(
-        databases(),
-        as_of,
-        request_type=request_type,
-        status=status,
-        due_within_days=due_within_days,
-    )
+    filters = {"request_type": request_type, "status": status, "due_within_days": due_within_days}
+    frame = requests.open_requests(databases(), as_of, **filters)
+    return _with_source(frame, requests.open_requests, as_of, **filters)
 
 
 @st.cache_data(ttl=TTL_SECONDS, show_spinner=False)
@@ -217,6 +222,66 @@ def audit_entries(limit: int | None = None, action: str | None = None) -> pd.Dat
 def chain_status() -> tuple[bool, int | None]:
     """`audit.verify_chain`: (intact, id of the first broken entry)."""
     return audit.verify_chain(databases())
+
+
+# --- full exports of capped tables (DESIGN.md "Exports") ---------------------------------
+
+
+def _full_readers() -> dict[str, Callable[..., pd.DataFrame]]:
+    """The capped read functions a frame may name as its source; each takes `limit=`."""
+    functions = (
+        retention.accounts_nearing_deletion,
+        retention.support_contacts_past_retention,
+        retention.invoices_past_retention,
+        requests.open_requests,
+    )
+    return {function.__name__: function for function in functions}
+
+
+def _with_source(frame: pd.DataFrame, function: Callable[..., Any], *args, **kwargs):
+    """Note on `frame` how to read it again with another row limit: the read function's
+    name, its arguments after the Databases, and the row count, so a frame the page filtered
+    afterwards is not mistaken for this one. Kept JSON-safe (dates as {"date": iso}) because
+    st.dataframe serialises a frame's attrs with it."""
+    frame.attrs["source"] = {
+        "function": function.__name__,
+        "args": [_json_safe(a) for a in args],
+        "kwargs": {k: _json_safe(v) for k, v in kwargs.items()},
+        "rows": len(frame),
+    }
+    return frame
+
+
+def _json_safe(value: Any) -> Any:
+    if isinstance(value, date):
+        return {"date": value.isoformat()}
+    if isinstance(value, tuple | list):
+        return [_json_safe(v) for v in value]
+    return value
+
+
+def _from_json_safe(value: Any) -> Any:
+    if isinstance(value, dict) and set(value) == {"date"}:
+        return date.fromisoformat(value["date"])
+    if isinstance(value, list):
+        return [_from_json_safe(v) for v in value]
+    return value
+
+
+def full_reader(frame: pd.DataFrame) -> Callable[[int], pd.DataFrame] | None:
+    """For a frame straight from a capped read function here: a function of a row limit that
+    reads the same filtered rows again, uncached, up to that limit. None when the frame has
+    no source or has a different number of rows than its source returned (the page changed
+    it: such a page passes its own reader to ui.table)."""
+    source = frame.attrs.get("source")
+    if not isinstance(source, dict) or source.get("rows") != len(frame):
+        return None
+    function = _full_readers().get(source.get("function"))
+    if function is None:
+        return None
+    args = [_from_json_safe(a) for a in source["args"]]
+    kwargs = {k: _from_json_safe(v) for k, v in source["kwargs"].items()}
+    return lambda limit: function(databases(), *args, limit=int(limit), **kwargs)
 
 
 # --- errors ------------------------------------------------------------------------------

@@ -5,6 +5,8 @@ newlines quoted, and text cells beginning with `= + - @ | %`, tab or CR prefixed
 (defusedcsv handles the first six; tab and CR are handled here). Numbers stay numbers.
 Plain dialect (`excel=False`): RFC 4180 for tools — UTF-8 without BOM, comma, decimal
 point, CRLF line ends, values unchanged.
+XLSX (`to_xlsx_bytes`): one worksheet; numbers, booleans and dates typed as such, and every
+text cell stored as a string, so text that looks like a formula stays text.
 """
 
 from __future__ import annotations
@@ -20,6 +22,10 @@ from numbers import Number
 import numpy as np
 import pandas as pd
 from defusedcsv import csv as defused
+from openpyxl import Workbook
+from openpyxl.cell import WriteOnlyCell
+from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
+from openpyxl.styles import Font
 
 BOM = "\ufeff"
 _CONTROL_STARTS = ("\t", "\r")
@@ -116,3 +122,72 @@ def to_csv_bytes(df: pd.DataFrame, *, excel: bool = True) -> bytes:
     `excel=False`: plain RFC 4180 (comma, decimal point, no BOM, values unchanged).
     """
     return b"".join(iter_csv([df], excel=excel))
+
+
+# --- XLSX ----------------------------------------------------------------------------------
+
+XLSX_MIME = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+_XLSX_CHUNK_ROWS = 10_000
+_SHEET_NAME_FORBIDDEN = str.maketrans({c: " " for c in "[]:*?/\\"})
+
+
+def to_xlsx_bytes(df: pd.DataFrame, *, sheet: str = "Export") -> bytes:
+    """The whole DataFrame as an Excel workbook (XLSX) with one sheet, header row first
+    (RULES.md R40).
+
+    Numbers (ints, floats, Decimals) and booleans stay typed; dates and naive-UTC timestamps
+    become date cells (yyyy-mm-dd, yyyy-mm-dd hh:mm:ss); missing values and infinities are
+    empty cells. Every other value is stored as a text cell, never as a formula, so
+    `=HYPERLINK(...)` shows as that text. Control characters XLSX cannot hold are replaced
+    by U+FFFD. `sheet` is the worksheet's name (31 characters at most, `[]:*?/\\` become
+    spaces). Rows are written in chunks to a write-only workbook.
+    """
+    book = Workbook(write_only=True)
+    sheet_name = (str(sheet).translate(_SHEET_NAME_FORBIDDEN).strip() or "Export")[:31]
+    ws = book.create_sheet(sheet_name)
+    bold = Font(bold=True)
+    header = []
+    for column in df.columns:
+        cell = _xlsx_cell(ws, str(column))
+        cell.font = bold
+        header.append(cell)
+    ws.append(header)
+    for start in range(0, len(df), _XLSX_CHUNK_ROWS):
+        chunk = df.iloc[start : start + _XLSX_CHUNK_ROWS]
+        for row in chunk.itertuples(index=False, name=None):
+            ws.append([_xlsx_cell(ws, value) for value in row])
+    buffer = io.BytesIO()
+    book.save(buffer)
+    return buffer.getvalue()
+
+
+def _xlsx_cell(ws, value) -> WriteOnlyCell:
+    """One value as a typed cell; text is forced to the string type, so it is never a formula."""
+    if _is_missing(value):
+        return WriteOnlyCell(ws, value=None)
+    if isinstance(value, bool | np.bool_):
+        return WriteOnlyCell(ws, value=bool(value))
+    if isinstance(value, Number):
+        if isinstance(value, float | Decimal | np.floating) and not math.isfinite(value):
+            return WriteOnlyCell(ws, value=None)  # Excel has no infinity or NaN
+        if isinstance(value, np.integer):
+            value = int(value)
+        elif isinstance(value, np.floating):
+            value = float(value)
+        return WriteOnlyCell(ws, value=value)
+    if isinstance(value, datetime | pd.Timestamp):
+        moment = pd.Timestamp(value)
+        if moment.tzinfo is not None:  # Excel has no time zones: naive UTC like the databases
+            moment = moment.tz_convert("UTC").tz_localize(None)
+        cell = WriteOnlyCell(ws, value=moment.to_pydatetime())
+        cell.number_format = "yyyy-mm-dd hh:mm:ss"
+        return cell
+    if isinstance(value, date):
+        cell = WriteOnlyCell(ws, value=value)
+        cell.number_format = "yyyy-mm-dd"
+        return cell
+    cell = WriteOnlyCell(ws, value=None)
+    # Assigning the text and then the type: openpyxl would otherwise mark "=..." as a formula.
+    cell.value = ILLEGAL_CHARACTERS_RE.sub("\ufffd", str(value))
+    cell.data_type = "s"
+    return cell

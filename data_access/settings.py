@@ -2,8 +2,9 @@
 
 This is the only module that reads environment variables (DESIGN.md "Layers"). Database
 URLs come from the variables config.toml names; an unset variable falls back to the demo
-SQLite file under `demo_dir`. A malformed file raises `SettingsError` naming the key and
-the type it expected.
+SQLite file under `demo_dir`. `DPO_CONFIG` may name another config.toml (default: the one
+beside the code). A malformed file raises `SettingsError` naming the key and the type it
+expected.
 """
 
 from __future__ import annotations
@@ -11,12 +12,18 @@ from __future__ import annotations
 import os
 import tomllib
 from dataclasses import dataclass, field, fields
+from datetime import date
 from pathlib import Path
 from typing import Any, get_type_hints
 
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_CONFIG = ROOT / "config.toml"
+CONFIG_ENV = "DPO_CONFIG"
 STORES = ("users", "consent", "support", "ledger")
+# Upper bounds of the policy numbers, by the unit their name ends in: far beyond any real
+# policy, and low enough that every date computed from them stays within year 9999.
+_POLICY_MAX = {"_years": 100, "_months": 1200, "_days": 36_500}
+MAX_ROWS_MAX = 1_000_000
 
 
 class SettingsError(ValueError):
@@ -136,10 +143,38 @@ class Settings:
     def demo_url(self, store: str) -> str:
         return f"sqlite:///{self.demo_dir / f'{store}.sqlite'}"
 
+    def is_demo_file(self, store: str) -> bool:
+        """True when `store`'s URL is its embedded demo SQLite file under demo_dir (the
+        same file however the path is spelled)."""
+        url = self.urls.get(store, "")
+        if url == self.demo_url(store):
+            return True
+        prefix = "sqlite:///"
+        if not url.startswith(prefix) or "?" in url:
+            return False
+        path = Path(url[len(prefix) :])
+        if not path.is_absolute():
+            path = Path.cwd() / path  # SQLAlchemy opens a relative path from the working dir
+        return path.resolve() == (self.demo_dir / f"{store}.sqlite").resolve()
+
     @property
     def demo_mode(self) -> bool:
         """True when every database is the embedded demo SQLite file (RULES.md R41)."""
-        return all(self.urls.get(s) == self.demo_url(s) for s in STORES)
+        return all(self.is_demo_file(s) for s in STORES)
+
+    def not_demo_files(self) -> list[str]:
+        """The stores whose URL is not the embedded demo file, in STORES order."""
+        return [s for s in STORES if not self.is_demo_file(s)]
+
+    def database_description(self, store: str) -> str:
+        """Where `store`'s URL comes from and what it points at, for messages: the variable
+        and the kind of database, never the URL itself (a server URL may hold a password)."""
+        url = self.urls.get(store, "")
+        source = self.url_sources.get(store, "demo file")
+        scheme = url.split(":", 1)[0] if ":" in url else ""
+        if scheme == "sqlite":
+            return f"{source}: the SQLite file {url.removeprefix('sqlite:///') or '(in memory)'}"
+        return f"{source}: a {scheme or 'malformed'} URL"
 
 
 # --- parsing -----------------------------------------------------------------------------
@@ -195,16 +230,26 @@ def _check_policy(policy: Policy) -> None:
         value = getattr(policy, f.name)
         if isinstance(value, int) and value < 0:
             raise SettingsError(f"config.toml: 'policy.{f.name}' must be >= 0, got {value}")
+        for suffix, most in _POLICY_MAX.items():
+            if f.name.endswith(suffix) and value > most:
+                raise SettingsError(
+                    f"config.toml: 'policy.{f.name}' must be at most {most:,}, got {value}"
+                )
     try:
         month, day = policy.fiscal_year_end_md
-        if not (1 <= month <= 12 and 1 <= day <= 31):
-            raise ValueError
+        # A non-leap year: the financial year must end on a day every year has.
+        date(2001, month, day)
     except ValueError:
         raise SettingsError(
             f"config.toml: 'policy.fiscal_year_end' must be \"MM-DD\", got {policy.fiscal_year_end!r}"
         ) from None
     if policy.max_rows < 1:
         raise SettingsError("config.toml: 'display.max_rows' must be >= 1")
+    if policy.max_rows > MAX_ROWS_MAX:
+        raise SettingsError(
+            f"config.toml: 'display.max_rows' must be at most {MAX_ROWS_MAX:,}, "
+            f"got {policy.max_rows}"
+        )
 
 
 def parse_settings(raw: dict[str, Any], *, base_dir: Path = ROOT, environ=None) -> Settings:
@@ -232,6 +277,14 @@ def parse_settings(raw: dict[str, Any], *, base_dir: Path = ROOT, environ=None) 
         sources[store] = f"${var}" if value else "demo file"
     key = (environ.get(settings.databases.pseudonym_key_env) or "").strip() or None
     return Settings(**parts, base_dir=base_dir, urls=urls, url_sources=sources, pseudonym_key=key)
+
+
+def config_path(environ=None) -> Path:
+    """The config.toml to read: the file `DPO_CONFIG` names, else the one beside the code.
+    `environ` defaults to os.environ."""
+    environ = os.environ if environ is None else environ
+    named = (environ.get(CONFIG_ENV) or "").strip()
+    return Path(named) if named else DEFAULT_CONFIG
 
 
 def load_settings(path: str | os.PathLike = DEFAULT_CONFIG, *, environ=None) -> Settings:

@@ -17,7 +17,6 @@ from collections.abc import Iterable
 import pandas as pd
 import streamlit as st
 
-from data_access import cached
 from data_access.results import ActionResult
 from pages import _ui as ui
 
@@ -28,13 +27,10 @@ MAX_FAILURES_SHOWN = 200
 
 
 def role() -> str | None:
-    """'dpo', 'viewer' or None: from config.toml [roles] for the signed-in e-mail; in demo
-    mode without sign-in, the demo user acts as DPO (RULES.md R41)."""
-    settings = cached.settings()
-    user = st.user
-    if user.get("is_logged_in") and user.get("email"):
-        return settings.roles.role_of(str(user["email"]))
-    return "dpo" if settings.demo_mode else None
+    """'dpo', 'viewer' or None for the current user: from config.toml [roles] for the
+    verified e-mail of the signed-in user; in demo mode without sign-in, the demo user acts
+    as DPO (RULES.md R41). See ui.identity."""
+    return ui.identity().role
 
 
 def can_act() -> bool:

@@ -1,6 +1,7 @@
-"""What every page shares: the header (title, flash message, database check), the "as of"
-date, the acting user, and the one table helper that shows a frame with its row cap and
-offers an audited CSV export (DESIGN.md "Pages"; RULES.md R40).
+"""What every page shares: who is signed in and with which role, the header (title, flash
+message, database check), the "as of" date, and the one table helper that shows a frame with
+its row cap and offers an audited export (CSV for Excel, plain CSV or XLSX) of every matching
+row (DESIGN.md "Pages", "Sign-in"; RULES.md R40, R41).
 
 Pages call these and the cached data functions; nothing here builds SQL or commits. The
 only write is `audit.record_export`, the data_access action that audits a download.
@@ -9,8 +10,10 @@ only write is `audit.record_export`, the data_access action that audits a downlo
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterable
-from datetime import date
+import string
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from datetime import date, time
 from typing import Any
 
 import pandas as pd
@@ -38,9 +41,93 @@ BADGES = {"green": "🟢 green", "amber": "🟠 amber", "red": "🔴 red"}
 # flag columns (badge, overdue, stage) carry the same meaning uncoloured.
 STYLED_ROWS_MAX = 1000
 _FLASH_KEY = "flash"
+# Every ASCII punctuation character may start Markdown (or Streamlit's :colour[] and $math$)
+# syntax; a backslash before each makes a data value render as the text it is.
+_MARKDOWN_ESCAPES = str.maketrans({c: "\\" + c for c in string.punctuation})
 
 
 # --- who and when ------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Identity:
+    """Who is using the dashboard (RULES.md R41).
+
+    `email`: the verified e-mail (trimmed, lower-case), demo@localhost in demo mode without
+    sign-in, None when there is none. `role`: 'dpo' (may act), 'viewer' (browses and
+    exports) or None (no access). `signed_in`: True after OpenID Connect sign-in.
+    `problem`: why a signed-in user has no access, in words for that user (Markdown, the
+    e-mail in it escaped).
+    """
+
+    email: str | None
+    role: str | None
+    signed_in: bool
+    problem: str | None = None
+
+
+def signin_configured() -> bool:
+    """True when .streamlit/secrets.toml has an [auth] section (OpenID Connect sign-in)."""
+    return bool(st.secrets.load_if_toml_exists() and st.secrets.get("auth"))
+
+
+def verified_email(claims: Mapping[str, Any]) -> tuple[str | None, str | None]:
+    """(e-mail, None) for identity claims with a verified e-mail, else (None, the reason).
+
+    The e-mail is trimmed and lower-cased. When the identity provider sends the
+    `email_verified` claim it must be true (Google Workspace and Keycloak send it); a
+    provider that sends no such claim (Entra ID) vouches for the addresses it issues.
+    """
+    email = claims.get("email")
+    email = email.strip().lower() if isinstance(email, str) else ""
+    if "@" not in email:
+        return None, (
+            "Your identity provider did not send an e-mail address, so the dashboard cannot "
+            "tell who you are. Ask your administrator to release the e-mail claim to it."
+        )
+    verified = claims.get("email_verified", True)
+    if verified is not True and str(verified).lower() != "true":
+        return None, (
+            f"Your identity provider has not verified the e-mail address "
+            f"{escape_markdown(email)}; the "
+            "dashboard accepts only verified addresses."
+        )
+    return email, None
+
+
+def identity() -> Identity:
+    """The current user: from sign-in when [auth] is configured, else the demo user in demo
+    mode, else nobody (RULES.md R41). Roles come from config.toml [roles]."""
+    settings = cached.settings()
+    if not signin_configured():
+        if settings.demo_mode:
+            return Identity(DEMO_ACTOR, "dpo", signed_in=False)
+        return Identity(None, None, signed_in=False)
+    user = st.user.to_dict()
+    if not user.get("is_logged_in"):
+        return Identity(None, None, signed_in=False)
+    email, problem = verified_email(user)
+    if email is None:
+        return Identity(None, None, signed_in=True, problem=problem)
+    role = settings.roles.role_of(email)
+    if role is None:
+        problem = (
+            f"You are signed in as {escape_markdown(email)}, but that address has no role in "
+            "the dashboard. "
+            "Ask the DPO to add it to config.toml under [roles] (dpo or viewer)."
+        )
+    return Identity(email, role, signed_in=True, problem=problem)
+
+
+def actor() -> str:
+    """The e-mail actions and exports are recorded under: the signed-in user's verified
+    e-mail, or demo@localhost in demo mode without sign-in (RULES.md R41). Stops the page
+    when there is no such user (dashboard.py lets none through)."""
+    who = identity()
+    if who.email is None or who.role is None:
+        st.error("Nobody with a role is signed in; nothing was done.", icon="🛑")
+        st.stop()
+    return who.email
 
 
 def as_of() -> date:
@@ -50,17 +137,39 @@ def as_of() -> date:
     return value if isinstance(value, date) else today_oslo()
 
 
+def keep_widget_values() -> None:
+    """Keep filter values when the user moves to another page and back.
+
+    Streamlit forgets a widget's value at the end of a run that did not show the widget.
+    Writing each value back to session state at the start of every run makes it the page's
+    own state, which is kept. Only plain values are written back (text, numbers, dates,
+    lists of them): buttons and download buttons (bool), table selections and editors
+    (mappings) and uploads may not be set through session state and are left alone.
+    """
+    for key in list(st.session_state.keys()):
+        value = st.session_state[key]
+        if not str(key).startswith("$$") and _plain_value(value):
+            st.session_state[key] = value
+
+
+def _plain_value(value: Any) -> bool:
+    scalars = (str, int, float, date, time)
+    if isinstance(value, bool):
+        return False
+    if isinstance(value, list | tuple):
+        return all(isinstance(v, scalars) and not isinstance(v, bool) for v in value)
+    return isinstance(value, scalars)
+
+
 def policy() -> Policy:
     """The policy numbers in force (months, days, years as their names say)."""
     return cached.databases().policy
 
 
-def actor() -> str:
-    """The signed-in user's e-mail, or demo@localhost while sign-in is off (RULES.md R41)."""
-    user = st.user
-    if user.get("is_logged_in") and user.get("email"):
-        return str(user["email"])
-    return DEMO_ACTOR
+def escape_markdown(text: Any) -> str:
+    """`text` as literal text inside st.markdown/st.info/st.caption messages: every
+    Markdown character escaped, so a data value never becomes a link, image or formatting."""
+    return str(text).translate(_MARKDOWN_ESCAPES)
 
 
 # --- header: title, flash message, databases ---------------------------------------------
@@ -165,19 +274,30 @@ def _whole_number_column(name: str, values: pd.Series) -> bool:
     return bool((present == present.round()).all())
 
 
-def row_cap_caption(df: pd.DataFrame) -> None:
+def row_cap_caption(df: pd.DataFrame, *, full_export: bool | None = None) -> None:
     """Caption 'Showing N of M rows (cap C)' when the data function capped the frame, else
-    'N rows'. The export holds the rows shown, so the caption says so when they are capped."""
+    'N rows'. `full_export` says what the table's download holds when it is capped: every
+    matching row (True), only the rows shown (False), or nothing is said (None: no export)."""
     shown = len(df)
     if df.attrs.get("truncated"):
         total = df.attrs.get("total")
         of = f"{total:,}" if total is not None else "more"
+        download = {
+            True: " The download holds every matching row.",
+            False: " The download holds only the rows shown.",
+            None: "",
+        }[full_export]
         st.caption(
-            f"Showing {shown:,} of {of} rows (cap {policy().max_rows:,}); the export holds "
-            "the rows shown. Narrow the filters to see the rest."
+            f"Showing {shown:,} of {of} rows (cap {policy().max_rows:,}).{download} "
+            "Narrow the filters to see the rest on screen."
         )
     else:
         st.caption(f"{shown:,} row{'' if shown == 1 else 's'}")
+
+
+# Reads a table's rows again, given a row limit: every row matching the page's filters,
+# as the data function returns them (before display_frame).
+FullReader = Callable[[int], pd.DataFrame]
 
 
 def table(
@@ -190,22 +310,40 @@ def table(
     personal: bool = True,
     column_config: dict[str, Any] | None = None,
     row_style: Callable[[pd.Series], list[str]] | None = None,
+    full: FullReader | None = None,
 ) -> pd.DataFrame:
-    """Show `df` (its `columns`, in order) with st.dataframe, the row-cap caption and a CSV
-    export of exactly the rows and columns shown; returns the frame shown.
+    """Show `df` (its `columns`, in order) with st.dataframe, the row-cap caption and an
+    export of the same columns; returns the frame shown.
 
-    `page`/`name` make the file name "<page>-<name>-<as_of>.csv"; `filters` are the page's
-    filter values, recorded with a personal-data export (RULES.md R40; no data values).
-    `row_style` colours whole rows (e.g. overdue requests) on screen only, for tables of up
-    to STYLED_ROWS_MAX rows.
+    When `df` is capped (`.attrs["truncated"]`), the export reads every matching row again:
+    with `full` (a function of a row limit, for a frame the page changed after reading it),
+    else through `cached.full_reader(df)` when `df` came unchanged from a capped cached read
+    function; otherwise it holds the rows shown, and the caption says which (DESIGN.md
+    "Exports"). `page`/`name` make the file name "<page>-<name>-<as_of>.<csv|xlsx>";
+    `filters` are the page's filter values, recorded with a personal-data export (RULES.md
+    R40; no data values). `row_style` colours whole rows on screen only, for tables of up to
+    STYLED_ROWS_MAX rows.
     """
     shown = display_frame(df, columns)
     styled = row_style is not None and len(shown) <= STYLED_ROWS_MAX
     data: Any = shown.style.apply(row_style, axis=1) if styled else shown
     st.dataframe(data, hide_index=True, column_config=column_config, width="stretch")
-    row_cap_caption(shown)
-    export_csv(shown, page=page, name=name, filters=filters, personal=personal)
+    reader = full or cached.full_reader(df)
+    row_cap_caption(shown, full_export=reader is not None)
+    export_table(
+        shown,
+        page=page,
+        name=name,
+        filters=filters,
+        personal=personal,
+        full=_display_reader(reader, columns) if reader is not None else None,
+    )
     return shown
+
+
+def _display_reader(reader: FullReader, columns: list[str] | None) -> FullReader:
+    """`reader` with the frame shaped as shown (display_frame)."""
+    return lambda limit: display_frame(reader(limit), columns)
 
 
 def export_key(page: str, name: str) -> str:
@@ -213,56 +351,128 @@ def export_key(page: str, name: str) -> str:
     return f"export:{page}:{name}"
 
 
-def export_csv(
+# Export formats: (label, file extension, MIME type).
+EXPORT_FORMATS = {
+    "excel": ("CSV for Excel", "csv", "text/csv"),
+    "plain": ("Plain CSV (comma, for tools)", "csv", "text/csv"),
+    "xlsx": ("Excel workbook (.xlsx)", "xlsx", export.XLSX_MIME),
+}
+# Re-reads a capped table at most this many times while it keeps growing underneath.
+_FULL_READ_TRIES = 4
+# CSV exports are encoded this many rows at a time.
+_CSV_CHUNK_ROWS = 10_000
+
+
+def export_table(
     shown: pd.DataFrame,
     *,
     page: str,
     name: str,
     filters: dict[str, Any],
     personal: bool = True,
+    full: FullReader | None = None,
 ) -> None:
-    """A "Prepare CSV" button that builds the file (Excel dialect unless "plain CSV" is on),
-    audits a personal-data export once, then offers the download (RULES.md R40).
+    """A format choice (CSV for Excel, plain CSV, XLSX) and a "Prepare export" button that
+    builds the file, audits a personal-data export once, then offers the download
+    (RULES.md R40).
 
-    The audit entry is written when the file is prepared, not on reruns, because
-    st.download_button's click is not reliably reported back. The prepared file is kept in
-    session state under `export_key(page, name)` until the table or its filters change.
+    The file holds every matching row: `shown` itself, or, when `shown` is capped and
+    `full` is given, all rows read again through `full` (shaped like `shown`). The audit
+    entry (who, which table, the filters, the row count) is written when the file is
+    prepared, not on reruns, because st.download_button's click is not reliably reported
+    back. The prepared file is kept in session state under `export_key(page, name)` until
+    the table, its filters or the format change; downloading does not rerun the page, so
+    its filters and selections stay.
     """
     key = export_key(page, name)
     day = as_of()
-    file_name = f"{page}-{name}-{day.isoformat()}.csv"
     left, right = st.columns([1, 3], vertical_alignment="center")
-    plain = right.toggle("Plain CSV (comma, for tools)", key=f"{key}:plain")
-    fingerprint = _fingerprint(shown, filters, day, plain)
-    if left.button("Prepare CSV export", key=f"{key}:prepare", disabled=shown.empty):
-        data = export.to_csv_bytes(shown, excel=not plain)
+    chosen = right.radio(
+        "Export format",
+        list(EXPORT_FORMATS),
+        format_func=lambda f: EXPORT_FORMATS[f][0],
+        horizontal=True,
+        key=f"{key}:format",
+        label_visibility="collapsed",
+    )
+    _label, extension, mime = EXPORT_FORMATS[chosen]
+    file_name = f"{page}-{name}-{day.isoformat()}.{extension}"
+    fingerprint = _fingerprint(shown, filters, day, chosen)
+    if left.button("Prepare export", key=f"{key}:prepare", disabled=shown.empty):
+        rows, complete = export_rows(shown, full)
+        data = export_bytes(rows, chosen, sheet=name)
         if personal:
             audit.record_export(
                 cached.databases(),
                 actor=actor(),
                 what=f"{page}/{name}",
-                filters={**filters, "as_of": day, "dialect": "plain" if plain else "excel"},
-                rows=len(shown),
+                filters={**filters, "as_of": day, "format": chosen, "complete": complete},
+                rows=len(rows),
             )
             cached.clear("audit_entries", "chain_status")
-        st.session_state[key] = {"fingerprint": fingerprint, "data": data, "file_name": file_name}
+        st.session_state[key] = {
+            "fingerprint": fingerprint,
+            "data": data,
+            "file_name": file_name,
+            "rows": len(rows),
+        }
     prepared = st.session_state.get(key)
     if prepared and prepared["fingerprint"] == fingerprint:
         left.download_button(
             f"Download {prepared['file_name']}",
             data=prepared["data"],
             file_name=prepared["file_name"],
-            mime="text/csv",
+            mime=mime,
             key=f"{key}:download",
             on_click="ignore",
             icon=":material/download:",
         )
+        if prepared["rows"] != len(shown):
+            right.caption(f"The file holds {prepared['rows']:,} rows; {len(shown):,} are shown.")
 
 
-def _fingerprint(shown: pd.DataFrame, filters: dict[str, Any], day: date, plain: bool) -> str:
+# The old name, for pages written before XLSX.
+export_csv = export_table
+
+
+def export_rows(shown: pd.DataFrame, full: FullReader | None) -> tuple[pd.DataFrame, bool]:
+    """(the rows to export, whether they are every matching row). A capped `shown` is read
+    again through `full` with a limit of its total, raised while the data keeps growing."""
+    if not shown.attrs.get("truncated"):
+        return shown, True
+    if full is None:
+        return shown, False
+    limit = max(int(shown.attrs.get("total") or 0), 4 * len(shown), 1)
+    for _ in range(_FULL_READ_TRIES):
+        rows = full(limit)
+        if not rows.attrs.get("truncated"):
+            return rows, True
+        limit = max(4 * limit, int(rows.attrs.get("total") or 0))
+    return rows, False
+
+
+def export_bytes(rows: pd.DataFrame, chosen: str, *, sheet: str = "Export") -> bytes:
+    """The file for export format `chosen` ('excel' | 'plain' | 'xlsx'): CSV written in
+    chunks of rows, or a workbook (RULES.md R40)."""
+    if chosen == "xlsx":
+        return export.to_xlsx_bytes(rows, sheet=sheet)
+    chunks = (
+        rows.iloc[i : i + _CSV_CHUNK_ROWS] for i in range(0, max(len(rows), 1), _CSV_CHUNK_ROWS)
+    )
+    return b"".join(export.iter_csv(chunks, excel=chosen == "excel"))
+
+
+def _fingerprint(shown: pd.DataFrame, filters: dict[str, Any], day: date, chosen: str) -> str:
     """What the prepared file depends on; a change hides the stale download button."""
     return json.dumps(
-        [filters, day, plain, [str(c) for c in shown.columns], len(shown)],
+        [
+            filters,
+            day,
+            chosen,
+            [str(c) for c in shown.columns],
+            len(shown),
+            shown.attrs.get("total"),
+        ],
         sort_keys=True,
         default=str,
     )

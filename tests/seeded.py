@@ -3,8 +3,11 @@ SQLite files, generated once per test session.
 
 `seeded_demo` yields the databases and the environment that points the app at them;
 `app_env` sets that environment for one test (cached.databases() reads it, and the autouse
-fixture in conftest clears Streamlit's caches between tests). Tests that export write audit
-entries into this shared ledger, so none of them may assume an empty audit log.
+fixture in conftest clears Streamlit's caches between tests) together with a config.toml
+whose demo_dir is the seeded folder, so the app runs in demo mode (no sign-in, the demo user
+acts as DPO) and whose [roles] name DPO_EMAIL and VIEWER_EMAIL for sign-in tests
+(`sign_in`). Tests that export write audit entries into this shared ledger, so none of them
+may assume an empty audit log.
 """
 
 from __future__ import annotations
@@ -22,6 +25,16 @@ from tests.conftest import SEED_AS_OF
 
 PSEUDONYM_KEY = "page-tests-pseudonym-key"
 DEMO_SEED = 42
+DPO_EMAIL = "dpo@plaato.example"
+VIEWER_EMAIL = "viewer@plaato.example"
+# An [auth] section as .streamlit/secrets.toml would hold it; AppTest never contacts it.
+AUTH_SECRETS = {
+    "redirect_uri": "http://localhost:8501/oauth2callback",
+    "cookie_secret": "page-tests-cookie-secret-0123456789abcdef",
+    "client_id": "dpo-dashboard",
+    "client_secret": "page-tests-client-secret",
+    "server_metadata_url": "http://localhost:9400/.well-known/openid-configuration",
+}
 
 
 @dataclass(frozen=True)
@@ -52,9 +65,31 @@ def seeded_demo(tmp_path_factory) -> Iterator[SeededDemo]:
     dbs.dispose()
 
 
+def write_config(folder: Path, demo_dir: Path, extra: str = "") -> Path:
+    """A config.toml in `folder` whose demo_dir is `demo_dir` and whose [roles] name
+    DPO_EMAIL (dpo) and VIEWER_EMAIL (viewer); `extra` is appended."""
+    path = folder / "config.toml"
+    path.write_text(
+        f"[databases]\ndemo_dir = {str(demo_dir)!r}\n\n"
+        f"[roles]\ndpo = [{DPO_EMAIL!r}]\nviewer = [{VIEWER_EMAIL!r}]\n{extra}",
+        encoding="utf-8",
+    )
+    return path
+
+
 @pytest.fixture
-def app_env(seeded_demo, monkeypatch) -> SeededDemo:
-    """Point the app (cached.databases) at the seeded demo for one test."""
+def app_env(seeded_demo, monkeypatch, tmp_path) -> SeededDemo:
+    """Point the app (cached.databases) at the seeded demo for one test, in demo mode."""
+    from data_access import cached
+
     for name, value in seeded_demo.environment().items():
         monkeypatch.setenv(name, value)
+    monkeypatch.setattr(cached, "CONFIG_PATH", write_config(tmp_path, seeded_demo.folder))
     return seeded_demo
+
+
+def sign_in(at, email: str, **claims) -> None:
+    """Make the AppTest `at` run with sign-in configured and `email` signed in (claims such
+    as email_verified=False are added as given)."""
+    at.secrets["auth"] = dict(AUTH_SECRETS)
+    at.user = {"is_logged_in": True, "email": email, **claims}

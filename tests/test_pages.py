@@ -52,10 +52,15 @@ def _navigation_as_served(monkeypatch):
     monkeypatch.setattr(PagesManager, "__init__", init)
 
 
-def open_app(page: str | None = None, *, as_of: date = SEED_AS_OF) -> AppTest:
-    """The dashboard as of `as_of`, on `page` (a file name under pages/) or the Overview."""
+def open_app(
+    page: str | None = None, *, as_of: date = SEED_AS_OF, email: str | None = None
+) -> AppTest:
+    """The dashboard as of `as_of`, on `page` (a file name under pages/) or the Overview;
+    signed in as `email` (sign-in configured, e-mail verified) when given."""
     at = AppTest.from_file(str(ROOT / "dashboard.py"), default_timeout=60)
     at.session_state["as_of"] = as_of
+    if email:
+        seeded.sign_in(at, email, email_verified=True)
     at.run(timeout=60)
     if page:
         at.switch_page(f"pages/{page}.py").run(timeout=60)
@@ -321,7 +326,8 @@ def test_r18_audit_page_says_the_chain_is_intact(app_env):
 def test_a_broken_database_is_named_and_other_pages_keep_working(app_env, monkeypatch, tmp_path):
     monkeypatch.setenv("DPO_SUPPORT_URL", f"sqlite:///{tmp_path / 'missing' / 'support.sqlite'}")
 
-    at = open_app()
+    # Not a demo file, so sign-in is required (RULES.md R41).
+    at = open_app(email=seeded.DPO_EMAIL)
     assert "The support database" in texts(at.warning)
     assert not at.exception
     assert metrics(at)["Ready to delete"] == str(
@@ -356,7 +362,7 @@ def test_a_missing_contract_column_is_named_and_the_rest_of_the_page_works(
             target.execute("ALTER TABLE contacts DROP COLUMN location")
     monkeypatch.setenv("DPO_SUPPORT_URL", f"sqlite:///{copy}")
 
-    at = open_app("retention")
+    at = open_app("retention", email=seeded.DPO_EMAIL)  # not a demo file: sign-in (R41)
 
     assert not at.exception
     assert "The support table 'contacts' has no column 'location'." in texts(at.error)
