@@ -12,7 +12,8 @@ dashboard runs only in demo mode (every database a demo SQLite file) and refuses
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from typing import NoReturn
 
 import streamlit as st
 
@@ -29,7 +30,10 @@ PAGES = {
         st.Page(ui.PAGE_FILES["retention"], title="Retention", icon="🗂️"),
         st.Page(ui.PAGE_FILES["holds"], title="Legal holds", icon="⚖️"),
     ],
-    "Requests": [st.Page(ui.PAGE_FILES["requests"], title="Data-subject requests", icon="📨")],
+    "Requests": [
+        st.Page(ui.PAGE_FILES["requests"], title="Data-subject requests", icon="📨"),
+        st.Page(ui.PAGE_FILES["request"], title="Request", icon="📄"),
+    ],
     "Consent": [st.Page(ui.PAGE_FILES["consent"], title="Consent", icon="✅")],
     "Register": [st.Page(ui.PAGE_FILES["register"], title="Register", icon="📒")],
     "Look-up": [
@@ -39,13 +43,28 @@ PAGES = {
 }
 
 
+def only_page(render: Callable[[], None]) -> NoReturn:
+    """Show `render` as the app's only page, then stop.
+
+    Every stop before the real navigation goes through st.navigation: a script that stops
+    without calling it puts Streamlit in its "pages/ folder" mode, which lists and serves
+    each file in pages/ on its own, without this gate.
+    """
+    st.navigation([st.Page(render, title="DPO Dashboard", default=True)], position="hidden").run()
+    st.stop()
+
+
 def load_settings() -> Settings:
     """The settings, or st.error with the SettingsError message and stop."""
     try:
         return cached.settings()
     except (SettingsError, FileNotFoundError) as exc:
-        st.error(f"The settings cannot be read: {exc}", icon="🛑")
-        st.stop()
+        message = f"The settings cannot be read: {exc}"
+
+        def settings_error() -> None:
+            st.error(message, icon="🛑")
+
+        only_page(settings_error)
 
 
 def ensure_demo_data(settings: Settings) -> None:
@@ -67,11 +86,17 @@ def ensure_demo_data(settings: Settings) -> None:
         st.rerun()
 
 
-def show_error_details(settings: Settings) -> None:
-    """Tracebacks in the browser can show data values: only demo mode without sign-in shows
-    them (the option is process-wide, and demo mode is a property of the whole process)."""
+def client_options(settings: Settings) -> None:
+    """Browser-side options that keep data in the dashboard's own, audited paths.
+
+    Tracebacks can show data values: only demo mode without sign-in shows them (the option
+    is process-wide, and demo mode is a property of the whole process). The tables' own
+    "Download as CSV" is off everywhere: it would bypass the audited, formula-safe export
+    (RULES.md R40).
+    """
     demo = settings.demo_mode and not ui.signin_configured()
     st.set_option("client.showErrorDetails", "full" if demo else "none")
+    st.set_option("client.disableDataExport", True)
 
 
 def gate(settings: Settings) -> ui.Identity:
@@ -79,19 +104,19 @@ def gate(settings: Settings) -> ui.Identity:
     and stop: the refusal without sign-in outside demo mode, the sign-in page, or "no access"."""
     if not ui.signin_configured():
         if not settings.demo_mode:
-            refuse_without_signin(settings)
+            only_page(lambda: refuse_without_signin(settings))
         return ui.identity()
     who = ui.identity()
     if not who.signed_in:
-        sign_in_page()
+        only_page(sign_in_page)
     if who.role is None:
-        no_access_page(who)
+        only_page(lambda: no_access_page(who))
     return who
 
 
 def refuse_without_signin(settings: Settings) -> None:
     """Outside demo mode sign-in is required: name the databases that are not demo files and
-    what to configure, then stop."""
+    what to configure."""
     databases = "\n".join(
         f"- the {store} database ({settings.database_description(store)})"
         for store in settings.not_demo_files()
@@ -109,15 +134,13 @@ def refuse_without_signin(settings: Settings) -> None:
         f"or unset {variables} to run the demo.",
         icon="🔒",
     )
-    st.stop()
 
 
 def sign_in_page() -> None:
-    """The sign-in page for a visitor who is not signed in; stops."""
+    """The sign-in page for a visitor who is not signed in."""
     st.title("DPO Dashboard")
     st.write("Sign in with your company account to see the dashboard.")
     st.button("Sign in", key="sign_in", type="primary", on_click=_login)
-    st.stop()
 
 
 def _login() -> None:
@@ -129,11 +152,10 @@ def _login() -> None:
 
 
 def no_access_page(who: ui.Identity) -> None:
-    """A signed-in user without a role or without a verified e-mail: say why; stops."""
+    """A signed-in user without a role or without a verified e-mail: say why."""
     st.title("No access")
     st.error(who.problem or "You have no role in the dashboard.", icon="🚫")
     st.button("Sign out", key="sign_out", on_click=st.logout)
-    st.stop()
 
 
 def check_databases() -> None:
@@ -142,8 +164,12 @@ def check_databases() -> None:
     try:
         cached.databases()
     except PseudonymKeyMissing as exc:
-        st.error(str(exc), icon="🛑")
-        st.stop()
+        message = str(exc)
+
+        def key_missing() -> None:
+            st.error(message, icon="🛑")
+
+        only_page(key_missing)
     problems = ui.store_problems()
     if problems:
         st.warning(
@@ -157,7 +183,8 @@ def sidebar(settings: Settings, who: ui.Identity) -> None:
     """Who is signed in (and a sign-out button), then the "as of" date (Europe/Oslo), kept
     in session state across pages."""
     if who.signed_in:
-        st.sidebar.caption(f"Signed in as {ui.escape_markdown(who.email)} ({who.role})")
+        # Plain text: Markdown would turn the address into a link.
+        st.sidebar.text(f"Signed in as {who.email} ({who.role})")
         st.sidebar.button("Sign out", key="sign_out", on_click=st.logout)
     # Initialise through session state, not `value=`, so tests and pages can set it first.
     st.session_state.setdefault("as_of", today_oslo())
@@ -174,7 +201,7 @@ def sidebar(settings: Settings, who: ui.Identity) -> None:
 def main() -> None:
     st.set_page_config(page_title="DPO Dashboard", page_icon="🛡️", layout="wide")
     settings = load_settings()
-    show_error_details(settings)
+    client_options(settings)
     who = gate(settings)
     if settings.demo_mode and not who.signed_in:
         st.info("Demo mode: embedded demo databases, no sign-in", icon="🧪")

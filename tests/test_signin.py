@@ -114,9 +114,10 @@ def test_r41_demo_mode_runs_without_signin_with_a_banner_as_the_demo_dpo(app_env
 
     assert not at.exception
     assert DEMO_BANNER in texts(at.info)
-    assert "Signed in as" not in texts(at.sidebar.caption)
+    assert "Signed in as" not in texts(at.sidebar.text)
     assert "Actions are for the DPO role" not in texts(at.caption)
     assert st.get_option("client.showErrorDetails") == "full"
+    assert st.get_option("client.disableDataExport") is True  # only the audited export (R40)
 
 
 def test_r41_a_postgresql_url_without_signin_refuses_to_start(app_env, monkeypatch):
@@ -189,7 +190,7 @@ def test_r41_roles_match_the_email_case_insensitively(app_env):
     at = run_app(email=DPO_EMAIL.upper(), email_verified=True)
 
     assert [t.value for t in at.title] == ["Overview"]
-    assert f"Signed in as {ui.escape_markdown(DPO_EMAIL)} (dpo)" in texts(at.sidebar.caption)
+    assert f"Signed in as {DPO_EMAIL} (dpo)" in texts(at.sidebar.text)
 
 
 @pytest.mark.parametrize("page", list(PAGES))
@@ -199,7 +200,7 @@ def test_r41_a_viewer_browses_every_page_without_action_buttons(app_env, page):
     assert not at.exception, texts(at.exception)
     assert [t.value for t in at.title] == [PAGES[page]]
     assert buttons(at) == set()
-    assert f"Signed in as {ui.escape_markdown(VIEWER_EMAIL)} (viewer)" in texts(at.sidebar.caption)
+    assert f"Signed in as {VIEWER_EMAIL} (viewer)" in texts(at.sidebar.text)
 
 
 def test_r41_a_viewer_exports_and_the_export_is_recorded_under_the_viewer(app_env):
