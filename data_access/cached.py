@@ -149,6 +149,37 @@ def request_counts(as_of: date) -> dict[str, int]:
     return requests.request_counts(databases(), as_of)
 
 
+@st.cache_data(ttl=TTL_SECONDS, show_spinner=False)
+def request_detail(request_id: int, as_of: date) -> dict:
+    """`requests.request`: one request with its case, deadline and events (KeyError when the
+    intake has no such id)."""
+    return requests.request(databases(), request_id, as_of=as_of)
+
+
+@st.cache_data(ttl=TTL_SECONDS, show_spinner=False)
+def recipient_tasks(request_id: int) -> pd.DataFrame:
+    """`requests.recipient_tasks` of one request (RULES.md R11)."""
+    return requests.recipient_tasks(databases(), request_id)
+
+
+@st.cache_data(ttl=TTL_SECONDS, show_spinner=False)
+def previous_request_on(request_id: int) -> date | None:
+    """`requests.previous_request_on`: the same person's previous request of the type (R7)."""
+    return requests.previous_request_on(databases(), request_id)
+
+
+@st.cache_data(ttl=TTL_SECONDS, show_spinner=False)
+def closure_metrics(start: date, end: date) -> pd.DataFrame:
+    """`requests.closure_metrics`: answered, on time and days to close per month."""
+    return requests.closure_metrics(databases(), start, end)
+
+
+@st.cache_data(ttl=TTL_SECONDS, show_spinner=False)
+def open_by_type(as_of: date) -> pd.DataFrame:
+    """`requests.open_by_type`: open requests per type and status."""
+    return requests.open_by_type(databases(), as_of)
+
+
 # --- consent (RULES.md R20–R22) ----------------------------------------------------------
 
 

@@ -31,6 +31,7 @@ PAGE_FILES = {
     "retention": "pages/retention.py",
     "holds": "pages/legal_holds.py",
     "requests": "pages/data_subject_requests.py",
+    "request": "pages/request.py",
     "consent": "pages/consent.py",
     "register": "pages/register.py",
     "lookup": "pages/subject_lookup.py",

@@ -8,7 +8,9 @@ import streamlit as st
 
 from data_access import cached
 from data_access.requests import OPEN_STATUSES
+from data_access.rules import add_months
 from data_access.tables import REQUEST_TYPES
+from pages import _charts as charts
 from pages import _ui as ui
 
 PAGE = "data-subject-requests"
@@ -87,6 +89,33 @@ columns[1].metric("Awaiting identity", counts["awaiting_identity"])
 columns[2].metric("Due this week", counts["due_this_week"])
 columns[3].metric("Overdue", counts["overdue"])
 
+
+def answering_metrics() -> None:
+    """On-time rate and days to close over the twelve months up to as_of, open by type."""
+    start = add_months(as_of, -11).replace(day=1)
+    answered = ui.fetch(cached.closure_metrics, start, as_of)
+    by_type = ui.fetch(cached.open_by_type, as_of)
+    rate = answered.attrs.get("on_time_rate")
+    median = answered.attrs.get("median_days_to_close")
+    left, middle, right = st.columns(3)
+    left.metric("Answered (12 months)", answered.attrs.get("answered", 0))
+    has_answers = bool(answered.attrs.get("answered"))
+    middle.metric("On-time rate (12 months)", f"{rate:.0%}" if has_answers else "no answers")
+    right.metric("Median days to close", f"{median:.0f}" if has_answers else "no answers")
+    st.caption(
+        "Answered = completed or refused. On time = closed by the deadline (with its extension "
+        "and identity pause); a refusal by the base deadline (R6)."
+    )
+    first, second = st.columns(2)
+    first.plotly_chart(charts.requests_answered(answered), key="requests_answered_chart")
+    second.plotly_chart(charts.days_to_close(answered), key="requests_days_chart")
+    if not by_type.empty:
+        st.plotly_chart(charts.open_requests_by_type(by_type), key="requests_by_type_chart")
+
+
+with st.expander("How requests are answered", expanded=False):
+    answering_metrics()
+
 if queue.empty:
     ui.empty_state("No open requests match these filters.")
     st.stop()
@@ -138,3 +167,28 @@ else:
         columns=AWAITING_COLUMNS,
         column_config=COLUMN_CONFIG,
     )
+
+
+def open_request_form(shown) -> None:
+    """Choose a request of the queue and go to its page (its steps and actions)."""
+    labels = {
+        int(row.request_id): f"#{row.request_id} · {row.request_type} · received "
+        f"{row.received_on.isoformat()} · {row.status}" + (" · overdue" if row.overdue else "")
+        for row in shown.itertuples()
+    }
+    if st.session_state.get("requests_open_id") not in labels:
+        # The remembered choice left the queue (closed, or filtered out).
+        st.session_state.pop("requests_open_id", None)
+    with st.form("open_request"):
+        chosen = st.selectbox(
+            "Request", list(labels), format_func=labels.get, key="requests_open_id"
+        )
+        go = st.form_submit_button("Open the request")
+    if go and chosen is not None:
+        st.session_state["request_id"] = int(chosen)
+        st.switch_page(ui.PAGE_FILES["request"])
+
+
+st.subheader("Open a request")
+st.caption("Its timeline, deadline and the steps that fit its state are on the request's page.")
+open_request_form(queue)

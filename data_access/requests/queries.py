@@ -19,6 +19,7 @@ from sqlalchemy import func, select
 from data_access import ledger_tables as ledger
 from data_access import rules
 from data_access.clock import day_end_utc, day_start_utc, oslo_date, oslo_dates, today_oslo
+from data_access.emails import email_condition, normalised_email, same_email
 from data_access.engines import Databases
 from data_access.ledger_tables import request_cases
 from data_access.settings import Policy
@@ -78,6 +79,23 @@ def deadline(
     due_on = rules.dsr_due_date(received_on, extended=extended, paused_days=paused_days, **months)
     unpaused = rules.dsr_due_date(received_on, extended=extended, **months)
     return due_on, unpaused, paused_days, extended
+
+
+def base_due_date(
+    received_on: date, case_row: Mapping[str, Any] | None, as_of: date, policy: Policy
+) -> date:
+    """The base deadline of one request: one month from receipt plus the identity pause,
+    rolled to a working day, without any extension (Oslo dates; RULES.md R2, R5).
+
+    It is the date an extension must be notified by (R4) and a refusal is due by (R6).
+    """
+    paused_days = _paused_days(received_on, case_row or {}, as_of, policy)
+    return rules.dsr_due_date(
+        received_on,
+        paused_days=paused_days,
+        months=policy.dsr_months,
+        extension_months=policy.dsr_extension_months,
+    )
 
 
 def _paused_days(
@@ -220,6 +238,41 @@ def request_events(dbs: Databases, request_id: int) -> pd.DataFrame:
         return pd.DataFrame(conn.execute(query).mappings().all(), columns=EVENT_COLUMNS)
 
 
+def previous_request_on(dbs: Databases, request_id: int) -> date | None:
+    """The Oslo receipt date of the same person's latest earlier request of the same type,
+    or None (RULES.md R7: a previous request 12 months or more before is never a reason to
+    call this one excessive). The e-mail is compared trimmed and case-insensitive.
+    Raises KeyError for an id that is not in the intake.
+    """
+    with dbs.support.connect() as conn:
+        row = conn.execute(
+            select(intake.c.subject_email, intake.c.request_type, intake.c.received_at)
+            .where(intake.c.id == request_id)
+            .limit(1)
+        ).first()
+        if row is None:
+            raise KeyError(f"No data-subject request with id {request_id}")
+        try:
+            norm = normalised_email(row.subject_email)
+        except ValueError:
+            return None
+        query = (
+            select(intake.c.subject_email, intake.c.received_at)
+            .where(
+                email_condition(intake.c.subject_email, norm, conn.dialect.name),
+                intake.c.request_type == row.request_type,
+                intake.c.id != request_id,
+                intake.c.received_at <= row.received_at,
+            )
+            .order_by(intake.c.received_at.desc(), intake.c.id.desc())
+            .limit(dbs.policy.max_rows)
+        )
+        for email, received_at in conn.execute(query):
+            if same_email(email, norm):
+                return oslo_date(received_at)
+    return None
+
+
 # --- the open set: ids, deadlines, order --------------------------------------------------
 
 
@@ -246,21 +299,21 @@ def _cases(dbs: Databases) -> tuple[dict[int, dict[str, Any]], set[int]]:
 
 
 def _intake_times(dbs: Databases, request_type: str | None) -> pd.DataFrame:
-    """Ids and receipt times of every intake row (optionally of one type), streamed."""
-    query = select(intake.c.id, intake.c.received_at).order_by(intake.c.id)
+    """Ids, receipt times and types of every intake row (optionally of one type), streamed."""
+    query = select(intake.c.id, intake.c.received_at, intake.c.request_type).order_by(intake.c.id)
     if request_type is not None:
         query = query.where(intake.c.request_type == request_type)
     with dbs.support.connect() as conn:
         result = conn.execution_options(yield_per=_STREAM).execute(query)
         rows = [tuple(r) for r in result]
-    return pd.DataFrame(rows, columns=["request_id", "received_at"])
+    return pd.DataFrame(rows, columns=["request_id", "received_at", "request_type"])
 
 
 def _open_index(dbs: Databases, as_of: date, request_type: str | None) -> pd.DataFrame:
     """All open requests with their deadlines, in display order (no personal data).
 
-    Columns: request_id, received_on, status, due_on, unpaused_due_on, paused_days,
-    extended, days_left, overdue, badge.
+    Columns: request_id, request_type, received_on, status, due_on, unpaused_due_on,
+    paused_days, extended, days_left, overdue, badge.
     """
     cases, closed = _cases(dbs)
     times = _intake_times(dbs, request_type)
@@ -274,7 +327,9 @@ def _open_index(dbs: Databases, as_of: date, request_type: str | None) -> pd.Dat
         for rid, received_on in zip(index["request_id"], index["received_on"], strict=True)
     ]
     deadlines = pd.DataFrame(fields, columns=_DEADLINE_FIELDS).astype(_DEADLINE_TYPES)
-    index = pd.concat([index[["request_id", "received_on", "status"]], deadlines], axis=1)
+    index = pd.concat(
+        [index[["request_id", "request_type", "received_on", "status"]], deadlines], axis=1
+    )
     return index.sort_values(
         ["overdue", "due_on", "request_id"], ascending=[False, True, True], kind="stable"
     ).reset_index(drop=True)
@@ -367,7 +422,9 @@ def _with_details(dbs: Databases, shown: pd.DataFrame) -> pd.DataFrame:
             "details",
         ],
     )
-    frame = shown.merge(details, on="request_id", how="left", validate="one_to_one")
+    # The intake row's type replaces the index's copy of it.
+    index = shown.drop(columns=["request_type"], errors="ignore")
+    frame = index.merge(details, on="request_id", how="left", validate="one_to_one")
     frame["received_at"] = pd.to_datetime(frame["received_at"])
     return frame
 

@@ -1,0 +1,289 @@
+"""AppTests of the request pages on a copy of the seeded small demo (as of SEED_AS_OF): a DPO
+opens an overdue request from the queue, takes an erasure request from intake to completion
+with its recipient tasks, answers an access request with its report, extends one and
+refuses another (RULES.md R1-R12).
+
+Each test acts on its own copy of the demo databases, so the shared seeded demo stays as
+generated for the other page tests.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from datetime import date
+
+import pytest
+from sqlalchemy import select
+from streamlit.runtime.pages_manager import PagesManager
+from streamlit.testing.v1 import AppTest
+
+from data_access import audit, cached, requests, rules, subjects
+from data_access import ledger_tables as lt
+from data_access.engines import Databases
+from data_access.settings import STORES
+from tests import seeded
+from tests.conftest import ROOT, SEED_AS_OF
+
+seeded_demo = seeded.seeded_demo
+
+
+@pytest.fixture(autouse=True)
+def _navigation_as_served(monkeypatch):
+    """Keep every AppTest run going through dashboard.py (see tests/test_pages.py)."""
+    original = PagesManager.__init__
+
+    def init(self, *args, **kwargs):
+        original(self, *args, **kwargs)
+        PagesManager.uses_pages_directory = False
+
+    monkeypatch.setattr(PagesManager, "__init__", init)
+
+
+@pytest.fixture
+def demo_copy(seeded_demo, tmp_path, monkeypatch) -> seeded.SeededDemo:
+    """A private copy of the seeded demo, in demo mode, that the app points at."""
+    folder = (tmp_path / "demo").resolve()
+    folder.mkdir()
+    for store in STORES:
+        # The backup API copies a WAL database consistently, unlike copying the file.
+        with sqlite3.connect(seeded_demo.folder / f"{store}.sqlite") as source:
+            with sqlite3.connect(folder / f"{store}.sqlite") as target:
+                source.backup(target)
+    urls = {store: f"sqlite:///{folder / f'{store}.sqlite'}" for store in STORES}
+    dbs = Databases.from_urls(**urls, pseudonym_key=seeded.PSEUDONYM_KEY)
+    copy = seeded.SeededDemo(folder=folder, urls=urls, dbs=dbs)
+    for name, value in copy.environment().items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.setattr(cached, "CONFIG_PATH", seeded.write_config(tmp_path, folder))
+    yield copy
+    dbs.dispose()
+
+
+def open_request(request_id: int | None = None, *, at: AppTest | None = None) -> AppTest:
+    """The dashboard on the request page (as of SEED_AS_OF), showing `request_id`."""
+    if at is None:
+        at = AppTest.from_file(str(ROOT / "dashboard.py"), default_timeout=90)
+        at.session_state["as_of"] = SEED_AS_OF
+        at.run(timeout=90)
+    if request_id is not None:
+        at.session_state["request_id"] = request_id
+    return at.switch_page("pages/request.py").run(timeout=90)
+
+
+def texts(elements) -> str:
+    return "\n".join(str(e.value) for e in elements)
+
+
+def submit(at: AppTest, form: str, label: str) -> AppTest:
+    return at.button(key=f"FormSubmitter:{form}-{label}").click().run(timeout=90)
+
+
+def assert_clean(at: AppTest) -> None:
+    assert not at.exception, texts(at.exception)
+    assert not at.error, texts(at.error)
+
+
+def metrics(at: AppTest) -> dict[str, str]:
+    return {m.label: m.value for m in at.metric}
+
+
+def table_with(at: AppTest, column: str):
+    """The one table on the page that has `column` (timeline: event; tasks: recipient)."""
+    frames = [d.value for d in at.dataframe if column in d.value.columns]
+    assert len(frames) == 1, f"{len(frames)} tables with a {column} column"
+    return frames[0]
+
+
+def timeline(at: AppTest) -> list[str]:
+    return list(table_with(at, "event")["event"])
+
+
+def first_open(dbs, *, request_type: str | None = None, status: str | None = None) -> int:
+    frame = requests.open_requests(dbs, SEED_AS_OF, request_type=request_type, status=status)
+    return int(frame["request_id"].iloc[0])
+
+
+# --- queue -> request ----------------------------------------------------------------------------
+
+
+def test_r8_an_overdue_request_opens_from_the_queue(demo_copy):
+    queue = requests.open_requests(demo_copy.dbs, SEED_AS_OF)
+    overdue = int(queue.loc[queue["overdue"], "request_id"].iloc[0])
+    at = AppTest.from_file(str(ROOT / "dashboard.py"), default_timeout=90)
+    at.session_state["as_of"] = SEED_AS_OF
+    at.run(timeout=90)
+    at.switch_page("pages/data_subject_requests.py").run(timeout=90)
+    assert_clean(at)
+
+    at.selectbox(key="requests_open_id").select(overdue)
+    submit(at, "open_request", "Open the request")
+
+    assert_clean(at)
+    assert [t.value for t in at.title] == ["Data-subject request"]
+    assert at.number_input(key="request_id").value == overdue
+    row = queue[queue["request_id"] == overdue].iloc[0]
+    assert metrics(at)["Due on"] == row["due_on"].isoformat()
+    assert metrics(at)["Days left"] == str(row["days_left"])
+    assert f"Overdue since {row['due_on'].isoformat()} (R8)." in texts(at.warning)
+
+
+def test_requests_page_shows_how_requests_are_answered(demo_copy):
+    at = AppTest.from_file(str(ROOT / "dashboard.py"), default_timeout=90)
+    at.session_state["as_of"] = SEED_AS_OF
+    at.run(timeout=90)
+    at.switch_page("pages/data_subject_requests.py").run(timeout=90)
+
+    assert_clean(at)
+    start = date(2025, 12, 1)  # twelve months up to 2026-11-29
+    answered = requests.closure_metrics(demo_copy.dbs, start, SEED_AS_OF)
+    assert answered.attrs["answered"] > 0
+    shown = metrics(at)
+    assert shown["Answered (12 months)"] == str(answered.attrs["answered"])
+    assert shown["On-time rate (12 months)"] == f"{answered.attrs['on_time_rate']:.0%}"
+    assert shown["Median days to close"] == f"{answered.attrs['median_days_to_close']:.0f}"
+    assert len(at.get("plotly_chart")) == 3
+
+
+# --- from intake to completion -----------------------------------------------------------------
+
+
+def test_r12_erasure_request_from_intake_to_completion_with_recipient_tasks(demo_copy):
+    dbs = demo_copy.dbs
+    rid = first_open(dbs, request_type="erasure", status="received")
+    email = requests.request(dbs, rid, as_of=SEED_AS_OF)["subject_email"]
+    at = open_request(rid)
+    assert_clean(at)
+    assert metrics(at)["Status"] == "Received"
+    assert "No step taken yet" in texts(at.info)
+
+    at.button(key="request_ask_identity").click().run(timeout=90)
+    assert_clean(at)
+    assert metrics(at)["Status"] == "Awaiting identity"
+    assert timeline(at) == ["identity_requested"]
+
+    at.text_input(key="request_identity_method").input("Reply from the e-mail address on file")
+    submit(at, "request_confirm_identity", "Confirm identity")
+    assert_clean(at)
+    assert metrics(at)["Status"] == "In progress"
+
+    at.button(key="request_complete").click().run(timeout=90)
+    assert_clean(at)
+    at.button(key="request_erase_confirm").click().run(timeout=90)
+    assert not at.exception, texts(at.exception)
+    assert "recipient notification task(s) were created" in texts(at.info)
+    tasks = table_with(at, "recipient")
+    receiving = [
+        name
+        for name, receives in ((r["name"], r["receives_personal_data"]) for r in _recipients(dbs))
+        if receives
+    ]
+    assert sorted(tasks["recipient"]) == sorted(receiving)
+    assert set(tasks["status"]) == {"open"}
+    assert subjects.find_subject(dbs, email)["users.accounts"].empty
+
+    for n, recipient in enumerate(list(tasks["recipient"])):
+        task_ids = {
+            name: tid for tid, name in zip(tasks["task_id"], tasks["recipient"], strict=True)
+        }
+        at.selectbox(key="request_task_id").select(int(task_ids[recipient]))
+        if n == 0:
+            at.radio(key="request_task_outcome").set_value("not_possible")
+            at.text_input(key="request_task_reason").input("Holds only pseudonymous cookie ids")
+        else:
+            at.radio(key="request_task_outcome").set_value("sent")
+        submit(at, "request_close_task", "Close the task")
+        assert_clean(at)
+    closed = table_with(at, "recipient")
+    assert set(closed["status"]) == {"sent", "not_possible"}
+
+    at.button(key="request_complete").click().run(timeout=90)
+
+    assert_clean(at)
+    assert "Completion: 1 succeeded, 0 failed." in texts(at.success)
+    assert metrics(at)["Status"] == "Completed"
+    assert timeline(at)[-1] == "completed"
+    assert "erased" in timeline(at)
+    found = requests.request(dbs, rid, as_of=SEED_AS_OF)
+    assert (found["status"], found["closed_on"]) == ("completed", SEED_AS_OF)
+    with dbs.ledger.connect() as conn:
+        receipts = conn.execute(
+            select(lt.erasure_receipts.c.id).where(lt.erasure_receipts.c.request_id == rid)
+        ).all()
+    assert len(receipts) == 1
+    assert rid not in set(requests.open_requests(dbs, SEED_AS_OF)["request_id"])
+    assert audit.verify_chain(dbs) == (True, None)
+
+
+def _recipients(dbs) -> list[dict]:
+    with dbs.ledger.connect() as conn:
+        return [dict(r) for r in conn.execute(select(lt.recipients)).mappings()]
+
+
+def test_r9_access_request_report_is_downloaded_then_completed(demo_copy):
+    dbs = demo_copy.dbs
+    frame = requests.open_requests(dbs, SEED_AS_OF, request_type="access")
+    ready = frame[frame["status"].isin(["in_progress", "extended"])]
+    rid = int(ready["request_id"].iloc[0])
+    at = open_request(rid)
+    assert_clean(at)
+
+    at.button(key="request_complete").click().run(timeout=90)
+    assert "Prepare and send the access report (R9)" in texts(at.error)
+
+    at.button(key="request_prepare_report").click().run(timeout=90)
+    assert_clean(at)
+    assert "Prepared access-report-2026-11-29.zip" in texts(at.success)
+    assert at.get("download_button")[0].proto.label == "Download access-report-2026-11-29.zip"
+    entries = audit.audit_entries(dbs, limit=5, action="access_report")
+    assert list(entries["target"])[:1] == [f"request:{rid}"]
+
+    at.button(key="request_complete").click().run(timeout=90)
+
+    assert_clean(at)
+    assert metrics(at)["Status"] == "Completed"
+    assert timeline(at)[-2:] == ["report_prepared", "completed"]
+
+
+def test_r3_extend_a_fresh_request_and_r6_refuse_another(demo_copy):
+    dbs = demo_copy.dbs
+    fresh = requests.open_requests(dbs, SEED_AS_OF, status="received")
+    fresh = fresh[fresh["days_left"] > 0]
+    extend_id, refuse_id = (int(i) for i in fresh["request_id"].iloc[:2])
+    received_on = fresh.iloc[0]["received_on"]
+    at = open_request(extend_id)
+
+    at.text_area(key="request_extension_reason").input("Data in four systems must be collected")
+    submit(at, "request_extend", "Extend the deadline")
+
+    assert_clean(at)
+    assert metrics(at)["Status"] == "Extended"
+    expected = rules.dsr_due_date(received_on, extended=True)
+    assert metrics(at)["Due on"] == expected.isoformat()
+    assert timeline(at) == ["extended"]
+
+    at = open_request(refuse_id, at=at)
+    at.text_area(key="request_refusal_reason").input("Manifestly unfounded: answered last week")
+    at.checkbox(key="request_refusal_unfounded").check()
+    submit(at, "request_refuse", "Refuse the request")
+
+    assert_clean(at)
+    assert metrics(at)["Status"] == "Refused"
+    letter = json.loads(requests.request_events(dbs, refuse_id)["details"].iloc[-1])["letter"]
+    assert "Datatilsynet" in letter and "judicial remedy" in letter
+    assert "klage til Datatilsynet" in "\n".join(str(t.value) for t in at.get("text"))
+
+
+def test_r41_a_viewer_sees_the_request_but_no_steps(demo_copy):
+    rid = first_open(demo_copy.dbs, status="received")
+    at = AppTest.from_file(str(ROOT / "dashboard.py"), default_timeout=90)
+    seeded.sign_in(at, seeded.VIEWER_EMAIL)
+    at.session_state["as_of"] = SEED_AS_OF
+    at.run(timeout=90)
+
+    at = open_request(rid, at=at)
+
+    assert_clean(at)
+    assert metrics(at)["Status"] == "Received"
+    assert "Actions are for the DPO role" in texts(at.caption)
+    assert not [b for b in at.button if b.key == "request_ask_identity"]
