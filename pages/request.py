@@ -247,7 +247,7 @@ def report_action() -> None:
                 expected_version=version,
             )
         except (requests.RequestRefused, ValueError) as exc:
-            ui.flash(f"The report was not prepared: {exc}", "error")
+            ui.flash(f"The report was not prepared: {ui.escape_markdown(exc)}", "error")
         else:
             st.session_state[key] = {"data": report.data, "file_name": report.file_name}
             ui.flash(f"Prepared {report.file_name}; the download is recorded in the audit log.")
@@ -309,7 +309,7 @@ def complete(inputs: dict, note: str) -> None:
         if not created.empty:
             # The expected first attempt (R11): not an error, the next step.
             clear_caches(everything)
-            ui.flash(result.failed[request_id], "info")
+            ui.flash(ui.escape_markdown(result.failed[request_id]), "info")
             st.rerun()
     after(result, what="Completion", everything=everything)
 
