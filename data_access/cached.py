@@ -24,7 +24,18 @@ from typing import Any
 import pandas as pd
 import streamlit as st
 
-from data_access import audit, consent, health, holds, register, requests, retention, subjects
+from data_access import (
+    audit,
+    consent,
+    health,
+    holds,
+    jobs,
+    mailer,
+    register,
+    requests,
+    retention,
+    subjects,
+)
 from data_access.engines import Databases, DatabaseUnavailable
 from data_access.settings import Settings, config_path, load_settings
 
@@ -125,6 +136,51 @@ def active_holds(as_of: date) -> pd.DataFrame:
 def holds_past_review(as_of: date) -> int:
     """`holds.holds_past_review`: active holds whose review date is before `as_of`."""
     return holds.holds_past_review(databases(), as_of)
+
+
+@st.cache_data(ttl=TTL_SECONDS, show_spinner=False)
+def all_holds(as_of: date) -> pd.DataFrame:
+    """`holds.all_holds` on `as_of`: every hold, released ones included (RULES.md R17)."""
+    return holds.all_holds(databases(), as_of)
+
+
+@st.cache_data(ttl=TTL_SECONDS, show_spinner=False)
+def blocked_attempts() -> pd.DataFrame:
+    """`holds.blocked_attempts`: attempts a legal hold blocked, newest first (R17)."""
+    return holds.blocked_attempts(databases())
+
+
+# --- retention actions: plans, resumable jobs, the outbox (RULES.md R13–R17) -------------
+
+
+@st.cache_data(ttl=TTL_SECONDS, show_spinner=False, max_entries=20)
+def deletion_plan(account_ids: tuple[int, ...], as_of: date) -> pd.DataFrame:
+    """`retention.deletion_plan`: what deleting these accounts deletes and keeps (R14)."""
+    return retention.deletion_plan(databases(), account_ids, as_of)
+
+
+@st.cache_data(ttl=TTL_SECONDS, show_spinner=False)
+def unfinished_jobs(kind: str) -> pd.DataFrame:
+    """`jobs.unfinished_jobs` of one kind ('account_deletion', 'support_purge', ...)."""
+    return jobs.unfinished_jobs(databases(), kind)
+
+
+@st.cache_data(ttl=TTL_SECONDS, show_spinner=False)
+def failed_steps(job_id: int) -> pd.DataFrame:
+    """`jobs.job_steps_frame` of one job, its failed steps only (target, store, error)."""
+    return jobs.job_steps_frame(databases(), job_id, status="failed")
+
+
+@st.cache_data(ttl=TTL_SECONDS, show_spinner=False)
+def outbox_messages() -> pd.DataFrame:
+    """`mailer.outbox_messages`, newest first, capped at policy.max_rows."""
+    return mailer.outbox_messages(databases())
+
+
+@st.cache_data(ttl=TTL_SECONDS, show_spinner=False)
+def outbox_counts() -> dict[str, int]:
+    """`mailer.outbox_counts`: messages pending, sent and failed."""
+    return mailer.outbox_counts(databases())
 
 
 # --- data-subject requests (RULES.md R1–R8) ----------------------------------------------

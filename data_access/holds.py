@@ -24,6 +24,7 @@ from data_access import audit, rules
 from data_access.clock import today_oslo, utc_now
 from data_access.engines import Databases
 from data_access.ledger_tables import hold_blocks, legal_holds
+from data_access.results import ActionResult
 from data_access.tables import accounts, contacts
 
 SCOPES = ("email", "account", "contact")
@@ -378,6 +379,23 @@ def release_hold(dbs: Databases, hold_id: int, *, actor: str, as_of: date | None
             counts={"legal_holds": 1},
             details=_audit_details(hold["scope"], target, released_on=as_of),
         )
+
+
+def release_holds(
+    dbs: Databases, hold_ids: Iterable[int], *, actor: str, as_of: date | None = None
+) -> ActionResult:
+    """Release several holds, each as `release_hold` does (RULES.md R17): `succeeded` holds
+    the released ids, `failed` why the others were not (unknown, already released, placed
+    after `as_of`). Never raises for one bad id among many."""
+    result = ActionResult()
+    for hold_id in dict.fromkeys(hold_ids):
+        try:
+            release_hold(dbs, hold_id, actor=actor, as_of=as_of)
+        except ValueError as exc:
+            result.failed[hold_id] = str(exc)
+        else:
+            result.succeeded.append(int(hold_id))
+    return result
 
 
 def _validated_scope(

@@ -6,18 +6,25 @@ A step that fails leaves the job *partial* with the error; the other targets go 
 `run_job` again (the page's "Resume") retries only what is not done. Steps are idempotent
 (their WHERE clauses re-check state), so a step repeated after a crash between its commit
 and its "done" mark changes nothing the second time.
+
+Large jobs run in batches: the same step of up to `BATCH_TARGETS` targets shares one store
+transaction, and their done marks and audit entries share one ledger transaction. A batch
+that raises is rolled back and retried one target at a time, so exactly the failing target
+fails; a target refused inside a batch is recorded as refused and the others run without it.
+Steps are read from the ledger a page at a time, so memory does not grow with the job.
 """
 
 from __future__ import annotations
 
+import itertools
 import json
-from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
 
 import pandas as pd
-from sqlalchemy import Connection, insert, select, update
+from sqlalchemy import Connection, bindparam, func, insert, select, update
 
 from data_access import audit
 from data_access.clock import utc_now
@@ -26,9 +33,14 @@ from data_access.ledger_tables import job_steps, jobs
 from data_access.results import ActionResult
 
 # A handler changes one store for one target inside the given transaction and returns the
-# rows it touched per table. Raising StepRefused fails the target without retrying it.
+# rows it touched per table. Raising StepRefused fails the target without retrying it. The
+# transaction may hold the same step of other targets (a batch): a handler touches only
+# its own target's rows.
 Handler = Callable[[Connection, "StepContext"], dict[str, int]]
 OPEN, DONE, FAILED, REFUSED, SKIPPED = "pending", "done", "failed", "refused", "skipped"
+BATCH_TARGETS = 200  # targets per store transaction in a batch
+_PAGE_STEPS = 2000  # steps read from the ledger at a time
+_INSERT_ROWS = 1000  # planned steps inserted per statement
 
 
 class StepRefused(Exception):
@@ -42,6 +54,9 @@ class PlannedStep:
     step: str  # handler name
     subject_ref: str | None = None  # keyed hash of the person, for the audit entry
     rule: str | None = None
+    # What the handler needs to know about this target as it was planned (no personal
+    # data: it is kept with the step); the handler reads it as `ctx.data`.
+    data: dict[str, Any] | None = None
 
 
 @dataclass(frozen=True)
@@ -53,6 +68,7 @@ class StepContext:
     as_of: date
     params: dict[str, Any]
     step: str = ""
+    data: dict[str, Any] = field(default_factory=dict)  # the PlannedStep's data
 
     @property
     def target_id(self) -> int:
@@ -115,29 +131,46 @@ def create_job(
                 params=audit.canonical_json(params or {}),
             )
         ).inserted_primary_key[0]
-        rows = [
-            {
-                "job_id": job_id,
-                "seq": seq,
-                "target": s.target,
-                "store": s.store,
-                "step": s.step,
-                "status": OPEN,
-                "counts": audit.canonical_json({"subject_ref": s.subject_ref, "rule": s.rule}),
-            }
-            for seq, s in enumerate(steps, start=1)
-        ]
-        if rows:
-            conn.execute(insert(job_steps), rows)
+        planned, targets = 0, set()
+        numbered = enumerate(steps, start=1)
+        while chunk := list(itertools.islice(numbered, _INSERT_ROWS)):
+            conn.execute(insert(job_steps), [_step_row(job_id, seq, s) for seq, s in chunk])
+            planned += len(chunk)
+            targets.update(s.target for _, s in chunk)
         audit.append(
             conn,
             actor=actor,
             action=f"{kind}.planned",
             store="ledger",
             target=f"job:{job_id}",
-            counts={"steps": len(rows), "targets": len({r["target"] for r in rows})},
+            counts={"steps": planned, "targets": len(targets)},
         )
     return job_id, True
+
+
+def _step_row(job_id: int, seq: int, step: PlannedStep) -> dict[str, Any]:
+    return {
+        "job_id": job_id,
+        "seq": seq,
+        "target": step.target,
+        "store": step.store,
+        "step": step.step,
+        "status": OPEN,
+        "counts": audit.canonical_json(
+            {"subject_ref": step.subject_ref, "rule": step.rule, "data": step.data}
+            if step.data
+            else {"subject_ref": step.subject_ref, "rule": step.rule}
+        ),
+    }
+
+
+def existing_job(dbs: Databases, idempotency_key: str) -> int | None:
+    """The id of the job planned under `idempotency_key`, or None: a second click or a rerun
+    with the same key reports that job instead of planning anything."""
+    with dbs.ledger.connect() as conn:
+        return conn.execute(
+            select(jobs.c.id).where(jobs.c.idempotency_key == idempotency_key)
+        ).scalar()
 
 
 def run_job(
@@ -146,33 +179,159 @@ def run_job(
     handlers: dict[str, Handler],
     *,
     progress: Callable[[float, str], None] | None = None,
+    batch_targets: int | None = None,
 ) -> JobOutcome:
     """Run every step of the job not yet done, in order; a failed step skips the rest of
-    its target. Returns which targets are complete and why the others are not."""
+    its target. Returns which targets are complete and why the others are not.
+
+    Each target's steps run in their planned order. Within a page of steps, the k-th open
+    step of up to `batch_targets` (default BATCH_TARGETS) targets runs as one batch when it
+    is the same store and step (see the module docstring). `progress(fraction, message)` is called after each
+    batch with the share of the job's steps finished (0..1)."""
     job = _job(dbs, job_id)
     if not _claim(dbs, job_id):
         # Another click or rerun is running this job right now: never run it twice.
         return _outcome(dbs, job_id, running=True)
     params = json.loads(job["params"] or "{}")
-    steps = _steps(dbs, job_id)
-    blocked: dict[str, str] = {}
-    total = max(len(steps), 1)
-    for n, step in enumerate(steps, start=1):
-        target = step["target"]
-        if step["status"] == DONE:
-            continue
-        if step["status"] in (REFUSED, SKIPPED):
-            blocked.setdefault(target, step["error"])
-            continue
-        if target in blocked:
-            continue
-        context = StepContext(dbs, job_id, target, job["actor"], job["as_of"], params, step["step"])
-        error = _run_step(dbs, step, handlers, context)
-        if error:
-            blocked[target] = error
-        if progress:
-            progress(n / total, f"{target}: {step['step']}")
+    total = max(_step_count(dbs, job_id), 1)
+    blocked: dict[str, str] = {}  # target -> why its later steps do not run
+    handled = 0  # steps done, refused, skipped or just run, for the progress bar
+    for page in _step_pages(dbs, job_id):
+        open_steps = []
+        for step in page:
+            if step["status"] in (REFUSED, SKIPPED):
+                blocked.setdefault(step["target"], step["error"])
+            if step["status"] in (OPEN, FAILED):
+                open_steps.append(step)
+        handled += len(page) - len(open_steps)
+        for batch in _batches(open_steps, batch_targets or BATCH_TARGETS):
+            handled += len(batch)
+            runnable = [s for s in batch if s["target"] not in blocked]
+            if runnable:
+                blocked.update(_run_batch(dbs, runnable, handlers, job, params))
+            if progress:
+                progress(min(handled / total, 1.0), f"{batch[-1]['target']}: {batch[-1]['step']}")
     return _finish(dbs, job_id)
+
+
+def _batches(steps: list[dict], batch_targets: int) -> Iterator[list[dict]]:
+    """Open steps of one page grouped for batch runs, each target's steps in seq order.
+
+    A step's rank is its position among its target's open steps on the page; ranks run in
+    ascending order, so a target's k-th step always runs after its (k-1)-th. Within a rank,
+    steps of the same store and step form batches of up to `batch_targets` targets."""
+    ranks: dict[str, int] = {}
+    groups: dict[tuple[int, str, str], list[dict]] = {}
+    for step in steps:  # seq order
+        rank = ranks.get(step["target"], 0)
+        ranks[step["target"]] = rank + 1
+        groups.setdefault((rank, step["store"], step["step"]), []).append(step)
+    for key in sorted(groups, key=lambda k: (k[0], groups[k][0]["seq"])):
+        group = groups[key]
+        for start in range(0, len(group), batch_targets):
+            yield group[start : start + batch_targets]
+
+
+def _run_batch(
+    dbs: Databases, batch: list[dict], handlers: dict[str, Handler], job: dict, params: dict
+) -> dict[str, str]:
+    """Run one step for many targets; returns target -> reason for those that failed or
+    were refused (their later steps do not run)."""
+    contexts = [_context(dbs, job, params, step) for step in batch]
+    if len(batch) == 1:
+        error = _run_step(dbs, batch[0], handlers, contexts[0])
+        return {batch[0]["target"]: error} if error else {}
+    handler = handlers.get(batch[0]["step"])
+    if handler is None:
+        return _one_at_a_time(dbs, batch, handlers, contexts)
+    counts: list[dict[str, int]] = []
+    try:
+        with dbs.engine(batch[0]["store"]).begin() as conn:
+            for n, ctx in enumerate(contexts):
+                try:
+                    counts.append(handler(conn, ctx))
+                except Exception as exc:
+                    raise _FailedInBatch(n, exc) from exc
+    except _FailedInBatch as failure:
+        # The batch rolled back. The target that raised is not run again (its handler may
+        # have recorded a blocked attempt); it alone is refused or failed.
+        n, exc = failure.index, failure.error
+        step, ctx = batch[n], contexts[n]
+        rest, rest_contexts = batch[:n] + batch[n + 1 :], contexts[:n] + contexts[n + 1 :]
+        if isinstance(exc, StepRefused):
+            _refuse(dbs, step, ctx, str(exc))
+            return {step["target"]: str(exc), **_run_batch(dbs, rest, handlers, job, params)}
+        reason = _failure_reason(step, exc)
+        _mark(dbs, step["id"], FAILED, error=reason[:2000])
+        return {step["target"]: reason, **_one_at_a_time(dbs, rest, handlers, rest_contexts)}
+    except Exception:  # noqa: BLE001 - the store failed outside a handler (begin, commit)
+        return _one_at_a_time(dbs, batch, handlers, contexts)
+    _mark_done_many(dbs, batch, counts, contexts)
+    return {}
+
+
+class _FailedInBatch(Exception):
+    """Which target of a batch raised, and what."""
+
+    def __init__(self, index: int, error: Exception):
+        super().__init__(str(error))
+        self.index, self.error = index, error
+
+
+def _one_at_a_time(
+    dbs: Databases, batch: list[dict], handlers: dict[str, Handler], contexts: list[StepContext]
+) -> dict[str, str]:
+    failed = {}
+    for step, ctx in zip(batch, contexts, strict=True):
+        error = _run_step(dbs, step, handlers, ctx)
+        if error:
+            failed[step["target"]] = error
+    return failed
+
+
+def _context(dbs: Databases, job: dict, params: dict, step: dict) -> StepContext:
+    data = json.loads(step["counts"] or "{}").get("data") or {}
+    return StepContext(
+        dbs, job["id"], step["target"], job["actor"], job["as_of"], params, step["step"], data
+    )
+
+
+def _mark_done_many(
+    dbs: Databases, batch: list[dict], counts: list[dict[str, int]], contexts: list[StepContext]
+) -> None:
+    """Done marks and audit entries of a committed batch, in one ledger transaction."""
+    now = utc_now()
+    marks, entries = [], []
+    for step, rows, ctx in zip(batch, counts, contexts, strict=True):
+        meta = json.loads(step["counts"] or "{}")
+        marks.append(
+            {"step_id": step["id"], "counts": audit.canonical_json({**meta, "rows": rows})}
+        )
+        entries.append(_audit_entry(step, meta, rows, ctx, now))
+    with dbs.ledger.begin() as conn:
+        conn.execute(
+            update(job_steps)
+            .where(job_steps.c.id == bindparam("step_id"), job_steps.c.status != DONE)
+            .values(status=DONE, error=None, done_at=now, counts=bindparam("counts")),
+            marks,
+        )
+        audit.append_many(conn, entries)
+
+
+def _audit_entry(step: dict, meta: dict, rows: dict[str, int], ctx: StepContext, now) -> dict:
+    """The audit entry of one done step: who, which rule, store and counts, the person only
+    by keyed hash (RULES.md R18)."""
+    return {
+        "actor": ctx.actor,
+        "action": step["step"],
+        "rule": meta.get("rule"),
+        "store": step["store"],
+        "subject_ref": meta.get("subject_ref"),
+        "target": ctx.target,
+        "counts": rows,
+        "details": {"job_id": ctx.job_id, "as_of": ctx.as_of},
+        "now": now,
+    }
 
 
 def _run_step(
@@ -185,13 +344,13 @@ def _run_step(
         with dbs.engine(step["store"]).begin() as conn:
             counts = handler(conn, ctx)
     except StepRefused as exc:
-        _mark(dbs, step["id"], REFUSED, error=str(exc))
-        _skip_rest_of_target(dbs, ctx.job_id, ctx.target, reason=str(exc))
+        _refuse(dbs, step, ctx, str(exc))
         return str(exc)
     except Exception as exc:  # noqa: BLE001 - any store failure leaves the job resumable
-        reason = f"{step['store']} failed at {step['step']}: {exc.__class__.__name__}: {exc}"
+        reason = _failure_reason(step, exc)
         _mark(dbs, step["id"], FAILED, error=reason[:2000])
         return reason
+    now = utc_now()
     with dbs.ledger.begin() as conn:
         conn.execute(
             update(job_steps)
@@ -199,22 +358,21 @@ def _run_step(
             .values(
                 status=DONE,
                 error=None,
-                done_at=utc_now(),
+                done_at=now,
                 counts=audit.canonical_json({**meta, "rows": counts}),
             )
         )
-        audit.append(
-            conn,
-            actor=ctx.actor,
-            action=step["step"],
-            rule=meta.get("rule"),
-            store=step["store"],
-            subject_ref=meta.get("subject_ref"),
-            target=ctx.target,
-            counts=counts,
-            details={"job_id": ctx.job_id, "as_of": ctx.as_of},
-        )
+        audit.append(conn, **_audit_entry(step, meta, counts, ctx, now))
     return None
+
+
+def _failure_reason(step: dict, exc: Exception) -> str:
+    return f"{step['store']} failed at {step['step']}: {exc.__class__.__name__}: {exc}"
+
+
+def _refuse(dbs: Databases, step: dict, ctx: StepContext, reason: str) -> None:
+    _mark(dbs, step["id"], REFUSED, error=reason)
+    _skip_rest_of_target(dbs, ctx.job_id, ctx.target, reason=reason)
 
 
 def _claim(dbs: Databases, job_id: int) -> bool:
@@ -259,23 +417,33 @@ def _finish(dbs: Databases, job_id: int) -> JobOutcome:
 
 
 def _outcome(dbs: Databases, job_id: int, *, running: bool) -> JobOutcome:
-    steps = _steps(dbs, job_id)
-    by_target: dict[str, list[dict]] = {}
-    for s in steps:
-        by_target.setdefault(s["target"], []).append(s)
-    succeeded, failed = [], {}
-    for target, rows in by_target.items():
-        bad = next((r for r in rows if r["status"] != DONE), None)
-        if bad is None:
-            succeeded.append(target)
-        else:
-            failed[target] = bad["error"] or "not run yet"
-    # Refused targets are final; only failed or unrun steps make the job resumable.
-    resumable = any(s["status"] in (OPEN, FAILED) for s in steps)
+    """Which targets are complete and why the others are not; records the job's status.
+
+    The steps are streamed: per target only its first unfinished step's reason is kept."""
+    first_bad: dict[str, str | None] = {}  # target -> reason of its first unfinished step
+    resumable, first_error = False, None
+    query = (
+        select(job_steps.c.target, job_steps.c.status, job_steps.c.error)
+        .where(job_steps.c.job_id == job_id)
+        .order_by(job_steps.c.seq)
+    )
+    with dbs.ledger.connect() as conn:
+        result = conn.execution_options(yield_per=_PAGE_STEPS).execute(query)
+        with result:
+            for target, status, error in result:
+                if status != DONE and first_bad.get(target) is None:
+                    first_bad[target] = error or "not run yet"
+                else:
+                    first_bad.setdefault(target, None)
+                # Refused targets are final; only failed or unrun steps make it resumable.
+                resumable = resumable or status in (OPEN, FAILED)
+                if status == FAILED and first_error is None:
+                    first_error = error
+    succeeded = [t for t, reason in first_bad.items() if reason is None]
+    failed = {t: reason for t, reason in first_bad.items() if reason is not None}
     if running:
         return JobOutcome(job_id, "running", succeeded, failed, False)
     status = "partial" if resumable else "done"
-    first_error = next((s["error"] for s in steps if s["status"] == FAILED), None)
     _set_job(dbs, job_id, status=status, error=first_error, finished=True)
     return JobOutcome(job_id, status, succeeded, failed, True)
 
@@ -298,22 +466,61 @@ def _job(dbs: Databases, job_id: int) -> dict:
     return dict(row)
 
 
-def _steps(dbs: Databases, job_id: int) -> list[dict]:
+def _step_pages(dbs: Databases, job_id: int) -> Iterator[list[dict]]:
+    """The job's steps in seq order, `_PAGE_STEPS` at a time (keyset on seq): each page is
+    read when the previous one has run, so it sees the statuses that run left."""
+    last_seq = 0
+    while True:
+        with dbs.ledger.connect() as conn:
+            page = [
+                dict(r)
+                for r in conn.execute(
+                    select(
+                        job_steps.c.id,
+                        job_steps.c.seq,
+                        job_steps.c.target,
+                        job_steps.c.store,
+                        job_steps.c.step,
+                        job_steps.c.status,
+                        job_steps.c.counts,
+                        job_steps.c.error,
+                    )
+                    .where(job_steps.c.job_id == job_id, job_steps.c.seq > last_seq)
+                    .order_by(job_steps.c.seq)
+                    .limit(_PAGE_STEPS)
+                ).mappings()
+            ]
+        if not page:
+            return
+        yield page
+        last_seq = page[-1]["seq"]
+
+
+def _step_count(dbs: Databases, job_id: int) -> int:
     with dbs.ledger.connect() as conn:
-        rows = conn.execute(
-            select(job_steps).where(job_steps.c.job_id == job_id).order_by(job_steps.c.seq)
-        ).mappings()
-        return [dict(r) for r in rows]
+        query = select(func.count()).where(job_steps.c.job_id == job_id)
+        return int(conn.execute(query).scalar_one())
 
 
-def job_steps_frame(dbs: Databases, job_id: int) -> pd.DataFrame:
-    """The steps of one job. Columns: seq, target, store, step, status, error, done_at (UTC)."""
+def job_steps_frame(
+    dbs: Databases, job_id: int, *, status: str | None = None, limit: int | None = None
+) -> pd.DataFrame:
+    """The steps of one job in seq order, optionally only those with `status` ('pending',
+    'done', 'failed', 'refused', 'skipped'). Capped at `limit` (default policy.max_rows).
+
+    Columns: seq, target, store, step, status, error, done_at (UTC)."""
     columns = ["seq", "target", "store", "step", "status", "error", "done_at"]
-    return pd.DataFrame([{c: s[c] for c in columns} for s in _steps(dbs, job_id)], columns=columns)
+    query = select(*(job_steps.c[c] for c in columns)).where(job_steps.c.job_id == job_id)
+    if status is not None:
+        query = query.where(job_steps.c.status == status)
+    query = query.order_by(job_steps.c.seq).limit(limit or dbs.policy.max_rows)
+    with dbs.ledger.connect() as conn:
+        return pd.DataFrame(conn.execute(query).mappings().all(), columns=columns)
 
 
 def unfinished_jobs(dbs: Databases, kind: str | None = None) -> pd.DataFrame:
-    """Jobs left partial or running (a crash), newest first, for a "Resume" button.
+    """Jobs left partial, pending or running (a crash), newest first, for a "Resume" button;
+    only jobs of `kind` when given (e.g. 'account_deletion').
 
     Columns: job_id, kind, created_at (UTC), actor, as_of, status, error.
     """
@@ -331,6 +538,8 @@ def unfinished_jobs(dbs: Databases, kind: str | None = None) -> pd.DataFrame:
         .order_by(jobs.c.id.desc())
         .limit(dbs.policy.max_rows)
     )
+    if kind is not None:
+        query = query.where(jobs.c.kind == kind)
     with dbs.ledger.connect() as conn:
         return pd.DataFrame(
             conn.execute(query).mappings().all(), columns=list(query.selected_columns.keys())

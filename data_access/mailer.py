@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from email.message import EmailMessage
 
 import pandas as pd
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 
 from data_access.clock import utc_now
 from data_access.engines import Databases
@@ -20,6 +20,7 @@ from data_access.ledger_tables import outbox
 from data_access.settings import Smtp
 
 MAX_ATTEMPTS = 5
+STATUSES = ("pending", "sent", "failed")
 
 
 @dataclass
@@ -136,3 +137,14 @@ def outbox_messages(
         return pd.DataFrame(
             conn.execute(query).mappings().all(), columns=list(query.selected_columns.keys())
         )
+
+
+def outbox_counts(dbs: Databases) -> dict[str, int]:
+    """How many outbox messages are pending, sent and failed: every status present, 0 when
+    none (the Accounts page's outbox figures)."""
+    query = (
+        select(outbox.c.status, func.count()).group_by(outbox.c.status).order_by(outbox.c.status)
+    )
+    with dbs.ledger.connect() as conn:
+        found = dict(conn.execute(query).all())
+    return {status: int(found.get(status, 0)) for status in STATUSES}

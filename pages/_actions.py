@@ -57,13 +57,15 @@ def selectable_table(
     id_column: str,
     columns: list[str] | None = None,
     column_config: dict | None = None,
+    full_export: bool | None = None,
 ) -> list[int]:
     """Show `df` with row selection (for a DPO) and return the selected ids.
 
     Positions from the browser refer to the table as the user saw it, i.e. as rendered on
     the previous run; they are mapped through that run's ids, so a refresh in between can
     never turn a selection into other rows. The ids are kept in session state under
-    f"{key}:selected" (tests may set it directly).
+    f"{key}:selected" (tests may set it directly). `full_export` is passed to the row-cap
+    caption: what the table's export below holds when the table is capped.
     """
     shown = ui.display_frame(df, columns)
     seen_ids: list[int] = st.session_state.get(f"{key}:ids", [])
@@ -80,7 +82,7 @@ def selectable_table(
     if rows is not None and seen_ids:
         st.session_state[f"{key}:selected"] = [seen_ids[r] for r in rows if r < len(seen_ids)]
     st.session_state[f"{key}:ids"] = [int(i) for i in df[id_column]]
-    ui.row_cap_caption(shown)
+    ui.row_cap_caption(shown, full_export=full_export)
     return list(st.session_state.get(f"{key}:selected", []))
 
 

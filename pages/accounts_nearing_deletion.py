@@ -1,18 +1,28 @@
 """Accounts nearing deletion: inactive accounts, their notice and deletion dates and stage
 (privacy policy: "deleted (following notification) after being inactive for 12 months";
-RULES.md R13). Needs the users database and the ledger."""
+RULES.md R13), and for the DPO the actions: send inactivity notices, approve deletions
+(R14) after a confirmation with the deletion plan, resume a deletion that did not finish,
+and deliver the outbox. Needs the users database and the ledger."""
 
 from __future__ import annotations
 
 from datetime import timedelta
 
+import pandas as pd
 import streamlit as st
 
-from data_access import cached
+from data_access import cached, mailer, retention
 from data_access.retention import STAGES
+from data_access.retention.deletion import KIND as DELETION_KIND
+from data_access.settings import smtp_password
+from pages import _actions
+from pages import _jobs as jobs
 from pages import _ui as ui
 
 PAGE = "accounts-nearing-deletion"
+TABLE_KEY = "accounts_table"
+SEND = "send_notices"
+APPROVE = "approve_deletion"
 STAGE_LABELS = {
     "upcoming": "Upcoming",
     "notice_due": "Notice due",
@@ -50,6 +60,40 @@ ROW_COLOURS = {
     "notice_due": "background-color: rgba(240, 162, 2, 0.18)",
     "on_hold": "background-color: rgba(107, 79, 187, 0.15)",
 }
+OUTBOX_COLUMNS = [
+    "id",
+    "created_at",
+    "kind",
+    "to_email",
+    "subject",
+    "status",
+    "attempts",
+    "last_error",
+    "sent_at",
+]
+PLAN_CONFIG = {"kept_until": "Kept until", "rows": "Rows"}
+# What each action changes, so only those caches are cleared afterwards.
+NOTICE_CACHES = (
+    "accounts_nearing_deletion",
+    "stage_counts",
+    "deletion_plan",
+    "outbox_messages",
+    "outbox_counts",
+    "audit_entries",
+    "chain_status",
+)
+DELETION_CACHES = (
+    *NOTICE_CACHES,
+    "unfinished_jobs",
+    "failed_steps",
+    "blocked_attempts",
+    "support_contacts_past_retention",
+    "count_support_contacts_past_retention",
+    "invoices_past_retention",
+    "count_invoices_past_retention",
+    "find_subject",
+)
+OUTBOX_CACHES = ("outbox_messages", "outbox_counts")
 
 
 def _stage_row(row):
@@ -68,22 +112,16 @@ ui.page_header(
 )
 as_of = ui.as_of()
 
+# Defaults through session state, which keeps the filters across pages (ui.keep_widget_values).
+st.session_state.setdefault("accounts_within_days", 30)
+st.session_state.setdefault("accounts_stages", list(STAGES))
 with st.form("accounts_filters"):
     left, right = st.columns([1, 3])
     within_days = left.number_input(
-        "Deletion within (days)",
-        min_value=0,
-        max_value=366,
-        value=30,
-        step=1,
-        key="accounts_within_days",
+        "Deletion within (days)", min_value=0, max_value=366, step=1, key="accounts_within_days"
     )
     stages = right.multiselect(
-        "Stages",
-        list(STAGES),
-        default=list(STAGES),
-        key="accounts_stages",
-        format_func=STAGE_LABELS.get,
+        "Stages", list(STAGES), key="accounts_stages", format_func=STAGE_LABELS.get
     )
     st.form_submit_button("Apply")
 
@@ -92,25 +130,197 @@ chosen = tuple(s for s in STAGES if s in stages)
 if not chosen:
     st.warning("Choose at least one stage.")
     st.stop()
+filters = {"within_days": within_days, "stages": list(chosen)}
 counts = ui.fetch(cached.stage_counts, as_of, within_days)
 accounts = ui.fetch(cached.accounts_nearing_deletion, as_of, within_days, chosen)
 
 for column, stage in zip(st.columns(len(STAGES)), STAGES, strict=True):
     column.metric(STAGE_LABELS[stage], counts.get(stage, 0))
 
+
+def account_table() -> list[int]:
+    """The accounts, selectable by id for a DPO; returns the selected account ids."""
+    if not _actions.can_act():
+        ui.table(
+            accounts,
+            page=PAGE,
+            name="accounts",
+            filters=filters,
+            columns=COLUMNS,
+            column_config=COLUMN_CONFIG,
+            row_style=_stage_row,
+        )
+        return []
+    reader = cached.full_reader(accounts)
+    selected = _actions.selectable_table(
+        accounts,
+        key=TABLE_KEY,
+        id_column="account_id",
+        columns=COLUMNS,
+        column_config=COLUMN_CONFIG,
+        full_export=reader is not None,
+    )
+    ui.export_table(
+        ui.display_frame(accounts, COLUMNS),
+        page=PAGE,
+        name="accounts",
+        filters=filters,
+        full=(lambda limit: ui.display_frame(reader(limit), COLUMNS)) if reader else None,
+    )
+    return selected
+
+
+@st.dialog("Approve deletion", width="large", on_dismiss=jobs.dismisser(APPROVE))
+def confirm_deletion(account_ids: list[int]) -> None:
+    """The deletion plan per database, the typed count above 50 accounts, then the job with
+    a progress bar (RULES.md R14)."""
+    ready = [i for i in account_ids if stage_of.get(i) == "ready"]
+    others = len(account_ids) - len(ready)
+    plan = ui.fetch(cached.deletion_plan, tuple(ready), as_of)
+    st.markdown(
+        f"**{len(ready):,} account(s)** ready for deletion as of {as_of.isoformat()} will be "
+        "deleted permanently. This cannot be undone."
+    )
+    if others:
+        st.caption(
+            f"{others} other selected account(s) are not ready; they are not deleted and the "
+            "results say why (an attempt on an account under a legal hold is recorded)."
+        )
+    st.dataframe(plan, hide_index=True, width="stretch", column_config=PLAN_CONFIG)
+    invoices = plan[plan["action"] == "detach and keep"].iloc[0]
+    if invoices["rows"] > 0:
+        st.info(
+            f"{int(invoices['rows']):,} invoice(s) are detached from the accounts and kept until "
+            f"{invoices['kept_until'].isoformat()} under bokføringsloven §13 (R15), then "
+            "anonymised.",
+            icon="🧾",
+        )
+    label = f"Delete {len(ready):,} account(s)"
+    if not jobs.confirmed(APPROVE, len(ready), label=label, noun="account", enabled=bool(ready)):
+        return
+    progress = jobs.progress_bar("Deleting…")
+    result = retention.approve_deletions(
+        cached.databases(),
+        account_ids,
+        actor=ui.actor(),
+        as_of=as_of,
+        idempotency_key=_actions.click_key(APPROVE),
+        progress=progress,
+    )
+    jobs.finish(
+        APPROVE,
+        result,
+        what="Approve deletion",
+        noun="account",
+        caches=DELETION_CACHES,
+        table_key=TABLE_KEY,
+    )
+
+
+def account_actions(selected: list[int]) -> None:
+    """Send notice / approve deletion for the selected accounts (a DPO only)."""
+    if not _actions.actions_header():
+        return
+    picked = pd.Series([stage_of.get(i) for i in selected], dtype=object)
+    due, ready = int((picked == "notice_due").sum()), int((picked == "ready").sum())
+    st.caption(
+        f"{len(selected):,} selected: {due:,} notice due, {ready:,} ready to delete. "
+        "Only those are acted on; the others are reported with the reason."
+    )
+    left, middle, right = st.columns(3)
+    send = left.button(f"Send notice ({due:,})", key="accounts_send_notice", disabled=not selected)
+    approve = middle.button(
+        f"Approve deletion ({ready:,})", key="accounts_approve", disabled=not ready
+    )
+    if right.button("Clear selection", key="accounts_clear_selection", disabled=not selected):
+        _actions.clear_selection(TABLE_KEY)
+        st.rerun()
+    if (send or approve) and _actions.refuse_if_stale(TABLE_KEY, selected, accounts, "account_id"):
+        return
+    if send:
+        result = retention.send_deletion_notices(
+            cached.databases(), selected, actor=ui.actor(), as_of=as_of
+        )
+        jobs.finish(
+            SEND,
+            result,
+            what="Send notice",
+            noun="account",
+            caches=NOTICE_CACHES,
+            table_key=TABLE_KEY,
+        )
+    if approve:
+        jobs.open_dialog(APPROVE, selected)
+
+
+def resume(job_id: int, progress: jobs.Progress):
+    return retention.resume_job(cached.databases(), job_id, progress=progress)
+
+
+def outbox() -> None:
+    """Messages waiting, sent or failed; "Deliver outbox" when [smtp] is configured."""
+    st.subheader("Outbox")
+    outbox_counts = ui.fetch(cached.outbox_counts)
+    for column, status in zip(st.columns(len(mailer.STATUSES)), mailer.STATUSES, strict=True):
+        column.metric(f"Outbox {status}", outbox_counts[status])
+    messages = ui.fetch(cached.outbox_messages)
+    if messages.empty:
+        ui.empty_state("The outbox is empty.")
+    else:
+        ui.table(
+            messages,
+            page=PAGE,
+            name="outbox",
+            filters={},
+            columns=OUTBOX_COLUMNS,
+            column_config={"last_error": "Last error"},
+        )
+    if not _actions.can_act():
+        return
+    settings = cached.settings()
+    if not settings.smtp.configured:
+        st.caption(
+            "Set [smtp] in config.toml to deliver the outbox by e-mail; until then messages "
+            "wait here."
+        )
+        return
+    pending = outbox_counts["pending"]
+    if st.button(
+        f"Deliver outbox ({pending:,} pending)", key="accounts_deliver", disabled=not pending
+    ):
+        with st.spinner(f"Sending through {settings.smtp.host}…"):
+            delivery = mailer.deliver_outbox(
+                cached.databases(), settings.smtp, password=smtp_password(settings)
+            )
+        cached.clear(*OUTBOX_CACHES)
+        errors = "\n".join(f"- message {i}: {e}" for i, e in list(delivery.errors.items())[:20])
+        message = f"Deliver outbox: {delivery.sent} sent, {delivery.failed} failed."
+        ui.flash(
+            f"{message}\n\n{errors}" if errors else message, "warning" if errors else "success"
+        )
+        st.rerun()
+
+
+stage_of = {int(i): s for i, s in zip(accounts["account_id"], accounts["stage"], strict=True)}
 if accounts.empty:
     ui.empty_state(
         "No account in the chosen stages is due for deletion by "
         f"{(as_of + timedelta(days=within_days)).isoformat()}."
     )
-    st.stop()
-
-ui.table(
-    accounts,
-    page=PAGE,
-    name="accounts",
-    filters={"within_days": within_days, "stages": list(chosen)},
-    columns=COLUMNS,
-    column_config=COLUMN_CONFIG,
-    row_style=_stage_row,
+    selection: list[int] = []
+else:
+    selection = account_table()
+    account_actions(selection)
+if jobs.dialog_ids(APPROVE) is not None:
+    confirm_deletion(jobs.dialog_ids(APPROVE))
+jobs.show_results(SEND, id_label="account_id")
+jobs.show_results(APPROVE, id_label="account_id")
+jobs.unfinished_jobs(
+    DELETION_KIND,
+    title="account deletion(s)",
+    resume=resume,
+    noun="account",
+    caches=DELETION_CACHES,
+    results_as=APPROVE,
 )
+outbox()

@@ -1,14 +1,27 @@
-"""Legal holds: the active holds, those past their review date flagged (GDPR art. 17(3)(e);
-RULES.md R17). Read-only for now. Needs the ledger."""
+"""Legal holds: data kept beyond its retention for a legal claim (GDPR art. 17(3)(e); RULES.md
+R17). The active holds with those past their review date flagged; for the DPO, placing a
+hold and releasing holds (after a confirmation); every hold ever placed; and the deletions,
+purges, anonymisations and erasures a hold blocked. Needs the ledger."""
 
 from __future__ import annotations
 
+from datetime import date
+
 import streamlit as st
 
-from data_access import cached
+from data_access import cached, holds, rules
+from pages import _actions
+from pages import _jobs as jobs
 from pages import _ui as ui
 
 PAGE = "legal-holds"
+TABLE_KEY = "holds_table"
+RELEASE = "release_holds"
+SCOPE_LABELS = {
+    "email": "E-mail (the person everywhere)",
+    "account": "Account (the account, its members and its data)",
+    "contact": "Support contact (that contact only)",
+}
 COLUMNS = [
     "id",
     "past_review",
@@ -22,6 +35,39 @@ COLUMNS = [
     "placed_on",
     "review_on",
 ]
+ALL_COLUMNS = [
+    "id",
+    "active",
+    "past_review",
+    "scope",
+    "account_id",
+    "contact_id",
+    "email",
+    "case_ref",
+    "owner",
+    "placed_on",
+    "placed_by",
+    "review_on",
+    "released_on",
+    "released_by",
+]
+BLOCKED_COLUMNS = ["id", "hold_id", "occurred_at", "actor", "action", "target"]
+COLUMN_CONFIG = {"past_review": "Past review?", "review_on": "Review on"}
+# A hold changes what every retention list shows as on hold and what is due.
+HOLD_CACHES = (
+    "active_holds",
+    "all_holds",
+    "holds_past_review",
+    "accounts_nearing_deletion",
+    "stage_counts",
+    "deletion_plan",
+    "support_contacts_past_retention",
+    "count_support_contacts_past_retention",
+    "invoices_past_retention",
+    "count_invoices_past_retention",
+    "audit_entries",
+    "chain_status",
+)
 
 
 def _past_review_row(row):
@@ -34,19 +80,175 @@ ui.page_header(
     "Legal holds",
     stores=("ledger",),
     caption="A hold blocks every deletion, purge, anonymisation and erasure in its scope "
-    "until it is released (RULES.md R17). Dates are Europe/Oslo.",
+    "until it is released; then what is past its date is due at once (RULES.md R17). Dates "
+    "are Europe/Oslo.",
 )
 as_of = ui.as_of()
+policy = ui.policy()
 
-holds = ui.fetch(cached.active_holds, as_of)
+active = ui.fetch(cached.active_holds, as_of)
+past_review = int(active["past_review"].sum()) if not active.empty else 0
 
-if holds.empty:
-    ui.empty_state("No active legal holds.")
-    st.stop()
 
-past_review = int(holds["past_review"].sum())
+def hold_table() -> list[int]:
+    """The active holds, selectable by id for a DPO; returns the selected hold ids."""
+    if not _actions.can_act():
+        ui.table(
+            active,
+            page=PAGE,
+            name="active-holds",
+            filters={},
+            columns=COLUMNS,
+            column_config=COLUMN_CONFIG,
+            row_style=_past_review_row,
+        )
+        return []
+    selected = _actions.selectable_table(
+        active,
+        key=TABLE_KEY,
+        id_column="id",
+        columns=COLUMNS,
+        column_config=COLUMN_CONFIG,
+        full_export=False,
+    )
+    ui.export_table(ui.display_frame(active, COLUMNS), page=PAGE, name="active-holds", filters={})
+    return selected
+
+
+@st.dialog("Release legal holds", width="large", on_dismiss=jobs.dismisser(RELEASE))
+def confirm_release(hold_ids: list[int]) -> None:
+    chosen = active[active["id"].isin(hold_ids)]
+    st.markdown(
+        f"**{len(hold_ids)} hold(s)** will be released on {as_of.isoformat()}. Whatever they "
+        "kept that is past its retention becomes due at once: accounts can be deleted, logs "
+        "purged and invoices anonymised from today (R17)."
+    )
+    st.dataframe(
+        ui.display_frame(chosen, ["id", "scope", "account_id", "contact_id", "email", "case_ref"]),
+        hide_index=True,
+        width="stretch",
+    )
+    label = f"Release {len(hold_ids)} hold(s)"
+    if not jobs.confirmed(RELEASE, len(hold_ids), label=label, noun="hold"):
+        return
+    result = holds.release_holds(cached.databases(), hold_ids, actor=ui.actor(), as_of=as_of)
+    jobs.finish(
+        RELEASE, result, what="Release", noun="hold", caches=HOLD_CACHES, table_key=TABLE_KEY
+    )
+
+
+def release_actions(selected: list[int]) -> None:
+    if not _actions.actions_header("Release"):
+        return
+    if st.button(
+        f"Release selected ({len(selected)})", key="holds_release", disabled=not selected
+    ) and not _actions.refuse_if_stale(TABLE_KEY, selected, active, "id"):
+        jobs.open_dialog(RELEASE, selected)
+
+
+def place_hold_form() -> None:
+    """Place a hold: scope, target, reason, case reference, owner (default: you) and review
+    date (default: policy.hold_review_months ahead). Invalid input is shown; nothing is
+    written then."""
+    st.subheader("Place a legal hold")
+    actor = ui.actor()
+    default_review = rules.hold_review_default(as_of, policy.hold_review_months)
+    st.session_state.setdefault("hold_owner", actor)
+    st.session_state.setdefault("hold_review_on", default_review)
+    with st.form("hold_form"):
+        left, right = st.columns(2)
+        scope = left.selectbox(
+            "Scope", list(SCOPE_LABELS), format_func=SCOPE_LABELS.get, key="hold_scope"
+        )
+        target = right.text_input(
+            "E-mail address, account id or contact id (as the scope says)", key="hold_target"
+        )
+        reason = st.text_area("Reason (the legal claim)", key="hold_reason")
+        left, middle, right = st.columns(3)
+        case_ref = left.text_input("Case reference", key="hold_case_ref")
+        owner = middle.text_input("Owner (e-mail)", key="hold_owner")
+        review_on = right.date_input("Review on", key="hold_review_on", format="YYYY-MM-DD")
+        submitted = st.form_submit_button("Place hold")
+    if not submitted:
+        return
+    try:
+        hold_id = holds.place_hold(
+            cached.databases(),
+            **_scope_argument(scope, target),
+            reason=reason,
+            case_ref=case_ref,
+            review_on=review_on,
+            actor=actor,
+            owner=owner,
+            as_of=as_of,
+        )
+    except ValueError as exc:
+        st.error(f"{ui.escape_markdown(exc)} Nothing was written.", icon="🛑")
+        return
+    cached.clear(*HOLD_CACHES)
+    for key in ("hold_target", "hold_reason", "hold_case_ref"):
+        st.session_state.pop(key, None)
+    message = (
+        f"Legal hold {hold_id} placed on {SCOPE_LABELS[scope].split(' (')[0].lower()} "
+        f"{ui.escape_markdown(str(target).strip())}; review on {review_on.isoformat()}."
+    )
+    if isinstance(review_on, date) and review_on > default_review:
+        message += (
+            f" The review date is more than {policy.hold_review_months} months ahead, longer "
+            "than the policy's review period."
+        )
+        ui.flash(message, "warning")
+    else:
+        ui.flash(message, "success")
+    st.rerun()
+
+
+def _scope_argument(scope: str, target: str) -> dict:
+    """The place_hold keyword for the scope; ids must be whole numbers (ValueError)."""
+    target = (target or "").strip()
+    if scope == "email":
+        return {"email": target}
+    if not target.isdigit():
+        raise ValueError(f"The {scope} id must be a whole number, got '{target}'.")
+    return {f"{scope}_id": int(target)}
+
+
+def all_holds() -> None:
+    """Every hold ever placed, for the review: who placed and released what, and when."""
+    st.subheader("Every hold, released ones included")
+    everything = ui.fetch(cached.all_holds, as_of)
+    if everything.empty:
+        ui.empty_state("No legal hold was ever placed.")
+        return
+    ui.table(
+        everything,
+        page=PAGE,
+        name="all-holds",
+        filters={},
+        columns=ALL_COLUMNS,
+        column_config=COLUMN_CONFIG,
+    )
+
+
+def blocked() -> None:
+    st.subheader("Blocked attempts")
+    attempts = ui.fetch(cached.blocked_attempts)
+    if attempts.empty:
+        ui.empty_state("No deletion, purge, anonymisation or erasure was blocked by a hold.")
+        return
+    st.caption("Deletions, purges, anonymisations and erasures a hold stopped, newest first.")
+    ui.table(
+        attempts,
+        page=PAGE,
+        name="blocked-attempts",
+        filters={},
+        columns=BLOCKED_COLUMNS,
+        personal=False,
+    )
+
+
 left, right = st.columns(2)
-left.metric("Active holds", len(holds))
+left.metric("Active holds", len(active))
 right.metric("Past review date", past_review)
 if past_review:
     st.warning(
@@ -54,12 +256,14 @@ if past_review:
         "or release them.",
         icon="⚖️",
     )
-ui.table(
-    holds,
-    page=PAGE,
-    name="active-holds",
-    filters={},
-    columns=COLUMNS,
-    column_config={"past_review": "Past review?", "review_on": "Review on"},
-    row_style=_past_review_row,
-)
+if active.empty:
+    ui.empty_state("No active legal holds.")
+else:
+    release_actions(hold_table())
+if _actions.can_act():
+    place_hold_form()
+jobs.show_results(RELEASE, id_label="hold_id")
+all_holds()
+blocked()
+if jobs.dialog_ids(RELEASE) is not None:
+    confirm_release(jobs.dialog_ids(RELEASE))

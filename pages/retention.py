@@ -1,17 +1,26 @@
 """Retention: customer-service logs and invoices past their retention period (RULES.md R15,
-R16; bokføringsloven §13). Contacts need the support database, invoices the users database;
-both need the ledger for legal holds, and each part works without the other."""
+R16; bokføringsloven §13), and for the DPO the actions: purge logs, anonymise invoices
+(each after a confirmation, as a resumable job with a progress bar), resume a job that did
+not finish. Contacts need the support database, invoices the users database; both need the
+ledger for legal holds, and each part works without the other."""
 
 from __future__ import annotations
 
+import pandas as pd
 import streamlit as st
 
-from data_access import cached
+from data_access import cached, retention
 from data_access.tables import CHANNELS
+from pages import _actions
+from pages import _jobs as jobs
 from pages import _ui as ui
 
 PAGE = "retention"
 ALL = "All"
+CONTACTS_KEY = "retention_contacts"
+INVOICES_KEY = "retention_invoices"
+PURGE = "purge_contacts"
+ANONYMISE = "anonymise_invoices"
 CONTACT_COLUMNS = [
     "contact_id",
     "channel",
@@ -32,6 +41,21 @@ INVOICE_COLUMNS = [
     "hold_ids",
 ]
 COLUMN_CONFIG = {"retained_until": "Retained until", "on_hold": "On hold?", "hold_ids": "Holds"}
+# What each action changes, so only those caches are cleared afterwards.
+COMMON_CACHES = (
+    "unfinished_jobs",
+    "failed_steps",
+    "blocked_attempts",
+    "find_subject",
+    "audit_entries",
+    "chain_status",
+)
+PURGE_CACHES = (
+    *COMMON_CACHES,
+    "support_contacts_past_retention",
+    "count_support_contacts_past_retention",
+)
+ANONYMISE_CACHES = (*COMMON_CACHES, "invoices_past_retention", "count_invoices_past_retention")
 
 ui.page_header(
     "Retention",
@@ -52,6 +76,137 @@ def _held(frame) -> int:
     return int(frame["on_hold"].sum()) if not frame.empty else 0
 
 
+def listing(frame: pd.DataFrame, *, key: str, id_column: str, name: str, filters, columns):
+    """The table, selectable by id for a DPO (with its export); returns the selected ids."""
+    if not _actions.can_act():
+        ui.table(
+            frame,
+            page=PAGE,
+            name=name,
+            filters=filters,
+            columns=columns,
+            column_config=COLUMN_CONFIG,
+        )
+        return []
+    reader = cached.full_reader(frame)
+    selected = _actions.selectable_table(
+        frame,
+        key=key,
+        id_column=id_column,
+        columns=columns,
+        column_config=COLUMN_CONFIG,
+        full_export=reader is not None,
+    )
+    ui.export_table(
+        ui.display_frame(frame, columns),
+        page=PAGE,
+        name=name,
+        filters=filters,
+        full=(lambda limit: ui.display_frame(reader(limit), columns)) if reader else None,
+    )
+    return selected
+
+
+def selection_actions(
+    frame: pd.DataFrame, selected: list[int], *, key: str, id_column: str, name: str, verb: str
+) -> None:
+    """ "<verb> selected" and "<verb> all shown" buttons; each opens the confirmation."""
+    left, right = st.columns(2)
+    chosen = left.button(
+        f"{verb} selected ({len(selected):,})", key=f"{name}_selected", disabled=not selected
+    )
+    every = right.button(f"{verb} all shown ({len(frame):,})", key=f"{name}_all")
+    if chosen and not _actions.refuse_if_stale(key, selected, frame, id_column):
+        jobs.open_dialog(name, selected)
+    if every:
+        jobs.open_dialog(name, [int(i) for i in frame[id_column]])
+
+
+def held_among(frame: pd.DataFrame, ids: list[int], id_column: str) -> int:
+    """How many of `ids` the listing shows as under a legal hold."""
+    wanted = set(ids)
+    return int(frame.loc[frame[id_column].isin(wanted), "on_hold"].sum())
+
+
+# --- customer-service logs (R16) -----------------------------------------------------------
+
+
+@st.dialog("Purge customer-service logs", width="large", on_dismiss=jobs.dismisser(PURGE))
+def confirm_purge(contact_ids: list[int]) -> None:
+    held = held_among(contacts, contact_ids, "contact_id")
+    st.markdown(
+        f"**{len(contact_ids):,} customer-service log(s)** (chat, e-mail, phone) past their "
+        f"{policy.support_log_months}-month retention on {as_of.isoformat()} will be deleted "
+        "permanently from the support database, with everything they hold (name, e-mail, "
+        "phone, location, summary). This cannot be undone."
+    )
+    if held:
+        st.warning(
+            f"{held} of them are under a legal hold: they are kept and the attempt is "
+            "recorded (R17).",
+            icon="⚖️",
+        )
+    label = f"Purge {len(contact_ids):,} log(s)"
+    if not jobs.confirmed(PURGE, len(contact_ids), label=label, noun="log"):
+        return
+    result = retention.purge_support_contacts(
+        cached.databases(),
+        contact_ids,
+        actor=ui.actor(),
+        as_of=as_of,
+        idempotency_key=_actions.click_key(PURGE),
+        progress=jobs.progress_bar("Purging…"),
+    )
+    jobs.finish(
+        PURGE, result, what="Purge", noun="contact", caches=PURGE_CACHES, table_key=CONTACTS_KEY
+    )
+
+
+# --- invoices (R15) ------------------------------------------------------------------------
+
+
+@st.dialog("Anonymise invoices", width="large", on_dismiss=jobs.dismisser(ANONYMISE))
+def confirm_anonymise(invoice_ids: list[int]) -> None:
+    held = held_among(invoices, invoice_ids, "invoice_id")
+    st.markdown(
+        f"**{len(invoice_ids):,} invoice(s)** past bookkeeping retention on "
+        f"{as_of.isoformat()} ({policy.invoice_retention_years} years after the end of their "
+        "financial year, bokføringsloven §13) lose their customer name and contact person. "
+        "Number, amount, currency and dates are kept. This cannot be undone."
+    )
+    if held:
+        st.warning(
+            f"{held} of them belong to an account under a legal hold: they are kept as they "
+            "are and the attempt is recorded (R17).",
+            icon="⚖️",
+        )
+    label = f"Anonymise {len(invoice_ids):,} invoice(s)"
+    if not jobs.confirmed(ANONYMISE, len(invoice_ids), label=label, noun="invoice"):
+        return
+    result = retention.anonymise_invoices(
+        cached.databases(),
+        invoice_ids,
+        actor=ui.actor(),
+        as_of=as_of,
+        idempotency_key=_actions.click_key(ANONYMISE),
+        progress=jobs.progress_bar("Anonymising…"),
+    )
+    jobs.finish(
+        ANONYMISE,
+        result,
+        what="Anonymise",
+        noun="invoice",
+        caches=ANONYMISE_CACHES,
+        table_key=INVOICES_KEY,
+    )
+
+
+def resume(job_id: int, progress: jobs.Progress):
+    return retention.resume_job(cached.databases(), job_id, progress=progress)
+
+
+contacts = invoices = pd.DataFrame(columns=["on_hold"])
+
 st.subheader(f"Customer-service logs (kept {policy.support_log_months} months, R16)")
 if ui.stores_available(("support",)):
     contacts = ui.fetch(cached.support_contacts_past_retention, as_of, channel)
@@ -61,14 +216,32 @@ if ui.stores_available(("support",)):
     if contacts.empty:
         ui.empty_state("No customer-service log is past its retention.")
     else:
-        ui.table(
+        chosen_contacts = listing(
             contacts,
-            page=PAGE,
+            key=CONTACTS_KEY,
+            id_column="contact_id",
             name="support-contacts",
             filters={"channel": channel},
             columns=CONTACT_COLUMNS,
-            column_config=COLUMN_CONFIG,
         )
+        if _actions.actions_header("Purge"):
+            selection_actions(
+                contacts,
+                chosen_contacts,
+                key=CONTACTS_KEY,
+                id_column="contact_id",
+                name=PURGE,
+                verb="Purge",
+            )
+    jobs.show_results(PURGE, id_label="contact_id")
+    jobs.unfinished_jobs(
+        "support_purge",
+        title="support-log purge(s)",
+        resume=resume,
+        noun="contact",
+        caches=PURGE_CACHES,
+        results_as=PURGE,
+    )
 
 st.subheader(
     f"Invoices (kept {policy.invoice_retention_years} years after the financial year, R15)"
@@ -81,11 +254,34 @@ if ui.stores_available(("users",)):
     if invoices.empty:
         ui.empty_state("No invoice with personal data is past its retention.")
     else:
-        ui.table(
+        chosen_invoices = listing(
             invoices,
-            page=PAGE,
+            key=INVOICES_KEY,
+            id_column="invoice_id",
             name="invoices",
             filters={},
             columns=INVOICE_COLUMNS,
-            column_config=COLUMN_CONFIG,
         )
+        if _actions.actions_header("Anonymise"):
+            selection_actions(
+                invoices,
+                chosen_invoices,
+                key=INVOICES_KEY,
+                id_column="invoice_id",
+                name=ANONYMISE,
+                verb="Anonymise",
+            )
+    jobs.show_results(ANONYMISE, id_label="invoice_id")
+    jobs.unfinished_jobs(
+        "invoice_anonymisation",
+        title="invoice anonymisation(s)",
+        resume=resume,
+        noun="invoice",
+        caches=ANONYMISE_CACHES,
+        results_as=ANONYMISE,
+    )
+
+if jobs.dialog_ids(PURGE) is not None:
+    confirm_purge(jobs.dialog_ids(PURGE))
+elif jobs.dialog_ids(ANONYMISE) is not None:
+    confirm_anonymise(jobs.dialog_ids(ANONYMISE))

@@ -5,10 +5,12 @@ actions that do it.
 - `notices`: inactivity notices to account holders (R13).
 - `deletion`: approved account deletions as resumable jobs (R14).
 - `purges`: support-log purges (R16) and invoice anonymisation (R15).
+- `plan`: what a deletion would delete and keep, per database (R14), for its confirmation.
 """
 
 from data_access.retention.deletion import approve_deletions
 from data_access.retention.notices import send_deletion_notices
+from data_access.retention.plan import PLAN_COLUMNS, deletion_plan
 from data_access.retention.purges import anonymise_invoices, purge_support_contacts
 from data_access.retention.queries import (
     ACCOUNT_COLUMNS,
@@ -32,12 +34,14 @@ from data_access.retention.runner import resume_job
 __all__ = [
     "anonymise_invoices",
     "approve_deletions",
+    "deletion_plan",
     "purge_support_contacts",
     "resume_job",
     "send_deletion_notices",
     "ACCOUNT_COLUMNS",
     "CONTACT_COLUMNS",
     "INVOICE_COLUMNS",
+    "PLAN_COLUMNS",
     "STAGES",
     "account_holds",
     "account_states",

@@ -13,10 +13,10 @@ before anything is deleted.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from datetime import date
 
-from sqlalchemy import Connection, delete, func, select, update
+from sqlalchemy import Connection, delete, select, update
 
 from data_access import audit, holds, jobs
 from data_access.clock import day_end_utc
@@ -40,6 +40,7 @@ STEPS = (
     ("support", "delete_account_contacts"),
     ("ledger", "delete_account_ledger_copies"),
 )
+_CHUNK = 500  # accounts whose state is read at a time
 
 
 def approve_deletions(
@@ -51,40 +52,67 @@ def approve_deletions(
     idempotency_key: str | None = None,
     progress: Callable[[float, str], None] | None = None,
 ) -> ActionResult:
-    """Delete the given accounts that are *ready* (R13) as one resumable job (R14).
+    """Delete the given accounts that are *ready* on `as_of` (RULES.md R13) as one
+    resumable job (R14).
 
     Accounts not ready fail with the reason (stage, hold, unknown id); an attempt on a held
     account is recorded as blocked (R17). `succeeded` holds the ids whose every step is
     done; a store failure leaves the job partial (`failed` names the step and error) and
-    `resume_deletions` finishes it. The same `idempotency_key` never plans a second job.
+    `retention.resume_job(dbs, result.job_id)` finishes it. A second call with the same
+    `idempotency_key` (a double click, a rerun) plans nothing and reports that job.
+    `progress(fraction, message)` follows the job (0..1). Raises DatabaseUnavailable when
+    the users database or the ledger is down before anything is planned.
     """
+    if idempotency_key:
+        existing = jobs.existing_job(dbs, idempotency_key)
+        if existing is not None:
+            return jobs.run_job(dbs, existing, HANDLERS, progress=progress).as_action_result()
     ids = list(dict.fromkeys(int(i) for i in account_ids))
-    result = ActionResult()
-    states = account_states(dbs, ids, as_of).set_index("account_id", drop=False)
-    planned: list[jobs.PlannedStep] = []
-    last_activity: dict[str, str] = {}
-    for account_id in ids:
-        reason = _refusal(dbs, states, account_id, actor)
-        if reason:
-            result.failed[account_id] = reason
-            continue
-        state = states.loc[account_id]
-        target = f"account:{account_id}"
-        last_activity[target] = state["last_activity_on"].isoformat()
-        ref = audit.keyed_hash(dbs, state["email"])
-        planned.extend(jobs.PlannedStep(target, store, step, ref, "R14") for store, step in STEPS)
-    if not planned:
-        return result
+    refused = ActionResult()
+    ready = _ready_accounts(dbs, ids, as_of, actor, refused)
+    if not ready:
+        return refused
     job_id, _ = jobs.create_job(
         dbs,
         kind=KIND,
         actor=actor,
         as_of=as_of,
-        steps=planned,
-        params={"last_activity_on": last_activity},
+        steps=_planned_steps(ready),
         idempotency_key=idempotency_key,
     )
-    return _merge(result, jobs.run_job(dbs, job_id, HANDLERS, progress=progress).as_action_result())
+    return _merge(
+        refused, jobs.run_job(dbs, job_id, HANDLERS, progress=progress).as_action_result()
+    )
+
+
+def _ready_accounts(
+    dbs: Databases, ids: list[int], as_of: date, actor: str, refused: ActionResult
+) -> list[tuple[int, str, str]]:
+    """(account_id, keyed hash of its e-mail, last activity day) of the ready accounts, read
+    a chunk of ids at a time; the others go to `refused.failed` with the reason."""
+    ready = []
+    for start in range(0, len(ids), _CHUNK):
+        chunk = ids[start : start + _CHUNK]
+        states = account_states(dbs, chunk, as_of).set_index("account_id", drop=False)
+        for account_id in chunk:
+            reason = _refusal(dbs, states, account_id, actor)
+            if reason:
+                refused.failed[account_id] = reason
+                continue
+            state = states.loc[account_id]
+            ref = audit.keyed_hash(dbs, state["email"])
+            ready.append((account_id, ref, state["last_activity_on"].isoformat()))
+    return ready
+
+
+def _planned_steps(ready: list[tuple[int, str, str]]) -> Iterator[jobs.PlannedStep]:
+    """The four steps of each ready account, in order; the last activity it was approved
+    on goes with its first step, which refuses the account if it was active since (R13)."""
+    for account_id, ref, last_activity_on in ready:
+        target = f"account:{account_id}"
+        for store, step in STEPS:
+            data = {"last_activity_on": last_activity_on} if step == "delete_account" else None
+            yield jobs.PlannedStep(target, store, step, ref, "R14", data)
 
 
 def _merge(first: ActionResult, second: ActionResult) -> ActionResult:
@@ -113,17 +141,23 @@ def _refusal(dbs: Databases, states, account_id: int, actor: str) -> str | None:
 
 def _delete_account(conn: Connection, ctx: jobs.StepContext) -> dict[str, int]:
     account_id = ctx.target_id
-    exists = conn.execute(select(accounts.c.id).where(accounts.c.id == account_id)).scalar()
-    if exists is None:
+    owner = conn.execute(
+        select(accounts.c.email, accounts.c.last_active_at).where(accounts.c.id == account_id)
+    ).first()
+    if owner is None:
         return {"accounts": 0}  # done before: a resumed job repeats this step harmlessly
-    planned_last = date.fromisoformat(ctx.params["last_activity_on"][ctx.target])
-    if _active_since(conn, account_id, day_end_utc(planned_last)):
+    members = conn.execute(
+        select(account_members.c.email, account_members.c.last_active_at).where(
+            account_members.c.account_id == account_id
+        )
+    ).all()
+    planned_last = date.fromisoformat(ctx.data["last_activity_on"])
+    if _active_since([owner, *members], day_end_utc(planned_last)):
         raise jobs.StepRefused(
             "the account was active after it was approved; the notice is void (R13)"
         )
-    held = holds.blocking_holds(
-        ctx.dbs, account_ids=[account_id], emails=_emails_of(conn, account_id)
-    )
+    emails = {holds.normalise_email(e) for e, _ in [owner, *members] if e}
+    held = holds.blocking_holds(ctx.dbs, account_ids=[account_id], emails=emails)
     if held:
         holds.record_blocked(ctx.dbs, held, actor=ctx.actor, action=KIND, target=ctx.target)
         raise jobs.StepRefused(
@@ -135,7 +169,9 @@ def _delete_account(conn: Connection, ctx: jobs.StepContext) -> dict[str, int]:
         ),
         "account_members": _rows(
             conn, delete(account_members).where(account_members.c.account_id == account_id)
-        ),
+        )
+        if members
+        else 0,
         "invoices_detached": _rows(
             conn,
             update(invoices).where(invoices.c.account_id == account_id).values(account_id=None),
@@ -144,22 +180,10 @@ def _delete_account(conn: Connection, ctx: jobs.StepContext) -> dict[str, int]:
     }
 
 
-def _active_since(conn: Connection, account_id: int, since) -> bool:
-    """Activity of the account or a member at or after `since` (naive UTC)."""
-    own = select(func.count()).where(
-        accounts.c.id == account_id, accounts.c.last_active_at >= since
-    )
-    member = select(func.count()).where(
-        account_members.c.account_id == account_id, account_members.c.last_active_at >= since
-    )
-    return conn.execute(own).scalar_one() > 0 or conn.execute(member).scalar_one() > 0
-
-
-def _emails_of(conn: Connection, account_id: int) -> set[str]:
-    owner = select(accounts.c.email).where(accounts.c.id == account_id)
-    members = select(account_members.c.email).where(account_members.c.account_id == account_id)
-    found = {e for (e,) in conn.execute(owner)} | {e for (e,) in conn.execute(members)}
-    return {holds.normalise_email(e) for e in found if e}
+def _active_since(people, since) -> bool:
+    """Activity of the account or a member at or after `since` (naive UTC); `people` are
+    (email, last_active_at) rows of the owner and the members, read in this transaction."""
+    return any(active is not None and active >= since for _, active in people)
 
 
 def _delete_consent_events(conn: Connection, ctx: jobs.StepContext) -> dict[str, int]:
@@ -168,27 +192,22 @@ def _delete_consent_events(conn: Connection, ctx: jobs.StepContext) -> dict[str,
 
 
 def _delete_contacts(conn: Connection, ctx: jobs.StepContext) -> dict[str, int]:
-    ids = [
-        cid
-        for (cid,) in conn.execute(
-            select(contacts.c.id).where(contacts.c.account_id == ctx.target_id)
-        )
-    ]
-    emails = {
-        cid: email
-        for cid, email in conn.execute(
-            select(contacts.c.id, contacts.c.email).where(contacts.c.id.in_(ids or [-1]))
-        )
-    }
+    emails = dict(
+        conn.execute(
+            select(contacts.c.id, contacts.c.email).where(contacts.c.account_id == ctx.target_id)
+        ).all()
+    )
+    if not emails:
+        return {"contacts": 0, "contacts_kept_on_hold": 0}
     covering = holds.covering_holds(
-        ctx.dbs, contact_ids=ids, emails={e for e in emails.values() if e}
+        ctx.dbs, contact_ids=list(emails), emails={e for e in emails.values() if e}
     )
     held = set(covering["contact"]) | {
         cid
         for cid, email in emails.items()
         if email and holds.normalise_email(email) in covering["email"]
     }
-    deletable = [cid for cid in ids if cid not in held]
+    deletable = [cid for cid in emails if cid not in held]
     deleted = _rows(conn, delete(contacts).where(contacts.c.id.in_(deletable))) if deletable else 0
     return {"contacts": deleted, "contacts_kept_on_hold": len(held)}
 

@@ -15,7 +15,7 @@ from sqlalchemy import Connection, delete, select, update
 from data_access import audit, holds, jobs, rules
 from data_access.engines import Databases
 from data_access.results import ActionResult
-from data_access.retention.queries import support_started_cutoff
+from data_access.retention.queries import account_holds, support_started_cutoff
 from data_access.tables import contacts, invoices
 
 Progress = Callable[[float, str], None] | None
@@ -35,6 +35,8 @@ def purge_support_contacts(
     A contact not past retention on `as_of`, unknown, or under a legal hold (on the
     contact, its e-mail or its account) fails with the reason; nothing else is touched.
     """
+    if idempotency_key and (job_id := jobs.existing_job(dbs, idempotency_key)) is not None:
+        return _report(dbs, job_id, progress)  # the same click again: nothing is planned
     ids = list(dict.fromkeys(int(i) for i in contact_ids))
     with dbs.support.connect() as conn:
         rows = {
@@ -73,6 +75,8 @@ def anonymise_invoices(
     An invoice still inside retention on `as_of`, unknown, or whose account is under a legal
     hold fails with the reason.
     """
+    if idempotency_key and (job_id := jobs.existing_job(dbs, idempotency_key)) is not None:
+        return _report(dbs, job_id, progress)  # the same click again: nothing is planned
     ids = list(dict.fromkeys(int(i) for i in invoice_ids))
     with dbs.users.connect() as conn:
         known = {
@@ -103,6 +107,11 @@ def _run(dbs, kind, planned, result, actor, as_of, idempotency_key, progress) ->
     return ran
 
 
+def _report(dbs: Databases, job_id: int, progress: Progress) -> ActionResult:
+    """An existing job's results (it runs only steps not yet done, if any)."""
+    return jobs.run_job(dbs, job_id, HANDLERS, progress=progress).as_action_result()
+
+
 def _purge_contact(conn: Connection, ctx: jobs.StepContext) -> dict[str, int]:
     row = conn.execute(
         select(contacts.c.id, contacts.c.email, contacts.c.account_id, contacts.c.started_at).where(
@@ -114,7 +123,7 @@ def _purge_contact(conn: Connection, ctx: jobs.StepContext) -> dict[str, int]:
     cutoff = support_started_cutoff(ctx.dbs, ctx.as_of)
     if row.started_at >= cutoff:
         raise jobs.StepRefused(f"not past retention on {ctx.as_of.isoformat()} (R16)")
-    _refuse_if_held(ctx, contact_ids=[row.id], emails=[row.email], account_ids=[row.account_id])
+    _refuse_if_held(ctx, contact_ids=[row.id], emails=[row.email], account_id=row.account_id)
     deleted = conn.execute(
         delete(contacts).where(contacts.c.id == row.id, contacts.c.started_at < cutoff)
     ).rowcount
@@ -138,7 +147,7 @@ def _anonymise_invoice(conn: Connection, ctx: jobs.StepContext) -> dict[str, int
             row.issued_on, policy.invoice_retention_years, policy.fiscal_year_end_md
         )
         raise jobs.StepRefused(f"kept until {kept.isoformat()} under bokføringsloven §13 (R15)")
-    _refuse_if_held(ctx, account_ids=[row.account_id])
+    _refuse_if_held(ctx, account_id=row.account_id)
     changed = conn.execute(
         update(invoices)
         .where(invoices.c.id == row.id, invoices.c.issued_on <= cutoff)
@@ -147,13 +156,19 @@ def _anonymise_invoice(conn: Connection, ctx: jobs.StepContext) -> dict[str, int
     return {"invoices_anonymised": max(changed, 0)}
 
 
-def _refuse_if_held(ctx: jobs.StepContext, *, contact_ids=(), emails=(), account_ids=()) -> None:
-    held = holds.blocking_holds(
-        ctx.dbs, contact_ids=contact_ids, emails=emails, account_ids=account_ids
-    )
+def _refuse_if_held(
+    ctx: jobs.StepContext, *, contact_ids=(), emails=(), account_id: int | None = None
+) -> None:
+    """Refuse the step when an active hold covers the record: on the contact or its e-mail,
+    or on its account as in R13 (the account, its owner's or a member's e-mail), the same
+    coverage the Retention page lists as on hold (R17). The attempt is recorded."""
+    held = set(holds.blocking_holds(ctx.dbs, contact_ids=contact_ids, emails=emails))
+    if account_id is not None:
+        held.update(account_holds(ctx.dbs, {int(account_id): None}).get(int(account_id), ()))
     if held:
-        holds.record_blocked(ctx.dbs, held, actor=ctx.actor, action=ctx.step, target=ctx.target)
-        raise jobs.StepRefused(f"under legal hold ({','.join(map(str, held))}) (R17)")
+        held_ids = sorted(held)
+        holds.record_blocked(ctx.dbs, held_ids, actor=ctx.actor, action=ctx.step, target=ctx.target)
+        raise jobs.StepRefused(f"under legal hold ({','.join(map(str, held_ids))}) (R17)")
 
 
 HANDLERS: dict[str, jobs.Handler] = {
