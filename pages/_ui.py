@@ -242,7 +242,7 @@ def fetch(function: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
             raise
         # The first line names the database error; the rest would echo SQL and parameters.
         reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
-        st.error(f"Could not read the data: {reason}", icon="🛑")
+        st.error(f"Could not read the data: {escape_markdown(reason)}", icon="🛑")
         st.stop()
 
 

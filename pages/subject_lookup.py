@@ -35,7 +35,10 @@ found = ui.fetch(cached.find_subject, email)
 held = {name: frame for name, frame in found.items() if not frame.empty}
 
 if not held:
-    ui.empty_state(f"Nothing held about this address ({email}) in any of the four databases.")
+    ui.empty_state(
+        f"Nothing held about this address ({ui.escape_markdown(email)}) in any of the four "
+        "databases."
+    )
     st.stop()
 
 left, right = st.columns(2)
