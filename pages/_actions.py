@@ -62,8 +62,10 @@ def selectable_table(
     """Show `df` with row selection (for a DPO) and return the selected ids.
 
     Positions from the browser refer to the table as the user saw it, i.e. as rendered on
-    the previous run; they are mapped through that run's ids, so a refresh in between can
-    never turn a selection into other rows. The ids are kept in session state under
+    the previous run; they are mapped through that run's ids, and only when the user changed
+    the selection: a later rerun on refreshed data reports the same positions, which would
+    now point at other rows, so the ids chosen stay as they were (and `refuse_if_stale`
+    refuses them once they left the list). The ids are kept in session state under
     f"{key}:selected" (tests may set it directly). `full_export` is passed to the row-cap
     caption: what the table's export below holds when the table is capped.
     """
@@ -79,8 +81,10 @@ def selectable_table(
         selection_mode="multi-row",
     )
     rows = _selected_positions(event)
-    if rows is not None and seen_ids:
+    changed = rows != st.session_state.get(f"{key}:rows")
+    if rows is not None and seen_ids and changed:
         st.session_state[f"{key}:selected"] = [seen_ids[r] for r in rows if r < len(seen_ids)]
+    st.session_state[f"{key}:rows"] = rows
     st.session_state[f"{key}:ids"] = [int(i) for i in df[id_column]]
     ui.row_cap_caption(shown, full_export=full_export)
     return list(st.session_state.get(f"{key}:selected", []))
@@ -99,6 +103,7 @@ def _selected_positions(event) -> list[int] | None:
 def clear_selection(key: str) -> None:
     """Forget a table's selection (after an action, or when it went stale)."""
     st.session_state.pop(f"{key}:selected", None)
+    st.session_state.pop(f"{key}:rows", None)
     st.session_state.pop(key, None)
 
 
