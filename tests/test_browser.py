@@ -167,16 +167,47 @@ def sign_in_without_role(browser, servers):
     return page
 
 
-def test_r40_r41_a_dpo_downloads_a_csv_and_every_audit_entry_names_the_dpo(
+def only_ready_accounts(page) -> None:
+    """Filter the Accounts page to the stage "Ready to delete" (remove the other chips)."""
+    stages = page.get_by_test_id("stMultiSelect")
+    for label in ("Upcoming", "Notice due", "Notified", "On hold"):
+        stages.locator(f'[aria-label="Remove {label}"]').click()
+    page.get_by_role("button", name="Apply").click()
+    wait_idle(page)
+
+
+def select_first_row(page) -> None:
+    """Tick the first row's checkbox in the first table (the grid is drawn on a canvas, so
+    the click goes to the checkbox's position: header row, then half a row down)."""
+    box = page.get_by_test_id("stDataFrame").first.bounding_box()
+    page.mouse.click(box["x"] + 18, box["y"] + 35 + 17)
+    wait_idle(page)
+
+
+def test_r40_r41_a_dpo_approves_a_deletion_downloads_a_csv_and_is_named_in_the_audit_log(
     chromium_browser, servers, tmp_path
 ):
     _, app, dbs = servers
+    day = today_oslo()
     before = int(audit.audit_entries(dbs, limit=1)["id"].max())
+    ready = retention.accounts_nearing_deletion(dbs, day, 30, stages=["ready"])
+    assert len(ready) >= 2, "the demo has accounts ready for deletion"
+    doomed = int(ready["account_id"].iloc[0])
     page = sign_in(chromium_browser, servers, DPO)
     try:
         assert f"Signed in as {DPO} (dpo)" in sidebar_text(page)
         visit(page, app, "accounts_nearing_deletion", "Accounts nearing deletion")
         support.screenshot(page, "dpo-accounts")
+        assert "Approve deletion (0)" in button_labels(page)  # a DPO has the actions
+
+        only_ready_accounts(page)
+        select_first_row(page)
+        page.get_by_role("button", name="Approve deletion (1)").click()
+        dialog = page.get_by_role("dialog")
+        dialog.get_by_role("button", name="Delete 1 account(s)").click()
+        page.get_by_text("Approve deletion: 1 succeeded, 0 failed.").wait_for()
+        wait_idle(page)
+        support.screenshot(page, "dpo-approved-deletion")
 
         # The tables' own "Download as CSV" is off: every download is the audited export.
         assert page.get_by_role("button", name="Download as CSV").count() == 0
@@ -184,7 +215,7 @@ def test_r40_r41_a_dpo_downloads_a_csv_and_every_audit_entry_names_the_dpo(
         download_button = page.get_by_test_id("stDownloadButton").get_by_role("button")
         download_button.wait_for()
         with page.expect_download() as info:
-            download_button.click()
+            download_button.first.click()
         download = info.value
         path = tmp_path / download.suggested_filename
         download.save_as(path)
@@ -192,17 +223,19 @@ def test_r40_r41_a_dpo_downloads_a_csv_and_every_audit_entry_names_the_dpo(
     finally:
         page.context.close()
 
-    day = today_oslo()
+    # The approved account is gone (R13, R14).
+    assert retention.account_states(dbs, [doomed], day).empty
+    # The download holds the filtered list as it stands after the deletion (R40).
     assert download.suggested_filename == f"accounts-nearing-deletion-accounts-{day}.csv"
     data = path.read_bytes()
-    assert data.startswith(b"\xef\xbb\xbf")  # CSV for Excel: UTF-8 with BOM (R40)
+    assert data.startswith(b"\xef\xbb\xbf")  # CSV for Excel: UTF-8 with BOM
     rows = list(csv.reader(io.StringIO(data.decode("utf-8-sig")), delimiter=";"))
-    expected = retention.accounts_nearing_deletion(dbs, day, 30)
     assert rows[0][0] == "account_id"
-    assert [int(r[0]) for r in rows[1:]] == list(expected["account_id"])
-
+    assert [int(r[0]) for r in rows[1:]] == list(ready["account_id"].iloc[1:])
+    # Every audit entry written meanwhile names the DPO (R18, R41).
     entries = audit.audit_entries(dbs)
     new = entries[entries["id"] > before]
-    assert list(new["action"]) == ["export"]
     assert set(new["actor"]) == {DPO}
-    assert set(new["target"]) == {"accounts-nearing-deletion/accounts"}
+    assert {"account_deletion.planned", "export"} <= set(new["action"])
+    exports = new[new["action"] == "export"]
+    assert list(exports["target"]) == ["accounts-nearing-deletion/accounts"]
