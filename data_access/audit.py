@@ -15,9 +15,10 @@ from datetime import date, datetime
 from typing import Any
 
 import pandas as pd
-from sqlalchemy import Connection, func, insert, select, update
+from sqlalchemy import Connection, false, func, insert, select, update
 
 from data_access.clock import utc_now
+from data_access.emails import has_control_characters
 from data_access.engines import Databases
 from data_access.ledger_tables import audit_head, audit_log
 
@@ -215,7 +216,8 @@ def audit_entries(
     """The newest audit entries first.
 
     Columns: id, occurred_at (UTC), actor, action, rule, store, subject_ref, target, counts,
-    details. Capped at `limit` (default policy.max_rows).
+    details. Capped at `limit` (default policy.max_rows). An `action` filter with control
+    characters matches nothing (no action has them; PostgreSQL refuses NUL in a query).
     """
     query = select(
         audit_log.c.id,
@@ -230,7 +232,8 @@ def audit_entries(
         audit_log.c.details,
     ).order_by(audit_log.c.id.desc())
     if action:
-        query = query.where(audit_log.c.action == action)
+        matchable = not has_control_characters(action)
+        query = query.where(audit_log.c.action == action if matchable else false())
     query = query.limit(limit or dbs.policy.max_rows)
     with dbs.ledger.connect() as conn:
         return pd.DataFrame(

@@ -36,9 +36,20 @@ def normalised_email(email: str) -> str:
     norm = (email or "").strip().lower() if isinstance(email, str) else ""
     if not norm:
         raise ValueError("Enter an e-mail address to look up.")
-    if "@" not in norm or norm.startswith("@") or norm.endswith("@"):
-        raise ValueError(f"'{email.strip()}' is not an e-mail address.")
+    if (
+        "@" not in norm
+        or norm.startswith("@")
+        or norm.endswith("@")
+        or has_control_characters(norm)
+    ):
+        raise ValueError(f"{email.strip()!r} is not an e-mail address.")
     return norm
+
+
+def has_control_characters(text: str) -> bool:
+    """True when `text` holds a control character (NUL, tab, newline, ...). PostgreSQL
+    rejects NUL in text, so such input is refused with a clear message before any query."""
+    return any(ord(c) < 32 or ord(c) == 127 for c in text)
 
 
 def same_email(value: Any, norm: str) -> bool:
