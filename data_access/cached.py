@@ -27,6 +27,7 @@ import streamlit as st
 from data_access import (
     audit,
     consent,
+    consent_rollup,
     health,
     holds,
     jobs,
@@ -36,6 +37,7 @@ from data_access import (
     retention,
     subjects,
 )
+from data_access import findings as policy_checks
 from data_access.engines import Databases, DatabaseUnavailable
 from data_access.settings import Settings, config_path, load_settings
 
@@ -257,6 +259,37 @@ def withdrawals(start: date, end: date) -> pd.DataFrame:
     return consent.withdrawals(databases(), start, end)
 
 
+@st.cache_data(ttl=TTL_SECONDS, show_spinner=False)
+def consent_breakdown(as_of: date, by: str) -> pd.DataFrame:
+    """`consent.breakdown` on `as_of` by 'source' or 'notice_version' (RULES.md R21)."""
+    return consent.breakdown(databases(), as_of, by=by)
+
+
+@st.cache_data(ttl=TTL_SECONDS, show_spinner=False)
+def processing_without_consent(as_of: date) -> dict[str, pd.DataFrame]:
+    """`consent.processing_without_consent` on `as_of`, capped (RULES.md R22)."""
+    return consent.processing_without_consent(databases(), as_of)
+
+
+# The cached consent figures that come from the roll-up: cleared when a refresh applied events.
+CONSENT_CACHES = ("consent_rates", "consent_trend", "withdrawals", "consent_breakdown")
+
+
+def refresh_consent_rollup(progress=None):
+    """Not cached: `consent_rollup.refresh` (new consent events into the ledger's roll-up,
+    with `progress(fraction, message)` for a first build), clearing the cached consent
+    figures when it changed anything. Returns its `Refreshed`."""
+    refreshed = consent_rollup.refresh(databases(), progress=progress)
+    if refreshed.applied or refreshed.rebuilt:
+        clear(*CONSENT_CACHES)
+    return refreshed
+
+
+def consent_rollup_status() -> dict:
+    """Not cached: `consent_rollup.status` (watermark, awaited ids, times)."""
+    return consent_rollup.status(databases())
+
+
 # --- register (RULES.md R24, R30–R32) ----------------------------------------------------
 
 
@@ -288,6 +321,25 @@ def findings(as_of: date) -> pd.DataFrame:
 def findings_count(as_of: date) -> dict[str, int]:
     """`register.findings_count`: findings per severity on `as_of`."""
     return register.findings_count(databases(), as_of)
+
+
+@st.cache_data(ttl=TTL_SECONDS, show_spinner=False)
+def policy_findings(as_of: date) -> pd.DataFrame:
+    """`findings.policy_findings`: the policy's promises checked against the data."""
+    return policy_checks.policy_findings(databases(), as_of)
+
+
+# What a register edit changes: the register tables and every finding built on them.
+REGISTER_CACHES = (
+    "processing_activities",
+    "recipients",
+    "cookies",
+    "findings",
+    "findings_count",
+    "policy_findings",
+    "audit_entries",
+    "chain_status",
+)
 
 
 # --- look-up and audit -------------------------------------------------------------------

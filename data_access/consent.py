@@ -4,13 +4,16 @@ Consent events are append-only in the consent database. A subject's state for a 
 the action of its latest event (ties: higher id) on or before an Oslo date; the subject is
 the first of `account:<account_id>`, `email:<lower(email)>`, `visitor:<visitor_id>` (R20).
 
-These are direct computations over the event history, with portable SQL (ROW_NUMBER() runs
-on SQLite, PostgreSQL and MariaDB 10.2+) and Oslo day bounds computed in Python. A later
-change serves the same public functions from roll-ups in the ledger, so the SQL lives in
-small private functions and the public signatures are the contract. Processing without
-consent (R22) matches rows of two stores (or of a lowered key) in Python: the consent
-states are loaded as small per-subject rows and the sessions or subscribers streamed past
-them, so only the rows shown are kept.
+The rates, the trend, the breakdowns and the withdrawals are answered from the roll-ups the
+ledger keeps (`consent_rollup`): each call first applies the events that are new since the
+last one (cheap when there are none), so the figures always include every committed event.
+While the roll-up is being built by another process, the same figures are computed directly
+from the events: the `_direct_*` functions, portable SQL with ROW_NUMBER() (SQLite,
+PostgreSQL, MariaDB 10.2+) and Oslo day bounds computed in Python. They are also the
+reference the roll-up is tested against. Processing without consent (R22) matches rows of
+two stores (or of a lowered key) in Python: the consent states are loaded as small
+per-subject rows and the sessions or subscribers streamed past them, so only the rows shown
+are kept.
 """
 
 from __future__ import annotations
@@ -21,7 +24,7 @@ from datetime import date, datetime
 import pandas as pd
 from sqlalchemy import Connection, case, func, literal_column, or_, select
 
-from data_access import rules
+from data_access import consent_rollup, rules
 from data_access.clock import day_end_utc, day_start_utc, today_oslo
 from data_access.engines import Databases
 from data_access.tables import CONSENT_PURPOSES, newsletter_subscribers, usage_sessions
@@ -49,8 +52,9 @@ def consent_rates(dbs: Databases, as_of: date | None = None) -> pd.DataFrame:
     One row per purpose of `tables.CONSENT_PURPOSES`, in that order, even without events.
     """
     as_of = as_of or today_oslo()
-    with dbs.consent.connect() as conn:
-        (counts,) = _state_counts(conn, [day_end_utc(as_of)])
+    if not _rollup_ready(dbs):
+        return _direct_rates(dbs, as_of)
+    (counts,) = consent_rollup.state_totals(dbs, [as_of])
     return _rates_frame(counts)
 
 
@@ -64,10 +68,16 @@ def consent_trend(dbs: Databases, start: date, end: date) -> pd.DataFrame:
     first, purposes in `tables.CONSENT_PURPOSES` order. Raises ValueError if start > end.
     """
     _check_period(start, end)
+    if not _rollup_ready(dbs):
+        return _direct_trend(dbs, start, end)
     months = _months(start, end)
-    with dbs.consent.connect() as conn:
-        counts = _monthly_event_counts(conn, start, end, months)
-        states = _state_counts(conn, [day_end_utc(last) for _first, last in months])
+    counts = consent_rollup.monthly_event_counts(dbs, start, end, months)
+    states = consent_rollup.state_totals(dbs, [last for _first, last in months])
+    return _trend_frame(months, counts, states)
+
+
+def _trend_frame(months, counts, states) -> pd.DataFrame:
+    """TREND_COLUMNS from (month, purpose) event counts and the state totals at month ends."""
     rows = []
     for (month, _last), state in zip(months, states, strict=True):
         rates = _rates_frame(state)
@@ -90,8 +100,9 @@ def breakdown(dbs: Databases, as_of: date | None = None, by: str = "source") -> 
     if by not in BREAKDOWN_BY:
         raise ValueError(f"by must be one of {', '.join(BREAKDOWN_BY)}, got {by!r}")
     as_of = as_of or today_oslo()
-    with dbs.consent.connect() as conn:
-        return _event_breakdown(conn, by, day_end_utc(as_of), dbs.policy.max_rows)
+    if not _rollup_ready(dbs):
+        return _direct_breakdown(dbs, as_of, by)
+    return consent_rollup.event_breakdown(dbs, as_of, by, dbs.policy.max_rows)
 
 
 def withdrawals(dbs: Databases, start: date, end: date) -> pd.DataFrame:
@@ -103,8 +114,9 @@ def withdrawals(dbs: Databases, start: date, end: date) -> pd.DataFrame:
     Raises ValueError if start > end.
     """
     _check_period(start, end)
-    with dbs.consent.connect() as conn:
-        return _withdrawal_counts(conn, day_start_utc(start), day_end_utc(end), dbs.policy.max_rows)
+    if not _rollup_ready(dbs):
+        return _direct_withdrawals(dbs, start, end)
+    return consent_rollup.withdrawal_counts(dbs, start, end, dbs.policy.max_rows)
 
 
 def processing_without_consent(
@@ -136,6 +148,43 @@ def processing_without_consent_counts(dbs: Databases, as_of: date | None = None)
         "usage_sessions": _sessions_without_consent(dbs, as_of, 0).attrs["total"],
         "newsletter_subscribers": _subscribers_without_consent(dbs, as_of, 0).attrs["total"],
     }
+
+
+# --- the direct computation (the fallback and the roll-up's reference) --------------------
+
+
+def _rollup_ready(dbs: Databases) -> bool:
+    """Apply new events to the roll-up; False while another process builds it."""
+    return consent_rollup.refresh(dbs).ready
+
+
+def _direct_rates(dbs: Databases, as_of: date) -> pd.DataFrame:
+    """`consent_rates` computed from the events (one window-function pass)."""
+    with dbs.consent.connect() as conn:
+        (counts,) = _state_counts(conn, [day_end_utc(as_of)])
+    return _rates_frame(counts)
+
+
+def _direct_trend(dbs: Databases, start: date, end: date) -> pd.DataFrame:
+    """`consent_trend` computed from the events."""
+    _check_period(start, end)
+    months = _months(start, end)
+    with dbs.consent.connect() as conn:
+        counts = _monthly_event_counts(conn, start, end, months)
+        states = _state_counts(conn, [day_end_utc(last) for _first, last in months])
+    return _trend_frame(months, counts, states)
+
+
+def _direct_breakdown(dbs: Databases, as_of: date, by: str) -> pd.DataFrame:
+    """`breakdown` computed from the events."""
+    with dbs.consent.connect() as conn:
+        return _event_breakdown(conn, by, day_end_utc(as_of), dbs.policy.max_rows)
+
+
+def _direct_withdrawals(dbs: Databases, start: date, end: date) -> pd.DataFrame:
+    """`withdrawals` computed from the events."""
+    with dbs.consent.connect() as conn:
+        return _withdrawal_counts(conn, day_start_utc(start), day_end_utc(end), dbs.policy.max_rows)
 
 
 # --- subject state (R20) ------------------------------------------------------------------

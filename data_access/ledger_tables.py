@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from sqlalchemy import (
     CHAR,
+    BigInteger,
     Boolean,
     Column,
     Date,
@@ -256,6 +257,71 @@ cookies = Table(
     Column("lifetime", String(60)),  # as the provider states it: '2 years', 'session'
     Column("consent_required", Boolean, nullable=False),
     UniqueConstraint("name", "provider", name="uq_cookies_name_provider"),
+)
+
+# --- consent roll-ups (RULES.md R20, R21; DESIGN.md "Consent watermark") -------------------
+# Summaries of the consent database's events, kept current from the events with ids above
+# the watermark, so consent figures never scan the event history. Subjects appear only as
+# keyed hashes of their R20 key ('account:42', 'email:kari@example.no'), never in clear.
+
+# One row (id = 1): how far the roll-up has read and whether it can be used.
+consent_rollup_state = Table(
+    "consent_rollup_state",
+    ledger_metadata,
+    Column("id", Integer, primary_key=True),
+    Column("status", String(12), nullable=False),  # empty | building | ready
+    Column("watermark", BigInteger, nullable=False),  # highest consent event id applied
+    Column("key_check", CHAR(16)),  # which pseudonym key made the subject refs
+    Column("build_token", String(40)),  # the build that owns status 'building'
+    Column("build_started_at", DateTime),  # UTC
+    Column("built_at", DateTime),  # UTC
+    Column("refreshed_at", DateTime),  # UTC
+    Column("events_applied", BigInteger, nullable=False),
+)
+
+# Event ids at or below the watermark not seen yet: PostgreSQL and MariaDB can commit ids
+# out of order, so these are read again until they arrive or fall out of the window.
+consent_rollup_gaps = Table(
+    "consent_rollup_gaps",
+    ledger_metadata,
+    Column("event_id", BigInteger, primary_key=True, autoincrement=False),
+)
+
+# One row per subject and purpose: its applied events, "<utc microseconds>:<event id>:
+# <bucket id>:<g|w>" joined by ";" in time order, from which its state changes per Oslo
+# day are recomputed when a late or older event arrives, or subtracted when it is erased.
+consent_rollup_subjects = Table(
+    "consent_rollup_subjects",
+    ledger_metadata,
+    Column("subject_ref", CHAR(32), primary_key=True),  # keyed hash of the R20 key
+    Column("purpose", String(40), primary_key=True),
+    Column("history", Text, nullable=False),
+)
+
+# Per purpose and Oslo day, the change in subjects, granted and withdrawn (R21): the
+# figures on a day are the sums over the days up to it.
+consent_rollup_days = Table(
+    "consent_rollup_days",
+    ledger_metadata,
+    Column("purpose", String(40), primary_key=True),
+    Column("day", Date, primary_key=True),
+    Column("subjects", Integer, nullable=False),
+    Column("granted", Integer, nullable=False),
+    Column("withdrawn", Integer, nullable=False),
+)
+
+# Events per purpose, Oslo day, action, source and notice version (R21 breakdowns).
+consent_rollup_events = Table(
+    "consent_rollup_events",
+    ledger_metadata,
+    Column("id", Integer, primary_key=True, autoincrement=False),
+    Column("purpose", String(40), nullable=False),
+    Column("day", Date, nullable=False),
+    Column("action", String(12), nullable=False),
+    Column("source", String(40)),
+    Column("notice_version", String(40)),
+    Column("events", Integer, nullable=False),
+    Index("ix_consent_rollup_events_day", "day", "purpose"),
 )
 
 LEDGER_TABLES = [t.name for t in ledger_metadata.sorted_tables]

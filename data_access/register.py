@@ -97,6 +97,25 @@ def findings(dbs: Databases, as_of: date | None = None) -> pd.DataFrame:
     return frame.drop(columns="_rank").reset_index(drop=True)
 
 
+def policy_facts(dbs: Databases) -> PolicyFacts:
+    """What the privacy policy promises (config.toml [policy_facts]; defaults without settings)."""
+    return _policy_facts(dbs)
+
+
+def policy_name_findings(dbs: Databases) -> list[dict[str, str]]:
+    """R32 findings about names: recipients the policy names that the register lacks, and
+    recipients receiving personal data that the policy does not name (finding dicts with
+    severity, area, item, finding, rule)."""
+    return _policy_name_findings(_recipient_rows(dbs), _policy_facts(dbs))
+
+
+def social_media_findings(dbs: Databases) -> list[dict[str, str]]:
+    """R31 findings: one per social media platform of the policy, where the company is
+    joint controller for page statistics although the policy says the data "is not
+    available to us" (CJEU C-210/16)."""
+    return _social_media_findings(_recipient_rows(dbs), _policy_facts(dbs))
+
+
 def findings_count(dbs: Databases, as_of: date | None = None) -> dict[str, int]:
     """Number of register findings per severity: {'high': n, 'medium': n, 'low': n}."""
     counts = findings(dbs, as_of)["severity"].value_counts()

@@ -94,7 +94,44 @@ def register_box() -> None:
     st.page_link(ui.PAGE_FILES["register"], label="Register", icon="📒")
 
 
-for box in (accounts_box, requests_box, consent_box, retention_box, holds_box, register_box):
+FINDING_ICONS = {"high": "🔴", "medium": "🟠", "low": "🟡", "ok": "🟢", "unknown": "⚪"}
+
+
+def findings_box() -> None:
+    """The policy's promises against the data: a count per promise, the rule, and a link to
+    the page that fixes it (config.toml [policy_facts] and [policy])."""
+    st.subheader("Policy versus reality")
+    st.caption("What the privacy policy promises, checked against the data on the as-of date.")
+    checks = ui.fetch(cached.policy_findings, as_of)
+    shown = checks.assign(severity=checks["severity"].map(lambda s: f"{FINDING_ICONS[s]} {s}"))
+    st.dataframe(
+        shown[["severity", "area", "promise", "reality", "count", "rule"]],
+        hide_index=True,
+        width="stretch",
+        key="overview_policy_findings",
+    )
+    broken = checks[checks["count"].fillna(0) > 0]
+    for row in broken.itertuples():
+        st.page_link(
+            ui.PAGE_FILES[row.page],
+            label=f"{row.area}: {row.count:,} to fix ({row.rule})",
+            icon=FINDING_ICONS[row.severity],
+        )
+    for row in checks[checks["problem"].notna()].itertuples():
+        st.caption(
+            f"{ui.escape_markdown(row.area)}: not checked ({ui.escape_markdown(row.problem)})"
+        )
+
+
+for box in (
+    accounts_box,
+    requests_box,
+    consent_box,
+    retention_box,
+    holds_box,
+    register_box,
+    findings_box,
+):
     with st.container(border=True):
         box()
 

@@ -1,0 +1,919 @@
+"""Consent roll-ups in the ledger: the R20/R21 figures for any day without scanning the
+consent events (DESIGN.md "Consent watermark", "Scale and speed"; RULES.md R20, R21).
+
+What the ledger keeps (tables in `ledger_tables`, migration 0002):
+- per subject and purpose, its applied events (time, id, event-count bucket, action) under
+  a keyed hash of its R20 key ('account:42', 'email:kari@example.no', 'visitor:v-1'), so
+  the ledger holds no e-mail address;
+- per purpose and Oslo day, the change in subjects / granted / withdrawn: the figures on
+  a day are the sums of the changes up to it;
+- event counts per purpose, Oslo day, action, source and notice version;
+- a watermark (the highest event id applied) and the ids below it not seen yet.
+
+`refresh` applies the events with ids above the watermark, plus the awaited ids below it:
+PostgreSQL and MariaDB can commit ids out of order, so an id skipped by one refresh is read
+again by the next ones until it arrives or is `TAIL_IDS` ids behind. An event older than the
+subject's latest (it arrived late) is merged into the subject's history and the subject's
+changes are recomputed from it. `forget_subject_keys` removes erased people (RULES.md R12,
+R18) from every summary. `rebuild` starts again from the events (`consent_rollup_build`).
+
+Only one writer changes the roll-up at a time: every change first updates the state row,
+which serialises refreshes, erasures and the end of a rebuild on every backend.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import hmac
+import uuid
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+
+import pandas as pd
+from sqlalchemy import (
+    Connection,
+    bindparam,
+    case,
+    delete,
+    func,
+    insert,
+    literal_column,
+    select,
+    update,
+)
+
+from data_access import audit
+from data_access.clock import OSLO, utc_now
+from data_access.engines import Databases
+from data_access.ledger_tables import (
+    consent_rollup_days as days_table,
+)
+from data_access.ledger_tables import (
+    consent_rollup_events as buckets_table,
+)
+from data_access.ledger_tables import (
+    consent_rollup_gaps as gaps_table,
+)
+from data_access.ledger_tables import (
+    consent_rollup_state as state_table,
+)
+from data_access.ledger_tables import (
+    consent_rollup_subjects as subjects_table,
+)
+from data_access.results import ActionResult
+from data_access.tables import consent_events as events
+
+Progress = Callable[[float, str], None]
+
+# Ids this far below the watermark are no longer awaited: a transaction that commits an id
+# later than this many newer ids is not expected (rolled back, or deleted by an erasure).
+TAIL_IDS = 100_000
+# A build that started this long ago and never finished (the process died) may be replaced.
+STALE_BUILD = timedelta(minutes=30)
+EMPTY, BUILDING, READY = "empty", "building", "ready"
+ACTION_CODES = {"granted": "g", "withdrawn": "w"}  # any other action: 'x' (a subject, no state)
+_SLOTS = {"g": 1, "w": 2}  # index in (subjects, granted, withdrawn)
+_IN_CHUNK = 500
+_READ_CHUNK = 20_000
+_EPOCH = datetime(1970, 1, 1)
+_HOUR = 3_600_000_000  # microseconds
+
+# One applied event of a subject: (UTC microseconds, event id, bucket id, action code).
+Token = tuple[int, int, int, str]
+
+
+class RollupBusy(RuntimeError):
+    """Another build of the roll-up is running (or was interrupted less than
+    STALE_BUILD ago)."""
+
+
+class BuildCancelled(RollupBusy):
+    """The roll-up was emptied while a build ran (an erasure cancels a build, whose result
+    could still hold the erased person); the next refresh builds it again."""
+
+
+@dataclass(frozen=True)
+class Refreshed:
+    """What a refresh did: `ready` when the roll-up now answers for every event seen."""
+
+    ready: bool
+    status: str
+    watermark: int
+    applied: int = 0  # events applied by this call
+    recomputed: int = 0  # subject-purposes that received an event older than their latest
+    rebuilt: bool = False
+
+
+# --- subject keys (R20) -------------------------------------------------------------------
+
+
+def subject_key(account_id: Any = None, email: Any = None, visitor_id: Any = None) -> str | None:
+    """The R20 subject of an event: 'account:<id>', else 'email:<lower(email)>', else
+    'visitor:<visitor_id>'; None when the event names none of them."""
+    if account_id is not None and not pd.isna(account_id):
+        return f"account:{int(account_id)}"
+    if email is not None:
+        return f"email:{str(email).lower()}"
+    if visitor_id is not None:
+        return f"visitor:{visitor_id}"
+    return None
+
+
+def subject_keys(
+    *,
+    account_ids: Iterable[int] = (),
+    emails: Iterable[str] = (),
+    visitor_ids: Iterable[str] = (),
+) -> list[str]:
+    """The R20 keys of a person, for `forget_subject_keys`: one per account they own,
+    e-mail address (lower-cased, surrounding blanks removed) and visitor id."""
+    keys = [f"account:{int(a)}" for a in account_ids]
+    keys += [f"email:{e.strip().lower()}" for e in emails if e and e.strip()]
+    keys += [f"visitor:{v}" for v in visitor_ids if v]
+    return list(dict.fromkeys(keys))
+
+
+def subject_ref(dbs: Databases, key: str) -> str:
+    """Keyed hash of an R20 key (32 hex characters): how the ledger names a subject."""
+    return subject_digest(ref_key(dbs), key).hex()
+
+
+def ref_key(dbs: Databases) -> bytes:
+    """The BLAKE2b key of subject refs, derived from the pseudonym key (any length)."""
+    return hashlib.sha256(b"consent roll-up subjects:" + dbs.pseudonym_key).digest()
+
+
+def subject_digest(key: bytes, subject: str) -> bytes:
+    """Keyed BLAKE2b (a MAC, RFC 7693) of an R20 key, 16 bytes: one pass over a short
+    string, so ten million events hash in seconds."""
+    return hashlib.blake2b(subject.encode("utf-8"), key=key, digest_size=16).digest()
+
+
+def key_check(dbs: Databases) -> str:
+    """Fingerprint of the pseudonym key: subject refs made with another key are unusable."""
+    return hmac.digest(dbs.pseudonym_key, b"consent roll-up, keyed BLAKE2b refs", "sha256")[
+        :8
+    ].hex()
+
+
+# --- time -----------------------------------------------------------------------------------
+
+
+def micros(ts: datetime) -> int:
+    """A naive UTC timestamp as microseconds since 1970 (exact, sortable)."""
+    return (ts - _EPOCH) // timedelta(microseconds=1)
+
+
+def oslo_day(us: int) -> date:
+    """The Europe/Oslo date of a UTC instant in microseconds (R20: days are Oslo dates)."""
+    # Oslo's offset from UTC changes only on the hour, so the date is the same for every
+    # instant of a UTC hour: converting once per hour makes a refresh of 100,000 events cheap.
+    return _hour_day(us // _HOUR)
+
+
+@functools.lru_cache(maxsize=1 << 16)
+def _hour_day(hour: int) -> date:
+    return (datetime(1970, 1, 1, tzinfo=UTC) + timedelta(hours=hour)).astimezone(OSLO).date()
+
+
+# --- histories and their changes -------------------------------------------------------------
+
+
+def encode_history(tokens: Sequence[Token]) -> str:
+    """'<us>:<id>:<bucket>:<g|w|x>' per event, joined by ';', in the order given."""
+    return ";".join(f"{t}:{i}:{b}:{a}" for t, i, b, a in tokens)
+
+
+def decode_history(text: str) -> list[Token]:
+    """The tokens of `encode_history`, in stored (time, id) order."""
+    out = []
+    for part in text.split(";") if text else ():
+        t, i, b, a = part.split(":")
+        out.append((int(t), int(i), int(b), a))
+    return out
+
+
+def state_changes(tokens: Sequence[Token]) -> list[tuple[date, str]]:
+    """The subject's state at the end of each Oslo day where it changes, oldest first: the
+    first entry is the day the subject appears (R20: the latest event of a day counts, ties
+    by id). `tokens` must be sorted by (time, id)."""
+    day_end: list[tuple[date, str]] = []
+    for t, _id, _bucket, action in tokens:
+        day = oslo_day(t)
+        if day_end and day_end[-1][0] == day:
+            day_end[-1] = (day, action)
+        else:
+            day_end.append((day, action))
+    changes: list[tuple[date, str]] = []
+    for day, state in day_end:
+        if not changes or changes[-1][1] != state:
+            changes.append((day, state))
+    return changes
+
+
+def add_changes(
+    deltas: dict[tuple[str, date], list[int]],
+    purpose: str,
+    changes: Sequence[tuple[date, str]],
+    sign: int,
+) -> None:
+    """Add (sign=1) or remove (sign=-1) a subject's changes to the per-day deltas of
+    (subjects, granted, withdrawn) for `purpose`."""
+    previous = None
+    for day, state in changes:
+        delta = deltas.setdefault((purpose, day), [0, 0, 0])
+        if previous is None:
+            delta[0] += sign
+        elif previous in _SLOTS:
+            delta[_SLOTS[previous]] -= sign
+        if state in _SLOTS:
+            delta[_SLOTS[state]] += sign
+        previous = state
+
+
+# --- state ------------------------------------------------------------------------------------
+
+
+def status(dbs: Databases) -> dict[str, Any]:
+    """The roll-up's state: status ('empty' | 'building' | 'ready'), watermark (highest
+    consent event id applied), awaited (ids below it not seen yet), events_applied,
+    built_at and refreshed_at (UTC), build_started_at (UTC, while building)."""
+    with dbs.ledger.connect() as conn:
+        row = _state_row(conn)
+        awaited = conn.execute(select(func.count()).select_from(gaps_table)).scalar_one()
+    return {
+        "status": row["status"],
+        "watermark": int(row["watermark"]),
+        "awaited": int(awaited),
+        "events_applied": int(row["events_applied"]),
+        "built_at": row["built_at"],
+        "refreshed_at": row["refreshed_at"],
+        "build_started_at": row["build_started_at"],
+    }
+
+
+def _state_row(conn: Connection, *, lock: bool = False) -> dict[str, Any]:
+    """The state row (created when missing). With `lock`, update it first so the rest of
+    the caller's transaction is the only roll-up writer."""
+    if lock:
+        conn.execute(
+            update(state_table).where(state_table.c.id == 1).values(status=state_table.c.status)
+        )
+    row = conn.execute(select(state_table).where(state_table.c.id == 1)).mappings().first()
+    if row is None:
+        conn.execute(insert(state_table).values(id=1, status=EMPTY, watermark=0, events_applied=0))
+        row = conn.execute(select(state_table).where(state_table.c.id == 1)).mappings().one()
+    return dict(row)
+
+
+def _usable(dbs: Databases, row: dict[str, Any]) -> bool:
+    """Ready and made with the current pseudonym key."""
+    return row["status"] == READY and row["key_check"] == key_check(dbs)
+
+
+def _stale(row: dict[str, Any], now: datetime) -> bool:
+    started = row["build_started_at"]
+    return started is None or now - started > STALE_BUILD
+
+
+# --- refresh ----------------------------------------------------------------------------------
+
+
+def refresh(
+    dbs: Databases, *, progress: Progress | None = None, now: datetime | None = None
+) -> Refreshed:
+    """Bring the roll-up up to date with the consent events; cheap when nothing is new.
+
+    An empty roll-up (or one made with another pseudonym key, or left half-built by a
+    process that died more than STALE_BUILD ago) is built from all events first, reporting
+    `progress(fraction 0..1, message)`. While another process builds it, nothing is done
+    and `ready` is False (callers answer from the events directly meanwhile).
+    Raises DatabaseUnavailable or SQLAlchemy errors.
+    """
+    now = now or utc_now()
+    with dbs.ledger.connect() as conn:
+        row = _state_row(conn)
+        conn.commit()
+    if not _usable(dbs, row):
+        if row["status"] == BUILDING and not _stale(row, now):
+            return Refreshed(False, BUILDING, int(row["watermark"]))
+        try:
+            built = _build(dbs, progress=progress, now=now)
+        except RollupBusy:
+            return Refreshed(False, BUILDING, int(row["watermark"]))
+        return Refreshed(True, READY, built["watermark"], applied=built["events"], rebuilt=True)
+    watermark = int(row["watermark"])
+    with dbs.ledger.connect() as conn:
+        awaited = _awaited(conn)
+    if not _anything_new(dbs, watermark, awaited):
+        return Refreshed(True, READY, watermark)
+    return _apply_new_events(dbs, now)
+
+
+def _awaited(conn: Connection) -> list[int]:
+    query = select(gaps_table.c.event_id).order_by(gaps_table.c.event_id)
+    return [int(i) for i in conn.execute(query).scalars()]
+
+
+def _newest_id(dbs: Databases) -> int:
+    with dbs.consent.connect() as conn:
+        return int(conn.execute(select(func.max(events.c.id))).scalar() or 0)
+
+
+def _anything_new(dbs: Databases, watermark: int, awaited: list[int]) -> bool:
+    """An event above the watermark, or one of the awaited ids, is in the consent database;
+    or the newest events were deleted (the watermark must come down, see `_lowered`)."""
+    if _newest_id(dbs) != watermark:
+        return True
+    with dbs.consent.connect() as conn:
+        for chunk in _chunks(awaited):
+            if conn.execute(select(events.c.id).where(events.c.id.in_(chunk)).limit(1)).first():
+                return True
+    return False
+
+
+def _new_events(dbs: Databases, watermark: int, awaited: list[int]) -> list[dict[str, Any]]:
+    """The consent events above the watermark and the awaited ones that arrived, by id."""
+    columns = [
+        events.c.id,
+        events.c.account_id,
+        events.c.email,
+        events.c.visitor_id,
+        events.c.purpose,
+        events.c.action,
+        events.c.occurred_at,
+        events.c.source,
+        events.c.notice_version,
+    ]
+    rows: list[dict[str, Any]] = []
+    with dbs.consent.connect() as conn:
+        for chunk in _chunks(awaited):
+            query = select(*columns).where(events.c.id.in_(chunk)).order_by(events.c.id)
+            rows += [dict(r) for r in conn.execute(query).mappings()]
+        query = select(*columns).where(events.c.id > watermark).order_by(events.c.id)
+        result = conn.execution_options(yield_per=_READ_CHUNK).execute(query)
+        with result:
+            rows += [dict(r) for r in result.mappings()]
+    return rows
+
+
+def _apply_new_events(dbs: Databases, now: datetime) -> Refreshed:
+    """Apply what is new in one ledger transaction that holds the roll-up's lock."""
+    with dbs.ledger.begin() as conn:
+        row = _state_row(conn, lock=True)
+        if not _usable(dbs, row):  # rebuilt or emptied meanwhile: the next call handles it
+            return Refreshed(False, row["status"], int(row["watermark"]))
+        stored = _awaited(conn)
+        watermark, awaited = _lowered(dbs, int(row["watermark"]), stored)
+        rows = _new_events(dbs, watermark, awaited)
+        recomputed = _apply(conn, dbs, rows)
+        seen = {int(r["id"]) for r in rows}
+        top = max([watermark, *seen])
+        _update_awaited(conn, stored, awaited_ids(seen, awaited, watermark, top))
+        conn.execute(
+            update(state_table)
+            .where(state_table.c.id == 1)
+            .values(
+                watermark=top,
+                refreshed_at=now,
+                events_applied=state_table.c.events_applied + len(rows),
+            )
+        )
+    return Refreshed(True, READY, top, applied=len(rows), recomputed=recomputed)
+
+
+def _lowered(dbs: Databases, watermark: int, awaited: list[int]) -> tuple[int, list[int]]:
+    """The watermark and awaited ids, brought down to the newest event id when the newest
+    events were deleted (an erasure): SQLite hands out max(id) + 1 again, so ids above the
+    newest one are new events whatever the watermark said."""
+    newest = _newest_id(dbs)
+    if newest >= watermark:
+        return watermark, awaited
+    return newest, [i for i in awaited if i <= newest]
+
+
+def awaited_ids(
+    seen: Iterable[int], old_awaited: Iterable[int], watermark: int, top: int
+) -> set[int]:
+    """Ids at or below `top` still to be read: the old awaited ones and the ids between the
+    old watermark and `top` that were not seen, within TAIL_IDS of `top`."""
+    seen = set(seen)
+    floor = top - TAIL_IDS
+    fresh = set(range(max(watermark, floor) + 1, top + 1)) - seen
+    return {i for i in set(old_awaited) - seen if i > floor} | fresh
+
+
+def _update_awaited(conn: Connection, stored: list[int], new: set[int]) -> None:
+    """Make the awaited-ids table hold `new` (it held `stored`)."""
+    for chunk in _chunks(sorted(set(stored) - new)):
+        conn.execute(delete(gaps_table).where(gaps_table.c.event_id.in_(chunk)))
+    added = sorted(new - set(stored))
+    if added:
+        conn.execute(insert(gaps_table), [{"event_id": i} for i in added])
+
+
+def _apply(conn: Connection, dbs: Databases, rows: list[dict[str, Any]]) -> int:
+    """Merge new events into their subjects' histories and the summaries; returns how many
+    subject-purposes got an event older than their latest (recomputed from the history)."""
+    if not rows:
+        return 0
+    keys = [_bucket_key(r) for r in rows]
+    bucket_ids = _bucket_ids(conn, set(keys))
+    by_subject: dict[tuple[str, str], list[Token]] = {}
+    increments: dict[int, int] = {}
+    refs: dict[str, str] = {}
+    secret = ref_key(dbs)
+    for r, bucket_key in zip(rows, keys, strict=True):
+        bucket = bucket_ids[bucket_key]
+        increments[bucket] = increments.get(bucket, 0) + 1
+        key = subject_key(r["account_id"], r["email"], r["visitor_id"])
+        if key is None:  # counted as an event, but it is about no subject (R20)
+            continue
+        if key not in refs:
+            refs[key] = subject_digest(secret, key).hex()
+        token = (micros(r["occurred_at"]), int(r["id"]), bucket, _code(r["action"]))
+        by_subject.setdefault((refs[key], r["purpose"]), []).append(token)
+    stored = _histories(conn, {ref for ref, _purpose in by_subject})
+    deltas: dict[tuple[str, date], list[int]] = {}
+    updates, inserts, recomputed = [], [], 0
+    for (ref, purpose), new in by_subject.items():
+        old = stored.get((ref, purpose))
+        old_tokens = decode_history(old) if old is not None else []
+        known = {token[1] for token in old_tokens}
+        fresh = sorted(t for t in new if t[1] not in known)
+        if old_tokens and fresh and fresh[0][:2] < old_tokens[-1][:2]:
+            recomputed += 1
+        merged = sorted([*old_tokens, *fresh])
+        add_changes(deltas, purpose, state_changes(old_tokens), -1)
+        add_changes(deltas, purpose, state_changes(merged), 1)
+        row = {"b_ref": ref, "b_purpose": purpose, "b_history": encode_history(merged)}
+        (updates if old is not None else inserts).append(row)
+    _write_histories(conn, updates, inserts)
+    _add_day_deltas(conn, deltas)
+    _add_bucket_counts(conn, increments)
+    return recomputed
+
+
+def _code(action: str) -> str:
+    return ACTION_CODES.get(action, "x")
+
+
+def _bucket_key(r: dict[str, Any]) -> tuple:
+    day = oslo_day(micros(r["occurred_at"]))
+    return (r["purpose"], day, r["action"], r["source"], r["notice_version"])
+
+
+def _bucket_ids(conn: Connection, wanted: set[tuple]) -> dict[tuple, int]:
+    """Bucket id per (purpose, day, action, source, notice_version) wanted, inserting
+    missing buckets (with 0 events) under the next free ids."""
+    found: dict[tuple, int] = {}
+    b = buckets_table
+    for chunk in _chunks(sorted({key[1] for key in wanted})):
+        query = select(b.c.id, b.c.purpose, b.c.day, b.c.action, b.c.source, b.c.notice_version)
+        for r in conn.execute(query.where(b.c.day.in_(chunk)).order_by(b.c.id)):
+            found[(r.purpose, r.day, r.action, r.source, r.notice_version)] = int(r.id)
+    missing = sorted(wanted - set(found), key=_sortable)
+    if missing:
+        next_id = int(conn.execute(select(func.coalesce(func.max(b.c.id), 0))).scalar_one()) + 1
+        new_rows = []
+        for offset, key in enumerate(missing):
+            found[key] = next_id + offset
+            purpose, day, action, source, version = key
+            new_rows.append(
+                {
+                    "id": next_id + offset,
+                    "purpose": purpose,
+                    "day": day,
+                    "action": action,
+                    "source": source,
+                    "notice_version": version,
+                    "events": 0,
+                }
+            )
+        conn.execute(insert(b), new_rows)
+    return found
+
+
+def _sortable(key: tuple) -> tuple:
+    return tuple(
+        (value is not None, value or "") if not isinstance(value, date) else (True, value)
+        for value in key
+    )
+
+
+def _histories(conn: Connection, refs: set[str]) -> dict[tuple[str, str], str]:
+    s = subjects_table
+    out: dict[tuple[str, str], str] = {}
+    for chunk in _chunks(sorted(refs)):
+        query = (
+            select(s.c.subject_ref, s.c.purpose, s.c.history)
+            .where(s.c.subject_ref.in_(chunk))
+            .order_by(s.c.subject_ref, s.c.purpose)
+        )
+        for ref, purpose, history in conn.execute(query):
+            out[(ref, purpose)] = history
+    return out
+
+
+def _write_histories(conn: Connection, updates: list[dict], inserts: list[dict]) -> None:
+    s = subjects_table
+    if updates:
+        conn.execute(
+            update(s)
+            .where(s.c.subject_ref == bindparam("b_ref"), s.c.purpose == bindparam("b_purpose"))
+            .values(history=bindparam("b_history")),
+            updates,
+        )
+    if inserts:
+        conn.execute(
+            insert(s),
+            [
+                {"subject_ref": r["b_ref"], "purpose": r["b_purpose"], "history": r["b_history"]}
+                for r in inserts
+            ],
+        )
+
+
+def _add_day_deltas(conn: Connection, deltas: dict[tuple[str, date], list[int]]) -> None:
+    """Add (subjects, granted, withdrawn) changes to the per-day rows, creating missing ones."""
+    deltas = {k: v for k, v in deltas.items() if any(v)}
+    if not deltas:
+        return
+    d = days_table
+    existing: set[tuple[str, date]] = set()
+    for chunk in _chunks(sorted({day for _purpose, day in deltas})):
+        query = (
+            select(d.c.purpose, d.c.day).where(d.c.day.in_(chunk)).order_by(d.c.purpose, d.c.day)
+        )
+        existing |= {(p, day) for p, day in conn.execute(query)}
+    changed = [
+        {"b_purpose": p, "b_day": day, "b_s": v[0], "b_g": v[1], "b_w": v[2]}
+        for (p, day), v in sorted(deltas.items())
+        if (p, day) in existing
+    ]
+    if changed:
+        conn.execute(
+            update(d)
+            .where(d.c.purpose == bindparam("b_purpose"), d.c.day == bindparam("b_day"))
+            .values(
+                subjects=d.c.subjects + bindparam("b_s"),
+                granted=d.c.granted + bindparam("b_g"),
+                withdrawn=d.c.withdrawn + bindparam("b_w"),
+            ),
+            changed,
+        )
+    added = [
+        {"purpose": p, "day": day, "subjects": v[0], "granted": v[1], "withdrawn": v[2]}
+        for (p, day), v in sorted(deltas.items())
+        if (p, day) not in existing
+    ]
+    if added:
+        conn.execute(insert(d), added)
+
+
+def _add_bucket_counts(conn: Connection, increments: dict[int, int]) -> None:
+    b = buckets_table
+    rows = [{"b_id": i, "b_n": n} for i, n in sorted(increments.items()) if n]
+    if rows:
+        conn.execute(
+            update(b)
+            .where(b.c.id == bindparam("b_id"))
+            .values(events=b.c.events + bindparam("b_n")),
+            rows,
+        )
+
+
+# --- erasure ----------------------------------------------------------------------------------
+
+
+def forget_subject_keys(dbs: Databases, keys: Iterable[str]) -> int:
+    """Remove erased people from the roll-up (RULES.md R12, R18): each key's state changes,
+    event counts and history, for every purpose. Returns the subject-purposes removed.
+
+    `keys` are R20 keys: 'account:42', 'email:kari@example.no' (the e-mail part is
+    lower-cased here), 'visitor:<id>'; `subject_keys(...)` builds them. Call it after the
+    person's consent events are deleted from the consent database (events not yet applied
+    are then never applied). Runs in its own ledger transaction; see `forget_in` to run it
+    inside the caller's.
+    """
+    with dbs.ledger.begin() as conn:
+        return forget_in(conn, dbs, keys)
+
+
+def forget_in(conn: Connection, dbs: Databases, keys: Iterable[str]) -> int:
+    """`forget_subject_keys` inside the caller's ledger transaction (e.g. an erasure job's
+    ledger step). A build running meanwhile is cancelled (its result could still hold the
+    person); the roll-up is then rebuilt from the remaining events on the next refresh."""
+    refs = sorted({subject_ref(dbs, _normal_key(k)) for k in keys})
+    row = _state_row(conn, lock=True)
+    if row["status"] == BUILDING:
+        _cancel_build(conn)
+        return 0
+    stored = _histories(conn, set(refs))
+    deltas: dict[tuple[str, date], list[int]] = {}
+    decrements: dict[int, int] = {}
+    for (_ref, purpose), history in stored.items():
+        tokens = decode_history(history)
+        add_changes(deltas, purpose, state_changes(tokens), -1)
+        for _t, _id, bucket, _a in tokens:
+            decrements[bucket] = decrements.get(bucket, 0) - 1
+    _add_day_deltas(conn, deltas)
+    _add_bucket_counts(conn, decrements)
+    for chunk in _chunks(refs):
+        conn.execute(delete(subjects_table).where(subjects_table.c.subject_ref.in_(chunk)))
+    return len(stored)
+
+
+def forget_events(dbs: Databases, deleted: Iterable[Mapping[str, Any]]) -> int:
+    """Remove deleted consent events from the roll-up, for an erasure that deletes single
+    events rather than whole subjects (e.g. events that carry the erased person's e-mail
+    but belong to another account's subject, R20). Each mapping needs the event's id,
+    account_id, email and visitor_id, as read before the delete. A subject left without
+    events disappears. Returns the subject-purposes changed. Own ledger transaction."""
+    with dbs.ledger.begin() as conn:
+        return forget_events_in(conn, dbs, deleted)
+
+
+def forget_events_in(conn: Connection, dbs: Databases, deleted: Iterable[Mapping[str, Any]]) -> int:
+    """`forget_events` inside the caller's ledger transaction."""
+    ids_by_ref: dict[str, set[int]] = {}
+    for r in deleted:
+        key = subject_key(r.get("account_id"), r.get("email"), r.get("visitor_id"))
+        if key is not None:
+            ids_by_ref.setdefault(subject_ref(dbs, key), set()).add(int(r["id"]))
+    row = _state_row(conn, lock=True)
+    if row["status"] == BUILDING:
+        _cancel_build(conn)
+        return 0
+    stored = _histories(conn, set(ids_by_ref))
+    deltas: dict[tuple[str, date], list[int]] = {}
+    decrements: dict[int, int] = {}
+    updates, gone = [], []
+    for (ref, purpose), history in stored.items():
+        tokens = decode_history(history)
+        kept = [t for t in tokens if t[1] not in ids_by_ref[ref]]
+        if len(kept) == len(tokens):
+            continue
+        for _t, _id, bucket, _a in set(tokens) - set(kept):
+            decrements[bucket] = decrements.get(bucket, 0) - 1
+        add_changes(deltas, purpose, state_changes(tokens), -1)
+        add_changes(deltas, purpose, state_changes(kept), 1)
+        if kept:
+            updates.append({"b_ref": ref, "b_purpose": purpose, "b_history": encode_history(kept)})
+        else:
+            gone.append((ref, purpose))
+    _write_histories(conn, updates, [])
+    for ref, purpose in gone:
+        conn.execute(
+            delete(subjects_table).where(
+                subjects_table.c.subject_ref == ref, subjects_table.c.purpose == purpose
+            )
+        )
+    _add_day_deltas(conn, deltas)
+    _add_bucket_counts(conn, decrements)
+    return len(updates) + len(gone)
+
+
+def _cancel_build(conn: Connection) -> None:
+    """Empty the roll-up's status so a running build cannot publish (it may hold data
+    erased meanwhile); the next refresh builds it again from the remaining events."""
+    conn.execute(
+        update(state_table)
+        .where(state_table.c.id == 1)
+        .values(status=EMPTY, build_token=None, build_started_at=None)
+    )
+
+
+def _normal_key(key: str) -> str:
+    kind, _, value = key.partition(":")
+    return f"email:{value.strip().lower()}" if kind == "email" else key
+
+
+# --- rebuild ----------------------------------------------------------------------------------
+
+
+def rebuild(
+    dbs: Databases, *, actor: str, progress: Progress | None = None, now: datetime | None = None
+) -> ActionResult:
+    """Rebuild the roll-up from all consent events (the Consent page's "Rebuild" action),
+    reporting `progress(fraction 0..1, message)`; audited with the counts (RULES.md R21).
+
+    Returns ActionResult(succeeded=['consent roll-up']) or, when another build is running,
+    failed={'consent roll-up': reason}. The figures stay those of the previous build until
+    the new one is complete.
+    """
+    now = now or utc_now()
+    try:
+        built = _build(dbs, progress=progress, now=now)
+    except RollupBusy as exc:
+        return ActionResult(failed={"consent roll-up": str(exc)})
+    with dbs.ledger.begin() as conn:
+        audit.append(
+            conn,
+            actor=actor,
+            action="consent_rollup_rebuild",
+            rule="R21",
+            store="ledger",
+            target="consent_rollup",
+            counts={"events": built["events"], "subjects": built["subjects"]},
+            details={"watermark": built["watermark"], "seconds": built["seconds"]},
+            now=now,
+        )
+    return ActionResult(succeeded=["consent roll-up"])
+
+
+def _build(dbs: Databases, *, progress: Progress | None, now: datetime) -> dict[str, int]:
+    """Claim the build, run it, and publish it; raises RollupBusy when another one runs."""
+    from data_access import consent_rollup_build  # the vectorised full build (numpy)
+
+    token = uuid.uuid4().hex
+    with dbs.ledger.begin() as conn:
+        row = _state_row(conn, lock=True)
+        if row["status"] == BUILDING and not _stale(row, now):
+            started = row["build_started_at"]
+            raise RollupBusy(
+                f"A rebuild of the consent roll-up is already running (started {started:%Y-%m-%d %H:%M} UTC)."
+            )
+        conn.execute(
+            update(state_table)
+            .where(state_table.c.id == 1)
+            .values(status=BUILDING, build_token=token, build_started_at=now)
+        )
+    return consent_rollup_build.build(dbs, token=token, progress=progress, started=now)
+
+
+def publish_build(
+    conn: Connection,
+    dbs: Databases,
+    *,
+    token: str,
+    watermark: int,
+    awaited: list[int],
+    day_rows: list[dict],
+    bucket_rows: list[dict],
+    events_applied: int,
+    now: datetime,
+) -> bool:
+    """Swap in a finished build's summaries inside one ledger transaction, if the build
+    still owns the roll-up (an erasure meanwhile cancels it). Returns False when it does not."""
+    owned = conn.execute(
+        update(state_table)
+        .where(state_table.c.id == 1, state_table.c.build_token == token)
+        .where(state_table.c.status == BUILDING)
+        .values(
+            status=READY,
+            watermark=watermark,
+            key_check=key_check(dbs),
+            build_token=None,
+            build_started_at=None,
+            built_at=now,
+            refreshed_at=now,
+            events_applied=events_applied,
+        )
+    )
+    if owned.rowcount != 1:
+        return False
+    for table in (days_table, buckets_table, gaps_table):
+        conn.execute(delete(table))
+    for table, rows in ((days_table, day_rows), (buckets_table, bucket_rows)):
+        for start in range(0, len(rows), 20_000):
+            conn.execute(insert(table), rows[start : start + 20_000])
+    if awaited:
+        conn.execute(insert(gaps_table), [{"event_id": i} for i in awaited])
+    return True
+
+
+# --- reads --------------------------------------------------------------------------------------
+
+
+def state_totals(dbs: Databases, days: Sequence[date]) -> list[dict[str, tuple[int, int, int]]]:
+    """Per ascending Oslo date in `days`: purpose -> (subjects, granted, withdrawn) at the
+    end of that day (RULES.md R21), summed from the per-day changes in one query."""
+    if not days:
+        return []
+    d = days_table
+    whens = [(d.c.day <= day, i) for i, day in enumerate(days[:-1])]
+    bucket = case(*whens, else_=len(days) - 1) if whens else literal_column("0")
+    tagged = (
+        select(d.c.purpose, bucket.label("bucket"), d.c.subjects, d.c.granted, d.c.withdrawn)
+        .where(d.c.day <= days[-1])
+        .subquery()
+    )
+    query = (
+        select(
+            tagged.c.purpose,
+            tagged.c.bucket,
+            func.sum(tagged.c.subjects),
+            func.sum(tagged.c.granted),
+            func.sum(tagged.c.withdrawn),
+        )
+        .group_by(tagged.c.purpose, tagged.c.bucket)
+        .order_by(tagged.c.purpose, tagged.c.bucket)
+    )
+    per_bucket: dict[str, list[list[int]]] = {}
+    with dbs.ledger.connect() as conn:
+        for purpose, i, subjects, granted, withdrawn in conn.execute(query):
+            slots = per_bucket.setdefault(purpose, [[0, 0, 0] for _ in days])
+            slots[int(i)] = [int(subjects or 0), int(granted or 0), int(withdrawn or 0)]
+    totals: list[dict[str, tuple[int, int, int]]] = [{} for _ in days]
+    for purpose, slots in per_bucket.items():
+        running = [0, 0, 0]
+        for i, slot in enumerate(slots):
+            running = [a + b for a, b in zip(running, slot, strict=True)]
+            totals[i][purpose] = tuple(running)
+    return totals
+
+
+def monthly_event_counts(
+    dbs: Databases, start: date, end: date, months: Sequence[tuple[date, date]]
+) -> dict[tuple[date, str], tuple[int, int]]:
+    """(first day of month, purpose) -> (granted events, withdrawn events) on Oslo dates in
+    [start, end]; `months` are (first day, last day counted) as in `consent._months`."""
+    b = buckets_table
+    whens = [(b.c.day <= last, i) for i, (_first, last) in enumerate(months[:-1])]
+    bucket = case(*whens, else_=len(months) - 1) if whens else literal_column("0")
+    tagged = (
+        select(bucket.label("bucket"), b.c.purpose, b.c.action, b.c.events)
+        .where(b.c.day >= start, b.c.day <= end)
+        .subquery()
+    )
+    query = (
+        select(tagged.c.bucket, tagged.c.purpose, tagged.c.action, func.sum(tagged.c.events))
+        .group_by(tagged.c.bucket, tagged.c.purpose, tagged.c.action)
+        .order_by(tagged.c.bucket, tagged.c.purpose, tagged.c.action)
+    )
+    counts: dict[tuple[date, str], tuple[int, int]] = {}
+    with dbs.ledger.connect() as conn:
+        for i, purpose, action, n in conn.execute(query):
+            month = months[int(i)][0]
+            granted, withdrawn = counts.get((month, purpose), (0, 0))
+            if action == "granted":
+                granted += int(n or 0)
+            elif action == "withdrawn":
+                withdrawn += int(n or 0)
+            counts[(month, purpose)] = (granted, withdrawn)
+    return counts
+
+
+def _nulls_first(column):
+    """Sort key that puts NULL first on every backend (PostgreSQL sorts NULL last)."""
+    return case((column.is_(None), 0), else_=1)
+
+
+def event_breakdown(dbs: Databases, as_of: date, by: str, cap: int) -> pd.DataFrame:
+    """Events on Oslo dates up to `as_of` per purpose and `by` ('source' | 'notice_version').
+    Columns: purpose, <by>, granted_events, withdrawn_events; by purpose, then <by> with
+    missing values first; at most `cap` rows."""
+    b = buckets_table
+    column = b.c[by]
+    query = (
+        select(
+            b.c.purpose,
+            column,
+            func.sum(case((b.c.action == "granted", b.c.events), else_=0)),
+            func.sum(case((b.c.action == "withdrawn", b.c.events), else_=0)),
+        )
+        .where(b.c.day <= as_of)
+        .group_by(b.c.purpose, column)
+        .having(func.sum(b.c.events) > 0)
+        .order_by(b.c.purpose, _nulls_first(column), column)
+        .limit(cap)
+    )
+    with dbs.ledger.connect() as conn:
+        rows = [(p, v, int(g or 0), int(w or 0)) for p, v, g, w in conn.execute(query)]
+    frame = pd.DataFrame(rows, columns=["purpose", by, "granted_events", "withdrawn_events"])
+    return frame.astype({"granted_events": "int64", "withdrawn_events": "int64"})
+
+
+def withdrawal_counts(dbs: Databases, start: date, end: date, cap: int) -> pd.DataFrame:
+    """Withdrawal events on Oslo dates in [start, end] per purpose, source and notice
+    version. Columns: purpose, source, notice_version, withdrawals; missing values first;
+    at most `cap` rows."""
+    b = buckets_table
+    query = (
+        select(b.c.purpose, b.c.source, b.c.notice_version, func.sum(b.c.events))
+        .where(b.c.action == "withdrawn", b.c.day >= start, b.c.day <= end)
+        .group_by(b.c.purpose, b.c.source, b.c.notice_version)
+        .having(func.sum(b.c.events) > 0)
+        .order_by(
+            b.c.purpose,
+            _nulls_first(b.c.source),
+            b.c.source,
+            _nulls_first(b.c.notice_version),
+            b.c.notice_version,
+        )
+        .limit(cap)
+    )
+    with dbs.ledger.connect() as conn:
+        rows = [(p, s, v, int(n or 0)) for p, s, v, n in conn.execute(query)]
+    frame = pd.DataFrame(rows, columns=["purpose", "source", "notice_version", "withdrawals"])
+    return frame.astype({"withdrawals": "int64"})
+
+
+def _chunks(values: Sequence, size: int = _IN_CHUNK):
+    values = list(values)
+    for start in range(0, len(values), size):
+        yield values[start : start + size]
