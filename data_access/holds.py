@@ -22,7 +22,6 @@ from sqlalchemy import Connection, and_, func, insert, select, update
 
 from data_access import audit, rules
 from data_access.clock import today_oslo, utc_now
-from data_access.emails import has_control_characters
 from data_access.engines import Databases
 from data_access.ledger_tables import hold_blocks, legal_holds
 from data_access.results import ActionResult
@@ -292,8 +291,8 @@ def place_hold(
     reason, case_ref, actor = (reason or "").strip(), (case_ref or "").strip(), _actor(actor)
     if not reason:
         raise ValueError("A legal hold needs a reason.")
-    if "\x00" in reason or has_control_characters(case_ref):
-        raise ValueError("The reason and case reference cannot hold control characters.")
+    if "\x00" in reason + case_ref:  # PostgreSQL cannot store NUL in text
+        raise ValueError("The reason and case reference cannot hold a NUL character.")
     if not case_ref:
         raise ValueError("A legal hold needs a case reference.")
     if review_on is None:

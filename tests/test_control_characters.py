@@ -24,7 +24,7 @@ def test_lookup_refuses_an_address_with_control_characters(empty_dbs, typed):
 
 def test_a_hold_with_a_nul_in_its_reason_is_refused_and_nothing_is_written(empty_dbs):
     account_id = f.add_account(empty_dbs)
-    with pytest.raises(ValueError, match="control characters"):
+    with pytest.raises(ValueError, match="NUL character"):
         holds.place_hold(
             empty_dbs,
             account_id=account_id,
