@@ -296,6 +296,8 @@ consent_rollup_subjects = Table(
     Column("subject_ref", CHAR(32), primary_key=True),  # keyed hash of the R20 key
     Column("purpose", String(40), primary_key=True),
     Column("history", Text, nullable=False),
+    # SQLite: the rows live in the primary-key B-tree itself, one lookup instead of two.
+    sqlite_with_rowid=False,
 )
 
 # Per purpose and Oslo day, the change in subjects, granted and withdrawn (R21): the

@@ -15,9 +15,10 @@ from hypothesis import strategies as st
 from sqlalchemy import delete, func, insert, select, update
 from streamlit.testing.v1 import AppTest
 
-from data_access import audit, consent, consent_rollup
+from data_access import audit, consent, consent_rollup, retention
 from data_access import ledger_tables as lt
 from data_access.tables import consent_events
+from tests import factories as f
 from tests import seeded
 from tests.conftest import ROOT, SEED_AS_OF
 
@@ -299,6 +300,27 @@ def test_r12_forgetting_single_events_keeps_the_rest_of_their_subject(empty_dbs)
     assert counts(consent.consent_rates(dbs, day), STATS) == (1, 0, 1)
     assert counts(consent.consent_rates(dbs, day - timedelta(days=2)), STATS) == (0, 0, 0)
     assert_same_answers(dbs, [day - timedelta(days=2), day])
+
+
+def test_r14_an_approved_account_deletion_leaves_the_rollup_equal_to_the_events(sqlite_dbs):
+    dbs = sqlite_dbs
+    account = f.add_account(
+        dbs, email="gone@example.no", created_on=date(2021, 3, 1), last_active_on=date(2025, 10, 1)
+    )
+    f.add_consent_event(
+        dbs, purpose=STATS, action="granted", on=date(2025, 6, 1), account_id=account
+    )
+    f.add_consent_event(dbs, purpose=STATS, action="granted", on=date(2025, 6, 1), account_id=999)
+    assert counts(consent.consent_rates(dbs, SEED_AS_OF), STATS) == (2, 2, 0)
+    retention.send_deletion_notices(dbs, [account], actor="dpo@plaato.example", as_of=SEED_AS_OF)
+
+    result = retention.approve_deletions(
+        dbs, [account], actor="dpo@plaato.example", as_of=date(2026, 12, 29)
+    )
+
+    assert result.succeeded == [account]
+    assert counts(consent.consent_rates(dbs, SEED_AS_OF), STATS) == (1, 1, 0)
+    assert_same_answers(dbs, [date(2025, 6, 1), SEED_AS_OF])
 
 
 def test_r18_the_rollup_holds_no_email_address(empty_dbs):

@@ -18,7 +18,7 @@ from datetime import date
 
 from sqlalchemy import Connection, delete, select, update
 
-from data_access import audit, holds, jobs
+from data_access import audit, consent_rollup, holds, jobs
 from data_access.clock import day_end_utc
 from data_access.engines import Databases
 from data_access.ledger_tables import notices, outbox
@@ -188,7 +188,10 @@ def _active_since(people, since) -> bool:
 
 def _delete_consent_events(conn: Connection, ctx: jobs.StepContext) -> dict[str, int]:
     query = delete(consent_events).where(consent_events.c.account_id == ctx.target_id)
-    return {"consent_events": _rows(conn, query)}
+    counts = {"consent_events": _rows(conn, query)}
+    # The account's events are its R20 subject: the consent roll-up forgets it too.
+    consent_rollup.forget_subject_keys(ctx.dbs, [f"account:{ctx.target_id}"])
+    return counts
 
 
 def _delete_contacts(conn: Connection, ctx: jobs.StepContext) -> dict[str, int]:

@@ -73,6 +73,7 @@ def upgrade() -> None:
             sa.Column("purpose", sa.String(length=40), nullable=False),
             sa.Column("history", sa.Text(), nullable=False),
             sa.PrimaryKeyConstraint("subject_ref", "purpose"),
+            sqlite_with_rowid=False,  # one B-tree: a refresh looks up thousands of subjects
         )
     if _missing_table("consent_rollup_days"):
         op.create_table(
