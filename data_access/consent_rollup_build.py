@@ -51,12 +51,13 @@ class _Labels:
         self.codes: dict[object, int] = {}
         self.values: list[object] = []
 
-    def encode(self, column: np.ndarray) -> np.ndarray:
-        codes, uniques = pd.factorize(column, use_na_sentinel=False)
-        mapping = np.array(
-            [self._code(None if u is None or u != u else u) for u in uniques], dtype=np.int32
-        )
-        return mapping[codes] if len(mapping) else np.zeros(len(column), np.int32)
+    def encode(self, values) -> np.ndarray:
+        """Codes of `values` (a sequence straight from the database), as int32."""
+        for value in set(values) - self.codes.keys():
+            self._code(value)
+        codes = self.codes
+        # A dict look-up per value: a few labels, so cheaper than pandas' factorize.
+        return np.array([codes[v] for v in values], dtype=np.int32)
 
     def _code(self, value: object) -> int:
         if value not in self.codes:
@@ -147,8 +148,7 @@ def _columns(
     t = pd.DatetimeIndex(pd.to_datetime(np.array(raw["occurred_at"], dtype=object))).as_unit("us")
     local = t.tz_localize("UTC").tz_convert(OSLO).tz_localize(None)
     day = local.to_numpy().astype("datetime64[D]").astype(np.int64).astype(np.int32)
-    action = np.array(raw["action"], dtype=object)
-    action_codes = labels["action"].encode(action)
+    action_codes = labels["action"].encode(raw["action"])
     state_of = np.array(
         [_CODES[rollup.ACTION_CODES.get(a, "x")] for a in labels["action"].values] or [0], np.int32
     )
@@ -156,10 +156,10 @@ def _columns(
         "id": np.array(raw["id"], dtype=np.int64),
         "ref_hi": hi,
         "ref_lo": lo,
-        "purpose": labels["purpose"].encode(np.array(raw["purpose"], dtype=object)),
+        "purpose": labels["purpose"].encode(raw["purpose"]),
         "action": action_codes,
-        "source": labels["source"].encode(np.array(raw["source"], dtype=object)),
-        "version": labels["version"].encode(np.array(raw["notice_version"], dtype=object)),
+        "source": labels["source"].encode(raw["source"]),
+        "version": labels["version"].encode(raw["notice_version"]),
         "state": state_of[action_codes],
         "t": t.asi8 if hasattr(t, "asi8") else t.to_numpy().astype(np.int64),
         "day": day,

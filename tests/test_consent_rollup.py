@@ -10,13 +10,16 @@ from __future__ import annotations
 import sqlite3
 from datetime import date, datetime, timedelta
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import delete, func, insert, select, update
 from streamlit.testing.v1 import AppTest
 
-from data_access import audit, consent, consent_rollup, retention
+from data_access import audit, cached, consent, consent_rollup, retention
 from data_access import ledger_tables as lt
+from data_access.engines import Databases
+from data_access.settings import STORES
 from data_access.tables import consent_events
 from tests import factories as f
 from tests import seeded
@@ -434,3 +437,38 @@ def test_r21_consent_page_shows_new_events_on_the_next_run(seeded_demo, monkeypa
     assert list(after["subjects"]) == list(direct["subjects"])
     assert list(after["granted"]) == list(direct["granted"])
     dbs.dispose()
+
+
+@pytest.fixture
+def demo_copy(seeded_demo, tmp_path, monkeypatch):
+    """A private copy of the seeded demo in demo mode (the demo user acts as DPO)."""
+    folder = (tmp_path / "demo").resolve()
+    folder.mkdir()
+    for store in STORES:  # the backup API copies a WAL database consistently
+        with sqlite3.connect(seeded_demo.folder / f"{store}.sqlite") as source:
+            with sqlite3.connect(folder / f"{store}.sqlite") as target:
+                source.backup(target)
+    urls = {store: f"sqlite:///{folder / f'{store}.sqlite'}" for store in STORES}
+    dbs = Databases.from_urls(**urls, pseudonym_key=seeded.PSEUDONYM_KEY)
+    copy = seeded.SeededDemo(folder=folder, urls=urls, dbs=dbs)
+    for name, value in copy.environment().items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.setattr(cached, "CONFIG_PATH", seeded.write_config(tmp_path, folder))
+    yield copy
+    dbs.dispose()
+
+
+def test_r21_the_rebuild_button_rebuilds_with_progress_and_is_audited(demo_copy):
+    at = AppTest.from_file(str(ROOT / "pages" / "consent.py"), default_timeout=120)
+    at.session_state["as_of"] = SEED_AS_OF
+    at.run()
+    assert not at.exception, at.exception
+    before = at.dataframe[0].value
+
+    at.button(key="consent_rebuild").click().run()
+
+    assert not at.exception, at.exception
+    assert "Rebuild of the consent roll-up: 1 succeeded, 0 failed." in [s.value for s in at.success]
+    entry = audit.audit_entries(demo_copy.dbs, action="consent_rollup_rebuild").iloc[0]
+    assert entry["actor"] == "demo@localhost"
+    assert list(at.dataframe[0].value["subjects"]) == list(before["subjects"])
