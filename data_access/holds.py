@@ -18,7 +18,7 @@ from datetime import date
 from typing import Any
 
 import pandas as pd
-from sqlalchemy import Connection, and_, func, insert, select, update
+from sqlalchemy import Connection, and_, func, insert, or_, select, update
 
 from data_access import audit, rules
 from data_access.clock import today_oslo, utc_now
@@ -61,7 +61,9 @@ def normalise_email(email: str | None) -> str:
 
 
 def active_holds(dbs: Databases, as_of: date | None = None) -> pd.DataFrame:
-    """Holds not yet released, the earliest review date first (RULES.md R17).
+    """Holds in force on `as_of` (placed by then, not released by then), the earliest
+    review date first (RULES.md R17). Looking back in time shows the holds of that day;
+    actions always respect the holds in force now (`covering_holds`).
 
     Columns: id, scope ('email' | 'account' | 'contact'), account_id, contact_id, email,
     reason, case_ref, owner, placed_on, review_on (Oslo dates), past_review (bool:
@@ -72,7 +74,7 @@ def active_holds(dbs: Databases, as_of: date | None = None) -> pd.DataFrame:
     limit = dbs.policy.max_rows
     query = (
         select(*(legal_holds.c[name] for name in _ACTIVE_COLUMNS[:-1]))
-        .where(legal_holds.c.released_on.is_(None))
+        .where(_in_force(as_of))
         .order_by(legal_holds.c.review_on, legal_holds.c.id)
         .limit(limit + 1)
     )
@@ -83,10 +85,14 @@ def active_holds(dbs: Databases, as_of: date | None = None) -> pd.DataFrame:
     frame = pd.DataFrame(rows[:limit], columns=_ACTIVE_COLUMNS[:-1], dtype=object)
     frame["past_review"] = [review_on < as_of for review_on in frame["review_on"]]
     frame = frame.astype({"past_review": bool})
-    frame.attrs.update(
-        truncated=truncated, total=_count(dbs, active=True) if truncated else len(frame)
-    )
+    frame.attrs.update(truncated=truncated, total=_count(dbs, as_of) if truncated else len(frame))
     return frame
+
+
+def _in_force(as_of: date):
+    """Placed on or before `as_of` and not released by then (Oslo dates)."""
+    released = legal_holds.c.released_on
+    return and_(legal_holds.c.placed_on <= as_of, or_(released.is_(None), released > as_of))
 
 
 def all_holds(dbs: Databases, as_of: date | None = None) -> pd.DataFrame:
@@ -115,25 +121,23 @@ def all_holds(dbs: Databases, as_of: date | None = None) -> pd.DataFrame:
         for active, review_on in zip(frame["active"], frame["review_on"], strict=True)
     ]
     frame = frame.astype({"past_review": bool})
-    frame.attrs.update(
-        truncated=truncated, total=_count(dbs, active=False) if truncated else len(frame)
-    )
+    frame.attrs.update(truncated=truncated, total=_count(dbs) if truncated else len(frame))
     return frame
 
 
-def _count(dbs: Databases, *, active: bool) -> int:
+def _count(dbs: Databases, as_of: date | None = None) -> int:
+    """All holds ever placed, or those in force on `as_of`."""
     query = select(func.count()).select_from(legal_holds)
-    if active:
-        query = query.where(legal_holds.c.released_on.is_(None))
+    if as_of is not None:
+        query = query.where(_in_force(as_of))
     with dbs.ledger.connect() as conn:
         return int(conn.execute(query).scalar_one())
 
 
 def holds_past_review(dbs: Databases, as_of: date) -> int:
-    """How many active holds have `review_on < as_of` (Oslo dates): flagged on the Overview (R17)."""
-    query = select(func.count()).where(
-        legal_holds.c.released_on.is_(None), legal_holds.c.review_on < as_of
-    )
+    """How many holds in force on `as_of` have `review_on < as_of` (Oslo dates): flagged
+    on the Overview (R17)."""
+    query = select(func.count()).where(_in_force(as_of), legal_holds.c.review_on < as_of)
     with dbs.ledger.connect() as conn:
         return int(conn.execute(query).scalar_one())
 

@@ -160,7 +160,9 @@ def test_r17_release_unknown_released_or_early_hold_fails(empty_dbs):
         holds.release_hold(empty_dbs, later, actor=DPO, as_of=date(2026, 11, 1))
 
     assert len(audit_rows(empty_dbs)) == 3  # two placements, one release
-    assert holds.active_holds(empty_dbs, as_of=PLACED)["id"].tolist() == [later]
+    assert holds.active_holds(empty_dbs, as_of=date(2026, 12, 2))["id"].tolist() == [later]
+    # Looking back to the day they were placed, both were in force.
+    assert holds.active_holds(empty_dbs, as_of=PLACED)["id"].tolist() == [hold_id, later]
 
 
 def test_r17_holds_past_their_review_date_are_flagged(empty_dbs):

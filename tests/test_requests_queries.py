@@ -57,7 +57,7 @@ def test_r2_base_deadline_rolls_past_weekends_and_easter(empty_dbs):
     march_end = add_request(empty_dbs, received_on=date(2026, 3, 31))
     easter = add_request(empty_dbs, received_on=date(2026, 3, 5))
 
-    frame = requests.open_requests(empty_dbs, date(2026, 2, 1))
+    frame = requests.open_requests(empty_dbs, date(2026, 3, 31))
 
     assert by_id(frame, month_end)["due_on"] == date(2026, 3, 2)
     assert by_id(frame, march_end)["due_on"] == date(2026, 4, 30)
@@ -65,6 +65,20 @@ def test_r2_base_deadline_rolls_past_weekends_and_easter(empty_dbs):
     assert set(frame["status"]) == {"received"}
     assert not frame["extended"].any()
     assert list(frame["request_id"]) == [month_end, easter, march_end]
+
+
+def test_r1_a_request_received_after_as_of_is_not_yet_there(empty_dbs):
+    before = add_request(empty_dbs, received_at=datetime(2026, 3, 31, 21, 59))  # 23:59 Oslo
+    after = add_request(empty_dbs, received_at=datetime(2026, 3, 31, 22, 0))  # 04-01 Oslo
+    closed_later = add_request(empty_dbs, received_on=date(2026, 3, 2))
+    add_case(empty_dbs, closed_later, status="completed", closed_on=date(2026, 4, 10))
+
+    frame = requests.open_requests(empty_dbs, date(2026, 3, 31))
+
+    assert set(frame["request_id"]) == {before, closed_later}
+    assert by_id(frame, closed_later)["status"] == "in_progress"  # still open on 03-31
+    assert after in set(requests.open_requests(empty_dbs, date(2026, 4, 1))["request_id"])
+    assert closed_later not in set(requests.open_requests(empty_dbs, date(2026, 4, 10))["request_id"])
 
 
 def test_r3_extension_counts_from_received_on(empty_dbs):

@@ -116,7 +116,7 @@ def test_r2_calendar_table_holds_through_open_requests(empty_dbs):
         received_on, due_on = param.values
         expected[add_request(empty_dbs, received_on=received_on)] = due_on
 
-    frame = requests.open_requests(empty_dbs, date(2026, 1, 1))
+    frame = requests.open_requests(empty_dbs, date(2028, 12, 31))  # after every receipt
 
     assert len(expected) >= 25
     assert dict(zip(frame["request_id"], frame["due_on"], strict=True)) == expected
@@ -1008,11 +1008,12 @@ def test_metrics_on_time_rate_median_days_and_open_by_type(empty_dbs):
         "median_days_to_close": pytest.approx(36.0),
     }
 
-    by_type = requests.open_by_type(empty_dbs, date(2026, 10, 6))
+    # After the last closure (10-20): looking further back, those were still open.
+    by_type = requests.open_by_type(empty_dbs, date(2026, 10, 21))
     assert list(by_type.columns) == requests.OPEN_BY_TYPE_COLUMNS
     assert by_type.to_dict("records") == [
         {"request_type": "access", "status": "received", "requests": 1, "overdue": 0},
         {"request_type": "erasure", "status": "received", "requests": 1, "overdue": 1},
         {"request_type": "erasure", "status": "awaiting_identity", "requests": 1, "overdue": 0},
     ]
-    assert open_access in set(requests.open_requests(empty_dbs, date(2026, 10, 6))["request_id"])
+    assert open_access in set(requests.open_requests(empty_dbs, date(2026, 10, 21))["request_id"])

@@ -14,7 +14,7 @@ from datetime import date, datetime, timedelta
 from typing import Any
 
 import pandas as pd
-from sqlalchemy import func, select
+from sqlalchemy import and_, func, or_, select
 
 from data_access import ledger_tables as ledger
 from data_access import rules
@@ -276,31 +276,44 @@ def previous_request_on(dbs: Databases, request_id: int) -> date | None:
 # --- the open set: ids, deadlines, order --------------------------------------------------
 
 
-def _cases(dbs: Databases) -> tuple[dict[int, dict[str, Any]], set[int]]:
-    """(open cases by request id, ids of closed requests) from the ledger.
+def _cases(dbs: Databases, as_of: date) -> tuple[dict[int, dict[str, Any]], set[int]]:
+    """(cases open on `as_of` by request id, ids of requests closed by `as_of`) from the ledger.
 
-    Closed cases (most of them, over time) are read as ids only; any status that is not
-    open counts as closed.
+    Closed cases (most of them, over time) are read as ids only. Looking back in time, a
+    case closed after `as_of` was still open then: it is returned as 'in_progress' (the
+    ledger keeps its current status, not the one it had on that day).
     """
     status = request_cases.c.status
+    closed_on = request_cases.c.closed_on
+    closed_by_then = and_(
+        status.not_in(OPEN_STATUSES), or_(closed_on.is_(None), closed_on <= as_of)
+    )
     with dbs.ledger.connect() as conn:
         open_rows = conn.execution_options(yield_per=_STREAM).execute(
-            select(request_cases)
-            .where(status.in_(OPEN_STATUSES))
-            .order_by(request_cases.c.request_id)
+            select(request_cases).where(~closed_by_then).order_by(request_cases.c.request_id)
         )
-        open_cases = {row["request_id"]: dict(row) for row in open_rows.mappings()}
+        open_cases = {}
+        for row in open_rows.mappings():
+            case = dict(row)
+            if case["status"] not in OPEN_STATUSES:
+                case["status"] = "in_progress"
+            open_cases[case["request_id"]] = case
         closed_ids = conn.execution_options(yield_per=_STREAM).execute(
             select(request_cases.c.request_id)
-            .where(status.not_in(OPEN_STATUSES))
+            .where(closed_by_then)
             .order_by(request_cases.c.request_id)
         )
         return open_cases, set(closed_ids.scalars())
 
 
-def _intake_times(dbs: Databases, request_type: str | None) -> pd.DataFrame:
-    """Ids, receipt times and types of every intake row (optionally of one type), streamed."""
-    query = select(intake.c.id, intake.c.received_at, intake.c.request_type).order_by(intake.c.id)
+def _intake_times(dbs: Databases, request_type: str | None, as_of: date) -> pd.DataFrame:
+    """Ids, receipt times and types of every intake row received by the end of the Oslo
+    day `as_of` (optionally of one type), streamed."""
+    query = (
+        select(intake.c.id, intake.c.received_at, intake.c.request_type)
+        .where(intake.c.received_at < day_end_utc(as_of))
+        .order_by(intake.c.id)
+    )
     if request_type is not None:
         query = query.where(intake.c.request_type == request_type)
     with dbs.support.connect() as conn:
@@ -315,8 +328,8 @@ def _open_index(dbs: Databases, as_of: date, request_type: str | None) -> pd.Dat
     Columns: request_id, request_type, received_on, status, due_on, unpaused_due_on,
     paused_days, extended, days_left, overdue, badge.
     """
-    cases, closed = _cases(dbs)
-    times = _intake_times(dbs, request_type)
+    cases, closed = _cases(dbs, as_of)
+    times = _intake_times(dbs, request_type, as_of)
     times = times[~times["request_id"].isin(closed)].reset_index(drop=True)
     statuses = [cases[i]["status"] if i in cases else "received" for i in times["request_id"]]
     index = times.assign(status=pd.Series(statuses, index=times.index, dtype=object))
