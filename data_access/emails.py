@@ -42,7 +42,9 @@ def normalised_email(email: str) -> str:
         or norm.endswith("@")
         or has_control_characters(norm)
     ):
-        raise ValueError(f"{email.strip()!r} is not an e-mail address.")
+        shown = email.strip()
+        shown = shown if len(shown) <= 80 else shown[:77] + "…"  # never echo a wall of text
+        raise ValueError(f"{shown!r} is not an e-mail address.")
     return norm
 
 
