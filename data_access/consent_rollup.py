@@ -119,7 +119,7 @@ class Refreshed:
 def subject_key(account_id: Any = None, email: Any = None, visitor_id: Any = None) -> str | None:
     """The R20 subject of an event: 'account:<id>', else 'email:<lower(email)>', else
     'visitor:<visitor_id>'; None when the event names none of them."""
-    if account_id is not None and not pd.isna(account_id):
+    if account_id is not None and account_id == account_id:  # NaN is not equal to itself
         return f"account:{int(account_id)}"
     if email is not None:
         return f"email:{str(email).lower()}"
@@ -426,13 +426,17 @@ def _apply(conn: Connection, dbs: Databases, rows: list[Row]) -> int:
     subject-purposes got an event older than their latest (recomputed from the history)."""
     if not rows:
         return 0
-    keys = [_bucket_key(r) for r in rows]
+    times = [micros(r.occurred_at) for r in rows]
+    keys = [
+        (r.purpose, oslo_day(t), r.action, r.source, r.notice_version)
+        for r, t in zip(rows, times, strict=True)
+    ]
     bucket_ids = _bucket_ids(conn, set(keys))
     by_subject: dict[tuple[str, str], list[Token]] = {}
     increments: dict[int, int] = {}
     refs: dict[str, str] = {}
     secret = ref_key(dbs)
-    for r, bucket_key in zip(rows, keys, strict=True):
+    for r, t, bucket_key in zip(rows, times, keys, strict=True):
         bucket = bucket_ids[bucket_key]
         increments[bucket] = increments.get(bucket, 0) + 1
         key = subject_key(r.account_id, r.email, r.visitor_id)
@@ -440,12 +444,13 @@ def _apply(conn: Connection, dbs: Databases, rows: list[Row]) -> int:
             continue
         if key not in refs:
             refs[key] = subject_digest(secret, key).hex()
-        token = (micros(r.occurred_at), int(r.id), bucket, _code(r.action))
+        token = (t, int(r.id), bucket, _code(r.action))
         by_subject.setdefault((refs[key], r.purpose), []).append(token)
     stored = _histories(conn, {ref for ref, _purpose in by_subject})
     deltas: dict[tuple[str, date], list[int]] = {}
     updates, inserts, recomputed = [], [], 0
-    for (ref, purpose), new in by_subject.items():
+    # In key order: neighbouring rows of the B-tree are written together (fewer pages).
+    for (ref, purpose), new in sorted(by_subject.items()):
         old = stored.get((ref, purpose))
         old_tokens = decode_history(old) if old is not None else []
         known = {token[1] for token in old_tokens}
@@ -465,11 +470,6 @@ def _apply(conn: Connection, dbs: Databases, rows: list[Row]) -> int:
 
 def _code(action: str) -> str:
     return ACTION_CODES.get(action, "x")
-
-
-def _bucket_key(r: Row) -> tuple:
-    day = oslo_day(micros(r.occurred_at))
-    return (r.purpose, day, r.action, r.source, r.notice_version)
 
 
 def _bucket_ids(conn: Connection, wanted: set[tuple]) -> dict[tuple, int]:
