@@ -25,9 +25,9 @@ from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
 
-from sqlalchemy import Connection, Table, delete, insert, select, update
+from sqlalchemy import Connection, Table, delete, insert, or_, select, update
 
-from data_access import audit, holds, jobs, rules
+from data_access import audit, consent_rollup, holds, jobs, rules
 from data_access import ledger_tables as lt
 from data_access import tables as t
 from data_access.clock import utc_now
@@ -328,13 +328,18 @@ def _erase_consent(conn: Connection, ctx: jobs.StepContext) -> dict[str, int]:
     if blocked is not None:
         return blocked
     erasable = [a for a in scope.owned if a not in scope.held_accounts]
-    by_email = _ids_by_email(conn, t.consent_events, "email", scope.email)
-    events = delete(t.consent_events).where(t.consent_events.c.id.in_(by_email or [-1]))
-    counts = {"consent.consent_events": _rows(conn, events)}
-    if erasable:
-        counts["consent.consent_events"] += _rows(
-            conn, delete(t.consent_events).where(t.consent_events.c.account_id.in_(erasable))
-        )
+    e = t.consent_events
+    by_email = _ids_by_email(conn, e, "email", scope.email)
+    mine = or_(e.c.id.in_(by_email or [-1]), e.c.account_id.in_(erasable or [-1]))
+    # Read before deleting: the roll-up must forget each event under its own R20 subject,
+    # which for an e-mail-bearing event on someone else's account is that account.
+    deleted = [
+        dict(r)
+        for r in conn.execute(
+            select(e.c.id, e.c.account_id, e.c.email, e.c.visitor_id).where(mine)
+        ).mappings()
+    ]
+    counts = {"consent.consent_events": _rows(conn, delete(e).where(mine))}
     subscriber_ids = _ids_by_email(conn, t.newsletter_subscribers, "email", scope.email)
     counts["consent.newsletter_subscribers"] = _rows(
         conn,
@@ -342,20 +347,12 @@ def _erase_consent(conn: Connection, ctx: jobs.StepContext) -> dict[str, int]:
             t.newsletter_subscribers.c.id.in_(subscriber_ids or [-1])
         ),
     )
-    _forget_consent_state(ctx, erasable, scope.email)
+    consent_rollup.forget_events(ctx.dbs, deleted)
+    consent_rollup.forget_subject_keys(
+        ctx.dbs, [f"account:{a}" for a in erasable] + [f"email:{scope.email}"]
+    )
     _note(ctx, erased=counts)
     return counts
-
-
-def _forget_consent_state(ctx: jobs.StepContext, account_ids: list[int], email: str) -> None:
-    """Remove the person's consent state from the ledger's roll-ups, when they exist."""
-    try:
-        from data_access import consent_rollup
-    except ImportError:  # roll-ups not installed: nothing is summarised about the person
-        return
-    forget = getattr(consent_rollup, "forget_subject_keys", None)
-    if forget is not None:
-        forget(ctx.dbs, [f"account:{a}" for a in account_ids] + [f"email:{email}"])
 
 
 def _erase_support(conn: Connection, ctx: jobs.StepContext) -> dict[str, int]:

@@ -236,3 +236,39 @@ def test_malformed_email_is_refused_and_changes_nothing(sqlite_dbs):
     with pytest.raises(ValueError, match="not an e-mail address"):
         subjects.erase_subject(sqlite_dbs, "kari.example.no", actor=ACTOR, as_of=AS_OF)
     assert jobs.unfinished_jobs(sqlite_dbs).empty
+
+
+def test_r20_erasure_keeps_the_consent_roll_up_equal_to_the_events(empty_dbs):
+    """The person's e-mail on an event of someone else's account: that event belongs to the
+    account's subject (R20), and the roll-up must forget it there too."""
+    from data_access import consent, consent_rollup
+
+    dbs = empty_dbs
+    ids = _seed_person(dbs)
+    f.add_consent_event(
+        dbs,
+        purpose="marketing",
+        action="granted",
+        on=date(2025, 3, 1),
+        account_id=ids["other_account"],
+        email=EMAIL,
+    )
+    f.add_consent_event(
+        dbs,
+        purpose="marketing",
+        action="withdrawn",
+        on=date(2025, 2, 1),
+        account_id=ids["other_account"],
+    )
+    consent_rollup.refresh(dbs)
+
+    subjects.erase_subject(dbs, EMAIL, actor=ACTOR, as_of=AS_OF, request_id=ids["request"])
+
+    for day in (date(2025, 2, 15), AS_OF):
+        rolled = consent.consent_rates(dbs, day)
+        direct = consent._direct_rates(dbs, day)
+        assert rolled[["purpose", "subjects", "granted", "withdrawn"]].to_dict("records") == direct[
+            ["purpose", "subjects", "granted", "withdrawn"]
+        ].to_dict("records")
+    marketing = consent.consent_rates(dbs, AS_OF).set_index("purpose").loc["marketing"]
+    assert (marketing["subjects"], marketing["withdrawn"]) == (1, 1)  # the owner's own event stays
