@@ -21,25 +21,9 @@ CONTACTS_KEY = "retention_contacts"
 INVOICES_KEY = "retention_invoices"
 PURGE = "purge_contacts"
 ANONYMISE = "anonymise_invoices"
-CONTACT_COLUMNS = [
-    "contact_id",
-    "channel",
-    "started_at",
-    "started_on",
-    "retained_until",
-    "account_id",
-    "on_hold",
-    "hold_ids",
-]
-INVOICE_COLUMNS = [
-    "invoice_id",
-    "invoice_number",
-    "issued_on",
-    "retained_until",
-    "account_id",
-    "on_hold",
-    "hold_ids",
-]
+# Shown in the order the data functions return them.
+CONTACT_COLUMNS = retention.CONTACT_COLUMNS
+INVOICE_COLUMNS = retention.INVOICE_COLUMNS
 COLUMN_CONFIG = {"retained_until": "Retained until", "on_hold": "On hold?", "hold_ids": "Holds"}
 # What each action changes, so only those caches are cleared afterwards.
 COMMON_CACHES = (
@@ -140,26 +124,41 @@ def confirm_purge(contact_ids: list[int]) -> None:
         "permanently from the support database, with everything they hold (name, e-mail, "
         "phone, location, summary). This cannot be undone."
     )
-    if held:
-        st.warning(
-            f"{held} of them are under a legal hold: they are kept and the attempt is "
-            "recorded (R17).",
-            icon="⚖️",
-        )
-    label = f"Purge {len(contact_ids):,} log(s)"
-    if not jobs.confirmed(PURGE, len(contact_ids), label=label, noun="log"):
-        return
-    result = retention.purge_support_contacts(
-        cached.databases(),
+    _confirm_and_run(
+        PURGE,
         contact_ids,
+        held_note=f"{held} of them are under a legal hold: they are kept and the attempt is "
+        "recorded (R17)."
+        if held
+        else None,
+        label=f"Purge {len(contact_ids):,} log(s)",
+        noun="contact",
+        action=retention.purge_support_contacts,
+        running="Purging…",
+        what="Purge",
+        caches=PURGE_CACHES,
+        table_key=CONTACTS_KEY,
+    )
+
+
+def _confirm_and_run(
+    name, ids, *, held_note, label, noun, action, running, what, caches, table_key
+):
+    """The shared end of a confirmation dialog: the hold warning, the typed confirmation,
+    the job with a progress bar and one idempotency key per click, then the result."""
+    if held_note:
+        st.warning(held_note, icon="⚖️")
+    if not jobs.confirmed(name, len(ids), label=label, noun=noun):
+        return
+    result = action(
+        cached.databases(),
+        ids,
         actor=ui.actor(),
         as_of=as_of,
-        idempotency_key=_actions.click_key(PURGE),
-        progress=jobs.progress_bar("Purging…"),
+        idempotency_key=_actions.click_key(name),
+        progress=jobs.progress_bar(running),
     )
-    jobs.finish(
-        PURGE, result, what="Purge", noun="contact", caches=PURGE_CACHES, table_key=CONTACTS_KEY
-    )
+    jobs.finish(name, result, what=what, noun=noun, caches=caches, table_key=table_key)
 
 
 # --- invoices (R15) ------------------------------------------------------------------------
@@ -174,28 +173,18 @@ def confirm_anonymise(invoice_ids: list[int]) -> None:
         "financial year, bokføringsloven §13) lose their customer name and contact person. "
         "Number, amount, currency and dates are kept. This cannot be undone."
     )
-    if held:
-        st.warning(
-            f"{held} of them belong to an account under a legal hold: they are kept as they "
-            "are and the attempt is recorded (R17).",
-            icon="⚖️",
-        )
-    label = f"Anonymise {len(invoice_ids):,} invoice(s)"
-    if not jobs.confirmed(ANONYMISE, len(invoice_ids), label=label, noun="invoice"):
-        return
-    result = retention.anonymise_invoices(
-        cached.databases(),
-        invoice_ids,
-        actor=ui.actor(),
-        as_of=as_of,
-        idempotency_key=_actions.click_key(ANONYMISE),
-        progress=jobs.progress_bar("Anonymising…"),
-    )
-    jobs.finish(
+    _confirm_and_run(
         ANONYMISE,
-        result,
-        what="Anonymise",
+        invoice_ids,
+        held_note=f"{held} of them belong to an account under a legal hold: they are kept as "
+        "they are and the attempt is recorded (R17)."
+        if held
+        else None,
+        label=f"Anonymise {len(invoice_ids):,} invoice(s)",
         noun="invoice",
+        action=retention.anonymise_invoices,
+        running="Anonymising…",
+        what="Anonymise",
         caches=ANONYMISE_CACHES,
         table_key=INVOICES_KEY,
     )
