@@ -20,6 +20,7 @@ from sqlalchemy import Connection, false, func, insert, select, update
 from data_access.clock import utc_now
 from data_access.emails import has_control_characters
 from data_access.engines import Databases
+from data_access.frames import read_frame
 from data_access.ledger_tables import audit_head, audit_log
 
 GENESIS = "0" * 64
@@ -235,7 +236,4 @@ def audit_entries(
         matchable = not has_control_characters(action)
         query = query.where(audit_log.c.action == action if matchable else false())
     query = query.limit(limit or dbs.policy.max_rows)
-    with dbs.ledger.connect() as conn:
-        return pd.DataFrame(
-            conn.execute(query).mappings().all(), columns=list(query.selected_columns.keys())
-        )
+    return read_frame(dbs.ledger, query)

@@ -23,6 +23,7 @@ from sqlalchemy import Connection, and_, func, insert, or_, select, update
 from data_access import audit, rules
 from data_access.clock import today_oslo, utc_now
 from data_access.engines import Databases
+from data_access.frames import read_frame
 from data_access.ledger_tables import hold_blocks, legal_holds
 from data_access.results import ActionResult
 from data_access.tables import accounts, contacts
@@ -254,10 +255,7 @@ def blocked_attempts(dbs: Databases, *, limit: int | None = None) -> pd.DataFram
         .order_by(hold_blocks.c.id.desc())
         .limit(limit or dbs.policy.max_rows)
     )
-    with dbs.ledger.connect() as conn:
-        return pd.DataFrame(
-            conn.execute(query).mappings().all(), columns=list(query.selected_columns.keys())
-        )
+    return read_frame(dbs.ledger, query)
 
 
 # --- actions -------------------------------------------------------------------------------

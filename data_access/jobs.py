@@ -29,6 +29,7 @@ from sqlalchemy import Connection, bindparam, func, insert, select, update
 from data_access import audit
 from data_access.clock import utc_now
 from data_access.engines import Databases
+from data_access.frames import read_frame
 from data_access.ledger_tables import job_steps, jobs
 from data_access.results import ActionResult
 
@@ -540,7 +541,4 @@ def unfinished_jobs(dbs: Databases, kind: str | None = None) -> pd.DataFrame:
     )
     if kind is not None:
         query = query.where(jobs.c.kind == kind)
-    with dbs.ledger.connect() as conn:
-        return pd.DataFrame(
-            conn.execute(query).mappings().all(), columns=list(query.selected_columns.keys())
-        )
+    return read_frame(dbs.ledger, query)

@@ -16,6 +16,7 @@ from sqlalchemy import func, select, update
 
 from data_access.clock import utc_now
 from data_access.engines import Databases
+from data_access.frames import read_frame
 from data_access.ledger_tables import outbox
 from data_access.settings import Smtp
 
@@ -133,10 +134,7 @@ def outbox_messages(
     if status:
         query = query.where(outbox.c.status == status)
     query = query.limit(limit or dbs.policy.max_rows)
-    with dbs.ledger.connect() as conn:
-        return pd.DataFrame(
-            conn.execute(query).mappings().all(), columns=list(query.selected_columns.keys())
-        )
+    return read_frame(dbs.ledger, query)
 
 
 def outbox_counts(dbs: Databases) -> dict[str, int]:
