@@ -116,7 +116,7 @@ def choose_user(page, email: str) -> None:
 
 def visit(page, app, path: str, title: str) -> None:
     page.goto(f"{app.url}/{path}")
-    page.get_by_role("heading", name=title).wait_for()
+    page.get_by_role("heading", name=title, exact=True).wait_for()
     wait_idle(page)
 
 
