@@ -58,6 +58,9 @@ def show_progress(fraction: float, message: str) -> None:
 refreshed = ui.fetch(cached.refresh_consent_rollup, show_progress)
 slot.empty()
 
+# The default through session state, not `value=`: ui.keep_widget_values writes the value
+# back on every run (to keep it across pages), and a widget given both warns.
+st.session_state.setdefault("consent_trend_months", 12)
 with st.form("consent_filters"):
     first, second, third = st.columns(3)
     rates_on = first.date_input(
@@ -67,7 +70,7 @@ with st.form("consent_filters"):
         "Compare with (optional)", value=None, key="consent_compare_on", format="YYYY-MM-DD"
     )
     months = third.number_input(
-        "Trend: months", min_value=1, max_value=60, value=12, step=1, key="consent_trend_months"
+        "Trend: months", min_value=1, max_value=60, step=1, key="consent_trend_months"
     )
     first, second, third = st.columns(3)
     withdrawn_from = first.date_input(

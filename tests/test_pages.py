@@ -284,6 +284,39 @@ def test_r40_aggregate_export_is_not_audited(app_env):
     assert len(audit.audit_entries(dbs, action="export")) == before
 
 
+def test_consent_trend_months_survives_page_switches_without_a_session_state_warning(
+    app_env, monkeypatch
+):
+    """ui.keep_widget_values writes every filter back through session state; a widget that
+    also has a `value=` default makes Streamlit warn about its key on every later run."""
+    from streamlit.elements.lib import policies
+
+    warned: list[str] = []
+    original = policies.check_session_state_rules
+
+    def check(*args, **kwargs):
+        # Streamlit warns once per process; let every check warn.
+        policies._shown_default_value_warning = False
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(policies, "_shown_default_value_warning", False)
+    monkeypatch.setattr(policies, "check_session_state_rules", check)
+    monkeypatch.setattr(
+        policies._LOGGER, "warning", lambda message, *args, **_: warned.append(message % args)
+    )
+    at = open_app("consent")
+    assert at.number_input(key="consent_trend_months").value == 12
+    at.number_input(key="consent_trend_months").set_value(24)
+    submit(at, "consent_filters")
+    at.switch_page("pages/overview.py").run(timeout=60)
+    at.switch_page("pages/consent.py").run(timeout=60)
+
+    assert_ran_cleanly(at)
+    assert at.number_input(key="consent_trend_months").value == 24
+    assert "Trend, 2024-12-01 to 2026-11-29" in [s.value for s in at.subheader]
+    assert not [w for w in warned if "consent_trend_months" in w], warned
+
+
 # --- look-up and audit -------------------------------------------------------------------
 
 
