@@ -30,6 +30,11 @@ STATUS_LABELS = {
     "withdrawn": "Withdrawn",
 }
 ERASE_PENDING = "request_erase_pending"  # the request whose erasure awaits confirmation
+LINK_PARAM = "id"  # the request a link names: /request?id=80
+LINK_FOLLOWED = "request_link_followed"  # the last ?id= the page followed or wrote
+# The number input's largest value (JavaScript's largest safe integer); an id beyond it is
+# not a request id.
+MAX_REQUEST_ID = 2**53 - 1
 EVENT_COLUMNS = ["effective_on", "event", "actor", "details", "occurred_at"]
 TASK_COLUMNS = ["task_id", "recipient", "status", "reason", "closed_by", "closed_on"]
 # Caches a step can change; an erasure or a consent withdrawal changes every store.
@@ -51,19 +56,54 @@ ui.page_header(
 )
 as_of = ui.as_of()
 
+
+def linked_id(link: str | None) -> int | None:
+    """The request id a link's ?id= names, or None when it is not a whole number from 1."""
+    text = (link or "").strip()
+    if not text.isascii() or not text.isdigit():
+        return None
+    number = int(text)
+    return number if 1 <= number <= MAX_REQUEST_ID else None
+
+
+def follow_link() -> str | None:
+    """Preselect the request the page's link names (/request?id=80), once per link, so the
+    user can choose another afterwards; returns the link's id text, if any."""
+    link = st.query_params.get(LINK_PARAM)
+    if link is not None and link != st.session_state.get(LINK_FOLLOWED):
+        st.session_state[LINK_FOLLOWED] = link
+        st.session_state["request_id"] = linked_id(link)
+    return link
+
+
+def keep_link(request_id: int) -> None:
+    """The page's link names the request shown, so it can be bookmarked or shared."""
+    if st.query_params.get(LINK_PARAM) != str(request_id):
+        st.query_params[LINK_PARAM] = str(request_id)
+        st.session_state[LINK_FOLLOWED] = str(request_id)
+
+
+link = follow_link()
 request_id = st.number_input(
     "Request id", min_value=1, step=1, value=None, key="request_id", placeholder="e.g. 42"
 )
 if request_id is None:
+    if link is not None and linked_id(link) is None:
+        st.error(
+            f"The link names request id “{ui.escape_markdown(link[:80])}”, which is not a "
+            "request id (a whole number from 1).",
+            icon="🔎",
+        )
     ui.empty_state("Choose a request on the Data-subject requests page, or enter its id.")
     st.page_link(ui.PAGE_FILES["requests"], label="Data-subject requests", icon="📨")
     st.stop()
 request_id = int(request_id)
+keep_link(request_id)
 
 try:
     detail = ui.fetch(cached.request_detail, request_id, as_of)
 except KeyError:
-    st.warning(f"There is no data-subject request {request_id}.", icon="🔎")
+    st.error(f"There is no data-subject request {request_id}.", icon="🔎")
     st.stop()
 case = detail["case"] or {}
 version = int(case.get("version") or 0)

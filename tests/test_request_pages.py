@@ -288,3 +288,63 @@ def test_r41_a_viewer_sees_the_request_but_no_steps(demo_copy):
     assert metrics(at)["Status"] == "Received"
     assert "Actions are for the DPO role" in texts(at.caption)
     assert not [b for b in at.button if b.key == "request_ask_identity"]
+
+
+# --- links to one request ----------------------------------------------------------------------
+
+
+def follow_link(request_id: str) -> AppTest:
+    """A new session opening the dashboard at /request?id=<request_id> (as of SEED_AS_OF)."""
+    at = AppTest.from_file(str(ROOT / "dashboard.py"), default_timeout=90)
+    at.session_state["as_of"] = SEED_AS_OF
+    at.query_params["id"] = request_id
+    return at.switch_page("pages/request.py").run(timeout=90)
+
+
+def intake(at: AppTest) -> dict[str, str]:
+    frame = table_with(at, "Field")
+    return dict(zip(frame["Field"], frame["Value"], strict=True))
+
+
+def test_a_link_with_a_request_id_opens_that_request_and_follows_the_choice(demo_copy):
+    email = requests.request(demo_copy.dbs, 80, as_of=SEED_AS_OF)["subject_email"]
+    at = follow_link("80")
+
+    assert_clean(at)
+    assert at.number_input(key="request_id").value == 80
+    assert intake(at)["Data subject's e-mail"] == email
+    assert at.query_params["id"] == "80"
+
+    at.number_input(key="request_id").set_value(81).run(timeout=90)
+    assert_clean(at)
+    assert at.number_input(key="request_id").value == 81
+    other = requests.request(demo_copy.dbs, 81, as_of=SEED_AS_OF)["subject_email"]
+    assert intake(at)["Data subject's e-mail"] == other
+    assert at.query_params["id"] == "81"  # the address names the request shown
+    at.run(timeout=90)
+    assert at.number_input(key="request_id").value == 81
+
+
+@pytest.mark.parametrize("link", ["abc", "0", "-3", "80abc", "4.5", "99999999999999999999"])
+def test_a_link_with_a_malformed_request_id_names_it_in_an_error(demo_copy, link):
+    at = follow_link(link)
+
+    assert not at.exception, texts(at.exception)
+    assert [t.value for t in at.title] == ["Data-subject request"]
+    errors = texts(at.error).replace("\\", "")
+    assert f"The link names request id “{link}”, which is not a request id" in errors
+    assert at.number_input(key="request_id").value is None
+    assert "Choose a request on the Data-subject requests page" in texts(at.info)
+
+    at.number_input(key="request_id").set_value(80).run(timeout=90)  # the user picks one
+    assert_clean(at)
+    assert at.query_params["id"] == "80"
+
+
+def test_a_link_with_an_unknown_request_id_names_it_in_an_error(demo_copy):
+    at = follow_link("9999")
+
+    assert not at.exception, texts(at.exception)
+    assert texts(at.error) == "There is no data-subject request 9999."
+    assert at.number_input(key="request_id").value == 9999
+    assert not at.metric
