@@ -1,10 +1,12 @@
 """Consent roll-ups in the ledger: the R20/R21 figures for any day without scanning the
 consent events (DESIGN.md "Consent watermark", "Scale and speed"; RULES.md R20, R21).
 
-What the ledger keeps (tables in `ledger_tables`, migration 0002):
+What the ledger keeps (tables in `ledger_tables`, migrations 0002 and 0003):
 - per subject and purpose, its applied events (time, id, event-count bucket, action) under
   a keyed hash of its R20 key ('account:42', 'email:kari@example.no', 'visitor:v-1'), so
-  the ledger holds no e-mail address;
+  the ledger holds no e-mail address. A refresh writes the histories it changes to a small
+  "recent" table whose rows replace those of the large one; `merge_recent` moves them over
+  once there are more than MERGE_ROWS;
 - per purpose and Oslo day, the change in subjects / granted / withdrawn: the figures on
   a day are the sums of the changes up to it;
 - event counts per purpose, Oslo day, action, source and notice version;
@@ -28,15 +30,15 @@ which serialises refreshes, erasures and the end of a rebuild on every backend.
 
 from __future__ import annotations
 
-import functools
 import hashlib
 import hmac
 import uuid
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any
 
+import numpy as np
 import pandas as pd
 from sqlalchemy import (
     Connection,
@@ -48,11 +50,14 @@ from sqlalchemy import (
     insert,
     literal_column,
     select,
+    tuple_,
     update,
 )
 
 from data_access import audit
-from data_access.clock import OSLO, utc_now
+from data_access import consent_rollup_arrays as arrays
+from data_access.clock import utc_now
+from data_access.consent_rollup_arrays import ACTION_CODES, subject_digest  # noqa: F401 - public
 from data_access.engines import Databases
 from data_access.ledger_tables import (
     consent_rollup_days as days_table,
@@ -62,6 +67,9 @@ from data_access.ledger_tables import (
 )
 from data_access.ledger_tables import (
     consent_rollup_gaps as gaps_table,
+)
+from data_access.ledger_tables import (
+    consent_rollup_recent as recent_table,
 )
 from data_access.ledger_tables import (
     consent_rollup_state as state_table,
@@ -79,16 +87,15 @@ Progress = Callable[[float, str], None]
 TAIL_IDS = 100_000
 # A build that started this long ago and never finished (the process died) may be replaced.
 STALE_BUILD = timedelta(minutes=30)
+# Recent histories (ledger_tables.consent_rollup_recent) are merged into the large history
+# table once there are more than this many: a refresh's writes grow with the recent table,
+# a merge costs about one rewrite of the large table.
+MERGE_ROWS = 500_000
 EMPTY, BUILDING, READY = "empty", "building", "ready"
-ACTION_CODES = {"granted": "g", "withdrawn": "w"}  # any other action: 'x' (a subject, no state)
-_SLOTS = {"g": 1, "w": 2}  # index in (subjects, granted, withdrawn)
 _IN_CHUNK = 500
+_SQLITE_IN_CHUNK = 5_000  # under SQLite's 32,766 parameters per statement
 _READ_CHUNK = 20_000
-_EPOCH = datetime(1970, 1, 1)
-_HOUR = 3_600_000_000  # microseconds
-
-# One applied event of a subject: (UTC microseconds, event id, bucket id, action code).
-Token = tuple[int, int, int, str]
+_HISTORY_FIELDS = ("group", "t", "id", "bucket", "state", "purpose")
 
 
 class RollupBusy(RuntimeError):
@@ -152,12 +159,6 @@ def ref_key(dbs: Databases) -> bytes:
     return hashlib.sha256(b"consent roll-up subjects:" + dbs.pseudonym_key).digest()
 
 
-def subject_digest(key: bytes, subject: str) -> bytes:
-    """Keyed BLAKE2b (a MAC, RFC 7693) of an R20 key, 16 bytes: one pass over a short
-    string, so ten million events hash in seconds."""
-    return hashlib.blake2b(subject.encode("utf-8"), key=key, digest_size=16).digest()
-
-
 def key_check(dbs: Databases) -> str:
     """Fingerprint of the pseudonym key: subject refs made with another key are unusable."""
     return hmac.digest(dbs.pseudonym_key, b"consent roll-up, keyed BLAKE2b refs", "sha256")[
@@ -165,79 +166,71 @@ def key_check(dbs: Databases) -> str:
     ].hex()
 
 
-# --- time -----------------------------------------------------------------------------------
+# --- histories as columns ------------------------------------------------------------------
+# A subject-purpose's stored history is its applied events as '<UTC microseconds>:<event id>:
+# <bucket id>:<g|w|x>' joined by ';' in (time, id) order. Sets of histories are handled as
+# event columns (`consent_rollup_arrays`) plus "group" (the history's index among those
+# handled) and "bucket", so the refresh and the erasures use the build's definitions.
 
 
-def micros(ts: datetime) -> int:
-    """A naive UTC timestamp as microseconds since 1970 (exact, sortable)."""
-    return (ts - _EPOCH) // timedelta(microseconds=1)
+def parse_histories(texts: Sequence[str | None], purposes: np.ndarray) -> dict[str, np.ndarray]:
+    """The events of stored histories as columns group (index in `texts`; None: no
+    history), t, id, bucket, state and purpose (`purposes[group]`), in stored order."""
+    present = [(g, text) for g, text in enumerate(texts) if text]
+    sizes = [text.count(";") + 1 for _g, text in present]
+    if not present:
+        return {name: np.zeros(0, np.int64) for name in _HISTORY_FIELDS}
+    parts = ";".join(text for _g, text in present).split(";")
+    t, ids, buckets, letters = zip(*(part.split(":") for part in parts), strict=True)
+    group = np.repeat(np.array([g for g, _text in present], np.int64), sizes)
+    return {
+        "group": group,
+        "t": np.array(t, dtype=np.int64),
+        "id": np.array(ids, dtype=np.int64),
+        "bucket": np.array(buckets, dtype=np.int64),
+        "state": np.array([arrays.STATE_OF_LETTER[a] for a in letters], dtype=np.int64),
+        "purpose": np.asarray(purposes, dtype=np.int64)[group],
+    }
 
 
-def oslo_day(us: int) -> date:
-    """The Europe/Oslo date of a UTC instant in microseconds (R20: days are Oslo dates)."""
-    # Oslo's offset from UTC changes only on the hour, so the date is the same for every
-    # instant of a UTC hour: converting once per hour makes a refresh of 100,000 events cheap.
-    return _hour_day(us // _HOUR)
+def history_texts(cols: dict[str, np.ndarray], groups: int) -> list[str | None]:
+    """The stored history of each group 0..groups-1 (None for a group without events);
+    `cols` sorted by group, time and id."""
+    tokens = arrays.token_texts(cols["t"], cols["id"], cols["bucket"], cols["state"])
+    starts = np.searchsorted(cols["group"], np.arange(groups), side="left").tolist()
+    ends = np.searchsorted(cols["group"], np.arange(groups), side="right").tolist()
+    texts = arrays.history_texts(tokens, starts, ends)
+    return [text or None for text in texts]
 
 
-@functools.lru_cache(maxsize=1 << 16)
-def _hour_day(hour: int) -> date:
-    return (datetime(1970, 1, 1, tzinfo=UTC) + timedelta(hours=hour)).astimezone(OSLO).date()
+def _subset(cols: dict[str, np.ndarray], mask: np.ndarray) -> dict[str, np.ndarray]:
+    return {name: values[mask] for name, values in cols.items()}
 
 
-# --- histories and their changes -------------------------------------------------------------
+def _deltas(
+    parts: Sequence[tuple[int, dict[str, np.ndarray]]], purposes: Sequence[str]
+) -> dict[tuple[str, date], list[int]]:
+    """The sum over (sign, columns) parts of sign x the per-day changes their histories
+    make (`consent_rollup_arrays.day_changes`), per (purpose, Oslo date):
+    [subjects, granted, withdrawn]. Each part sorted by group, time and id."""
+    frames = []
+    for sign, cols in parts:
+        frame = arrays.day_changes(
+            cols["group"], arrays.oslo_days(cols["t"]), cols["state"], cols["purpose"]
+        )
+        frame[["subjects", "granted", "withdrawn"]] *= sign
+        frames.append(frame)
+    sums = pd.concat(frames).groupby(["purpose", "day"], sort=True).sum()
+    return {
+        (purposes[p], arrays.to_date(d)): [int(n) for n in counts]
+        for (p, d), counts in zip(sums.index, sums.to_numpy().tolist(), strict=True)
+        if any(counts)
+    }
 
 
-def encode_history(tokens: Sequence[Token]) -> str:
-    """'<us>:<id>:<bucket>:<g|w|x>' per event, joined by ';', in the order given."""
-    return ";".join(f"{t}:{i}:{b}:{a}" for t, i, b, a in tokens)
-
-
-def decode_history(text: str) -> list[Token]:
-    """The tokens of `encode_history`, in stored (time, id) order."""
-    out = []
-    for part in text.split(";") if text else ():
-        t, i, b, a = part.split(":")
-        out.append((int(t), int(i), int(b), a))
-    return out
-
-
-def state_changes(tokens: Sequence[Token]) -> list[tuple[date, str]]:
-    """The subject's state at the end of each Oslo day where it changes, oldest first: the
-    first entry is the day the subject appears (R20: the latest event of a day counts, ties
-    by id). `tokens` must be sorted by (time, id)."""
-    day_end: list[tuple[date, str]] = []
-    for t, _id, _bucket, action in tokens:
-        day = oslo_day(t)
-        if day_end and day_end[-1][0] == day:
-            day_end[-1] = (day, action)
-        else:
-            day_end.append((day, action))
-    changes: list[tuple[date, str]] = []
-    for day, state in day_end:
-        if not changes or changes[-1][1] != state:
-            changes.append((day, state))
-    return changes
-
-
-def add_changes(
-    deltas: dict[tuple[str, date], list[int]],
-    purpose: str,
-    changes: Sequence[tuple[date, str]],
-    sign: int,
-) -> None:
-    """Add (sign=1) or remove (sign=-1) a subject's changes to the per-day deltas of
-    (subjects, granted, withdrawn) for `purpose`."""
-    previous = None
-    for day, state in changes:
-        delta = deltas.setdefault((purpose, day), [0, 0, 0])
-        if previous is None:
-            delta[0] += sign
-        elif previous in _SLOTS:
-            delta[_SLOTS[previous]] -= sign
-        if state in _SLOTS:
-            delta[_SLOTS[state]] += sign
-        previous = state
+def _bucket_counts(buckets: np.ndarray, sign: int = 1) -> dict[int, int]:
+    ids, counts = np.unique(buckets, return_counts=True)
+    return {int(i): sign * int(n) for i, n in zip(ids, counts, strict=True)}
 
 
 # --- state ------------------------------------------------------------------------------------
@@ -316,7 +309,9 @@ def refresh(
         awaited = _awaited(conn)
     if not _anything_new(dbs, watermark, awaited):
         return Refreshed(True, READY, watermark)
-    return _apply_new_events(dbs, now)
+    refreshed = _apply_new_events(dbs, now)
+    merge_recent(dbs, progress=progress)
+    return refreshed
 
 
 def _awaited(conn: Connection) -> list[int]:
@@ -343,17 +338,7 @@ def _anything_new(dbs: Databases, watermark: int, awaited: list[int]) -> bool:
 
 def _new_events(dbs: Databases, watermark: int, awaited: list[int]) -> list[Row]:
     """The consent events above the watermark and the awaited ones that arrived, by id."""
-    columns = [
-        events.c.id,
-        events.c.account_id,
-        events.c.email,
-        events.c.visitor_id,
-        events.c.purpose,
-        events.c.action,
-        events.c.occurred_at,
-        events.c.source,
-        events.c.notice_version,
-    ]
+    columns = [events.c[name] for name in arrays.EVENT_COLUMNS]
     rows: list[Row] = []
     with dbs.consent.connect() as conn:
         for chunk in _chunks(awaited):
@@ -391,6 +376,32 @@ def _apply_new_events(dbs: Databases, now: datetime) -> Refreshed:
     return Refreshed(True, READY, top, applied=len(rows), recomputed=recomputed)
 
 
+def merge_recent(
+    dbs: Databases, *, progress: Progress | None = None, at_least: int | None = None
+) -> int:
+    """Move the recent subject histories into the large history table once there are more
+    than `at_least` of them (default MERGE_ROWS; 0 merges any), in one ledger transaction
+    that holds the roll-up's lock; the figures do not change. Returns the rows moved (0 when
+    below the threshold or while the roll-up is not ready: a build replaces both tables)."""
+    threshold = MERGE_ROWS if at_least is None else at_least
+    s, r = subjects_table, recent_table
+    with dbs.ledger.begin() as conn:
+        if _state_row(conn, lock=True)["status"] != READY:
+            return 0
+        rows = conn.execute(select(func.count()).select_from(r)).scalar_one()
+        if rows == 0 or rows <= threshold:
+            return 0
+        if progress:
+            progress(0.0, f"Merging {rows:,} recent consent histories")
+        replaced = tuple_(s.c.subject_ref, s.c.purpose).in_(select(r.c.subject_ref, r.c.purpose))
+        conn.execute(delete(s).where(replaced))
+        conn.execute(insert(s).from_select(["subject_ref", "purpose", "history"], select(r)))
+        conn.execute(delete(r))
+    if progress:
+        progress(1.0, f"Merged {rows:,} recent consent histories")
+    return rows
+
+
 def _lowered(dbs: Databases, watermark: int, awaited: list[int]) -> tuple[int, list[int]]:
     """The watermark and awaited ids, brought down to the newest event id when the newest
     events were deleted (an erasure): SQLite hands out max(id) + 1 again, so ids above the
@@ -426,50 +437,74 @@ def _apply(conn: Connection, dbs: Databases, rows: list[Row]) -> int:
     subject-purposes got an event older than their latest (recomputed from the history)."""
     if not rows:
         return 0
-    times = [micros(r.occurred_at) for r in rows]
-    keys = [
-        (r.purpose, oslo_day(t), r.action, r.source, r.notice_version)
-        for r, t in zip(rows, times, strict=True)
+    labels = arrays.new_labels()
+    cols = arrays.event_columns(ref_key(dbs), rows, labels)
+    cols["bucket"] = _event_buckets(conn, cols, labels)
+    _add_bucket_counts(conn, _bucket_counts(cols["bucket"]))
+    new = _subset(cols, cols["ref_hi"] != 0)  # events about no subject count as events only
+    new = _subset(new, arrays.subject_order(new))
+    starts = arrays.group_starts(new)
+    new["group"] = np.cumsum(starts) - 1
+    first = np.flatnonzero(starts)
+    purpose_names = labels["purpose"].values
+    keys = list(
+        zip(
+            arrays.hex_refs(new["ref_hi"][first], new["ref_lo"][first]),
+            [purpose_names[p] for p in new["purpose"][first].tolist()],
+            strict=True,
+        )
+    )
+    stored, in_recent = _histories(conn, {ref for ref, _purpose in keys})
+    old = parse_histories([stored.get(key) for key in keys], new["purpose"][first])
+    merged, fresh = _merged(old, new)
+    texts = history_texts(merged, len(keys))
+    written = [
+        {"b_ref": ref, "b_purpose": purpose, "b_history": text}
+        for (ref, purpose), text in zip(keys, texts, strict=True)
     ]
-    bucket_ids = _bucket_ids(conn, set(keys))
-    by_subject: dict[tuple[str, str], list[Token]] = {}
-    increments: dict[int, int] = {}
-    refs: dict[str, str] = {}
-    secret = ref_key(dbs)
-    for r, t, bucket_key in zip(rows, times, keys, strict=True):
-        bucket = bucket_ids[bucket_key]
-        increments[bucket] = increments.get(bucket, 0) + 1
-        key = subject_key(r.account_id, r.email, r.visitor_id)
-        if key is None:  # counted as an event, but it is about no subject (R20)
-            continue
-        if key not in refs:
-            refs[key] = subject_digest(secret, key).hex()
-        token = (t, int(r.id), bucket, _code(r.action))
-        by_subject.setdefault((refs[key], r.purpose), []).append(token)
-    stored = _histories(conn, {ref for ref, _purpose in by_subject})
-    deltas: dict[tuple[str, date], list[int]] = {}
-    updates, inserts, recomputed = [], [], 0
-    # In key order: neighbouring rows of the B-tree are written together (fewer pages).
-    for (ref, purpose), new in sorted(by_subject.items()):
-        old = stored.get((ref, purpose))
-        old_tokens = decode_history(old) if old is not None else []
-        known = {token[1] for token in old_tokens}
-        fresh = sorted(t for t in new if t[1] not in known)
-        if old_tokens and fresh and fresh[0][:2] < old_tokens[-1][:2]:
-            recomputed += 1
-        merged = sorted([*old_tokens, *fresh])
-        add_changes(deltas, purpose, state_changes(old_tokens), -1)
-        add_changes(deltas, purpose, state_changes(merged), 1)
-        row = {"b_ref": ref, "b_purpose": purpose, "b_history": encode_history(merged)}
-        (updates if old is not None else inserts).append(row)
-    _write_histories(conn, updates, inserts)
-    _add_day_deltas(conn, deltas)
-    _add_bucket_counts(conn, increments)
-    return recomputed
+    _write_histories(conn, written, in_recent)
+    _add_day_deltas(conn, _deltas([(1, merged), (-1, old)], purpose_names))
+    return _late_subjects(merged["group"], fresh)
 
 
-def _code(action: str) -> str:
-    return ACTION_CODES.get(action, "x")
+def _event_buckets(conn: Connection, cols: dict[str, np.ndarray], labels) -> np.ndarray:
+    """The bucket id of each event (purpose, Oslo day, action, source, notice version),
+    creating missing buckets."""
+    frame = pd.DataFrame({k: cols[k] for k in ("purpose", "day", "action", "source", "version")})
+    combination = frame.groupby(list(frame.columns), sort=False).ngroup().to_numpy()
+    v = {name: labels[name].values for name in ("purpose", "action", "source", "version")}
+    keys = [
+        (v["purpose"][p], arrays.to_date(d), v["action"][a], v["source"][s], v["version"][nv])
+        for p, d, a, s, nv in frame.drop_duplicates().itertuples(index=False)
+    ]
+    ids = _bucket_ids(conn, set(keys))
+    return np.array([ids[key] for key in keys], dtype=np.int64)[combination]
+
+
+def _merged(
+    old: dict[str, np.ndarray], new: dict[str, np.ndarray]
+) -> tuple[dict[str, np.ndarray], np.ndarray]:
+    """Old and new events of the same groups together, sorted by group, time and id, and
+    which are new; a new event already in its group's history is not added again."""
+    both = {f: np.concatenate([old[f], new[f].astype(np.int64)]) for f in _HISTORY_FIELDS}
+    fresh = np.repeat([False, True], [len(old["id"]), len(new["id"])])
+    by_id = np.lexsort((fresh, both["id"], both["group"]))
+    repeated = np.zeros(len(fresh), dtype=bool)
+    repeated[by_id[1:]] = (both["group"][by_id[1:]] == both["group"][by_id[:-1]]) & (
+        both["id"][by_id[1:]] == both["id"][by_id[:-1]]
+    )
+    both, fresh = _subset(both, ~repeated), fresh[~repeated]
+    order = np.lexsort((both["id"], both["t"], both["group"]))
+    return _subset(both, order), fresh[order]
+
+
+def _late_subjects(group: np.ndarray, fresh: np.ndarray) -> int:
+    """How many groups have a new event before one of their old ones (sorted columns)."""
+    position = np.arange(len(group))
+    first_new = pd.Series(position[fresh]).groupby(group[fresh]).min()
+    last_old = pd.Series(position[~fresh]).groupby(group[~fresh]).max()
+    both = last_old.index.intersection(first_new.index)
+    return int((last_old[both] > first_new[both]).sum())
 
 
 def _bucket_ids(conn: Connection, wanted: set[tuple]) -> dict[tuple, int]:
@@ -510,36 +545,75 @@ def _sortable(key: tuple) -> tuple:
     )
 
 
-def _histories(conn: Connection, refs: set[str]) -> dict[tuple[str, str], str]:
-    s = subjects_table
+def _histories(
+    conn: Connection, refs: set[str]
+) -> tuple[dict[tuple[str, str], str], set[tuple[str, str]]]:
+    """The stored history of every purpose of `refs`, per (ref, purpose): the recent one
+    where there is one (it replaces the large table's), and the keys found in the recent
+    table."""
     out: dict[tuple[str, str], str] = {}
-    for chunk in _chunks(sorted(refs)):
-        query = (
-            select(s.c.subject_ref, s.c.purpose, s.c.history)
-            .where(s.c.subject_ref.in_(chunk))
-            .order_by(s.c.subject_ref, s.c.purpose)
-        )
-        for ref, purpose, history in conn.execute(query):
+    in_recent: set[tuple[str, str]] = set()
+    wanted = sorted(refs)
+    for table in (subjects_table, recent_table):  # recent last: it wins
+        query = select(table.c.subject_ref, table.c.purpose, table.c.history)
+        for ref, purpose, history in _rows_in(conn, query, table.c.subject_ref, wanted):
             out[(ref, purpose)] = history
-    return out
+            if table is recent_table:
+                in_recent.add((ref, purpose))
+    return out, in_recent
 
 
-def _write_histories(conn: Connection, updates: list[dict], inserts: list[dict]) -> None:
-    s = subjects_table
+def _rows_in(conn: Connection, query, column, values: Sequence[str]) -> Iterable[tuple]:
+    """The rows of `query` whose `column` is one of `values` (text, no conversion), read
+    in chunks. On SQLite through the driver, with one statement of _SQLITE_IN_CHUNK
+    placeholders compiled once: rendering Core's IN lists costs more than SQLite's lookups
+    of 100,000 subject refs. A short last chunk repeats a value (harmless in an IN list)."""
+    if conn.dialect.name != "sqlite" or not values:
+        for chunk in _chunks(values):
+            yield from conn.execute(query.where(column.in_(chunk)))
+        return
+    size = min(len(values), _SQLITE_IN_CHUNK)
+    names = [f"in_{i}" for i in range(size)]
+    compiled = query.where(column.in_([bindparam(n) for n in names])).compile(dialect=conn.dialect)
+    position = {name: i for i, name in enumerate(names)}
+    order = [position[name] for name in compiled.positiontup]
+    for chunk in _chunks(values, size):
+        padded = [*chunk, *[chunk[0]] * (size - len(chunk))]
+        yield from conn.exec_driver_sql(str(compiled), tuple(padded[i] for i in order))
+
+
+def _write_histories(conn: Connection, rows: list[dict], in_recent: set[tuple[str, str]]) -> None:
+    """Store histories (dicts of b_ref, b_purpose, b_history) in the recent table: an update
+    where the subject-purpose is there already, else an insert, which replaces its row in
+    the large table for every reader."""
+    r = recent_table
+    updates = [row for row in rows if (row["b_ref"], row["b_purpose"]) in in_recent]
+    inserts = [row for row in rows if (row["b_ref"], row["b_purpose"]) not in in_recent]
     if updates:
         statement = (
-            update(s)
-            .where(s.c.subject_ref == bindparam("b_ref"), s.c.purpose == bindparam("b_purpose"))
+            update(r)
+            .where(r.c.subject_ref == bindparam("b_ref"), r.c.purpose == bindparam("b_purpose"))
             .values(history=bindparam("b_history"))
         )
         _executemany(conn, statement, updates)
     if inserts:
-        statement = insert(s).values(
+        statement = insert(r).values(
             subject_ref=bindparam("b_ref"),
             purpose=bindparam("b_purpose"),
             history=bindparam("b_history"),
         )
         _executemany(conn, statement, inserts)
+
+
+def _delete_histories(conn: Connection, keys: Iterable[tuple[str, str]]) -> None:
+    """Delete the histories of (ref, purpose) keys from both tables."""
+    rows = [{"b_ref": ref, "b_purpose": purpose} for ref, purpose in sorted(keys)]
+    for table in (subjects_table, recent_table):
+        if rows:
+            statement = delete(table).where(
+                table.c.subject_ref == bindparam("b_ref"), table.c.purpose == bindparam("b_purpose")
+            )
+            _executemany(conn, statement, rows)
 
 
 def _executemany(conn: Connection, statement, rows: list[dict]) -> None:
@@ -630,19 +704,13 @@ def forget_in(conn: Connection, dbs: Databases, keys: Iterable[str]) -> int:
     if row["status"] == BUILDING:
         _cancel_build(conn)
         return 0
-    stored = _histories(conn, set(refs))
-    deltas: dict[tuple[str, date], list[int]] = {}
-    decrements: dict[int, int] = {}
-    for (_ref, purpose), history in stored.items():
-        tokens = decode_history(history)
-        add_changes(deltas, purpose, state_changes(tokens), -1)
-        for _t, _id, bucket, _a in tokens:
-            decrements[bucket] = decrements.get(bucket, 0) - 1
-    _add_day_deltas(conn, deltas)
-    _add_bucket_counts(conn, decrements)
-    for chunk in _chunks(refs):
-        conn.execute(delete(subjects_table).where(subjects_table.c.subject_ref.in_(chunk)))
-    return len(stored)
+    stored, _in_recent = _histories(conn, set(refs))
+    keys = sorted(stored)
+    old, purposes = _stored_columns(keys, stored)
+    _add_day_deltas(conn, _deltas([(-1, old)], purposes))
+    _add_bucket_counts(conn, _bucket_counts(old["bucket"], -1))
+    _delete_histories(conn, keys)
+    return len(keys)
 
 
 def forget_events(dbs: Databases, deleted: Iterable[Mapping[str, Any]]) -> int:
@@ -666,33 +734,34 @@ def forget_events_in(conn: Connection, dbs: Databases, deleted: Iterable[Mapping
     if row["status"] == BUILDING:
         _cancel_build(conn)
         return 0
-    stored = _histories(conn, set(ids_by_ref))
-    deltas: dict[tuple[str, date], list[int]] = {}
-    decrements: dict[int, int] = {}
-    updates, gone = [], []
-    for (ref, purpose), history in stored.items():
-        tokens = decode_history(history)
-        kept = [t for t in tokens if t[1] not in ids_by_ref[ref]]
-        if len(kept) == len(tokens):
-            continue
-        for _t, _id, bucket, _a in set(tokens) - set(kept):
-            decrements[bucket] = decrements.get(bucket, 0) - 1
-        add_changes(deltas, purpose, state_changes(tokens), -1)
-        add_changes(deltas, purpose, state_changes(kept), 1)
-        if kept:
-            updates.append({"b_ref": ref, "b_purpose": purpose, "b_history": encode_history(kept)})
-        else:
-            gone.append((ref, purpose))
-    _write_histories(conn, updates, [])
-    for ref, purpose in gone:
-        conn.execute(
-            delete(subjects_table).where(
-                subjects_table.c.subject_ref == ref, subjects_table.c.purpose == purpose
-            )
-        )
-    _add_day_deltas(conn, deltas)
-    _add_bucket_counts(conn, decrements)
-    return len(updates) + len(gone)
+    stored, in_recent = _histories(conn, set(ids_by_ref))
+    keys = sorted(stored)
+    old, purposes = _stored_columns(keys, stored)
+    pairs = zip(old["group"].tolist(), old["id"].tolist(), strict=True)
+    removed = np.array([i in ids_by_ref[keys[g][0]] for g, i in pairs], dtype=bool)
+    kept = _subset(old, ~removed)
+    changed = set(old["group"][removed].tolist())
+    texts = history_texts(kept, len(keys))
+    updates = [
+        {"b_ref": keys[g][0], "b_purpose": keys[g][1], "b_history": texts[g]}
+        for g in sorted(changed)
+        if texts[g] is not None
+    ]
+    _write_histories(conn, updates, in_recent)
+    _delete_histories(conn, [keys[g] for g in sorted(changed) if texts[g] is None])
+    _add_day_deltas(conn, _deltas([(1, kept), (-1, old)], purposes))
+    _add_bucket_counts(conn, _bucket_counts(old["bucket"][removed], -1))
+    return len(changed)
+
+
+def _stored_columns(
+    keys: list[tuple[str, str]], stored: dict[tuple[str, str], str]
+) -> tuple[dict[str, np.ndarray], list[str]]:
+    """The stored histories of `keys` as columns (`parse_histories`), and the purpose names
+    their purpose codes stand for."""
+    purposes = arrays.Labels()
+    codes = purposes.encode([purpose for _ref, purpose in keys])
+    return parse_histories([stored[key] for key in keys], codes), purposes.values
 
 
 def _cancel_build(conn: Connection) -> None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import sqlite3
 from datetime import date, datetime, timedelta
+from unittest import mock
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -80,6 +81,7 @@ def reset(dbs) -> None:
     with dbs.ledger.begin() as conn:
         for table in (
             lt.consent_rollup_subjects,
+            lt.consent_rollup_recent,
             lt.consent_rollup_days,
             lt.consent_rollup_events,
             lt.consent_rollup_gaps,
@@ -145,6 +147,15 @@ def assert_frames_equal(actual, expected) -> None:
     assert left == right
 
 
+def history_rows(dbs) -> list:
+    """The stored subject histories, from the large and the recent table."""
+    with dbs.ledger.connect() as conn:
+        return [
+            *conn.execute(select(lt.consent_rollup_subjects)).all(),
+            *conn.execute(select(lt.consent_rollup_recent)).all(),
+        ]
+
+
 def counts(frame, purpose: str) -> tuple[int, int, int]:
     row = frame[frame["purpose"] == purpose].iloc[0]
     return int(row["subjects"]), int(row["granted"]), int(row["withdrawn"])
@@ -187,12 +198,19 @@ events_strategy = st.lists(
     erased=st.one_of(st.none(), st.sampled_from(SUBJECTS)),
     erased_email=st.one_of(st.none(), st.sampled_from(["kari@example.no", "ola@example.no"])),
     offsets=st.lists(st.integers(-1, 7), min_size=1, max_size=3),
+    merge_rows=st.sampled_from([consent_rollup.MERGE_ROWS, 0, 2]),
 )
 def test_r21_rollup_equals_direct_computation(
-    sqlite_dbs, first, second, third, late, erased, erased_email, offsets
+    sqlite_dbs, first, second, third, late, erased, erased_email, offsets, merge_rows
 ):
     dbs = sqlite_dbs
     reset(dbs)
+    # Recent histories merged into the large table never, after every refresh, or often.
+    with mock.patch.object(consent_rollup, "MERGE_ROWS", merge_rows):
+        check_histories(dbs, first, second, third, late, erased, erased_email, offsets)
+
+
+def check_histories(dbs, first, second, third, late, erased, erased_email, offsets) -> None:
     days = sorted({BASE.date() + timedelta(days=o) for o in offsets})
     ids = iter(range(1, 1000))
     numbered = [(next(ids), e) for e in first]
@@ -266,6 +284,43 @@ def test_r20_an_older_event_arriving_late_recomputes_the_subject(empty_dbs):
     assert_same_answers(dbs, [monday, tuesday])
 
 
+def test_r21_a_refresh_writes_recent_histories_that_a_merge_moves_unchanged(empty_dbs):
+    dbs = empty_dbs
+    days = [BASE.date(), BASE.date() + timedelta(days=1)]
+    add_event(dbs, 1, event((1, None, None), at=BASE))
+    add_event(dbs, 2, event((2, None, None), at=BASE))
+    consent_rollup.refresh(dbs)  # the first refresh builds: histories in the large table
+    # Later events: a new subject, a later event of subject 1, an older one of subject 2.
+    add_event(dbs, 3, event((3, None, None), at=BASE))
+    add_event(dbs, 4, event((1, None, None), action="withdrawn", at=BASE + timedelta(days=1)))
+    add_event(dbs, 5, event((2, None, None), action="withdrawn", at=BASE - timedelta(hours=1)))
+    with mock.patch.object(consent_rollup, "MERGE_ROWS", 3):
+        consent_rollup.refresh(dbs)
+        assert (
+            table_rows(dbs, lt.consent_rollup_subjects),
+            table_rows(dbs, lt.consent_rollup_recent),
+        ) == (2, 3)
+        assert_same_answers(dbs, days)
+        assert consent_rollup.merge_recent(dbs) == 0  # not above MERGE_ROWS
+
+        assert consent_rollup.merge_recent(dbs, at_least=2) == 3
+
+    assert (
+        table_rows(dbs, lt.consent_rollup_subjects),
+        table_rows(dbs, lt.consent_rollup_recent),
+    ) == (3, 0)
+    assert counts(consent.consent_rates(dbs, days[1]), STATS) == (3, 2, 1)
+    assert_same_answers(dbs, days)
+    erase(dbs, (1, None, None))  # forgetting reads and deletes both tables
+    assert counts(consent.consent_rates(dbs, days[1]), STATS) == (2, 2, 0)
+    assert_same_answers(dbs, days)
+
+
+def table_rows(dbs, table) -> int:
+    with dbs.ledger.connect() as conn:
+        return conn.execute(select(func.count()).select_from(table)).scalar_one()
+
+
 def test_r12_forgetting_a_person_removes_their_state_and_events(empty_dbs):
     dbs = empty_dbs
     day = BASE.date()
@@ -283,10 +338,7 @@ def test_r12_forgetting_a_person_removes_their_state_and_events(empty_dbs):
         {"purpose": NEWS, "source": "web", "granted_events": 1}
     ]
     assert_same_answers(dbs, [day])
-    with dbs.ledger.connect() as conn:
-        assert (
-            conn.execute(select(func.count()).select_from(lt.consent_rollup_subjects)).scalar() == 1
-        )
+    assert len(history_rows(dbs)) == 1
 
 
 def test_r12_forgetting_single_events_keeps_the_rest_of_their_subject(empty_dbs):
@@ -330,8 +382,7 @@ def test_r18_the_rollup_holds_no_email_address(empty_dbs):
     dbs = empty_dbs
     add_event(dbs, 1, event((None, "kari@example.no", None), purpose=NEWS))
     consent_rollup.refresh(dbs)
-    with dbs.ledger.connect() as conn:
-        rows = conn.execute(select(lt.consent_rollup_subjects)).all()
+    rows = history_rows(dbs)
     assert len(rows) == 1
     assert rows[0].subject_ref == consent_rollup.subject_ref(dbs, "email:kari@example.no")
     assert "@" not in "".join(str(v) for v in rows[0])
