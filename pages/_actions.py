@@ -59,7 +59,8 @@ def selectable_table(
     column_config: dict | None = None,
     full_export: bool | None = None,
 ) -> list[int]:
-    """Show `df` with row selection (for a DPO) and return the selected ids.
+    """Show `df` (its `columns`, headed as ui.show_frame heads them) with row selection (for
+    a DPO) and return the selected ids.
 
     Positions from the browser refer to the table as the user saw it, i.e. as rendered on
     the previous run; they are mapped through that run's ids, and only when the user changed
@@ -71,11 +72,9 @@ def selectable_table(
     """
     shown = ui.display_frame(df, columns)
     seen_ids: list[int] = st.session_state.get(f"{key}:ids", [])
-    event = st.dataframe(
+    event = ui.show_frame(
         shown,
-        hide_index=True,
         column_config=column_config,
-        width="stretch",
         key=key,
         on_select="rerun" if can_act() else "ignore",
         selection_mode="multi-row",

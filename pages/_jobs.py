@@ -140,12 +140,7 @@ def show_results(name: str, *, id_label: str) -> None:
     failed = int((frame["outcome"] == "failed").sum())
     title = f"Results of the last run: {kept['what']} ({len(frame) - failed} succeeded, {failed} failed)"
     with st.expander(title, expanded=bool(failed)):
-        st.dataframe(
-            frame.rename(columns={"id": id_label}),
-            hide_index=True,
-            width="stretch",
-            key=f"results:{name}:table",
-        )
+        ui.show_frame(frame.rename(columns={"id": id_label}), key=f"results:{name}:table")
         if kept.get("job_id"):
             st.caption(f"Job {kept['job_id']} in the ledger; its steps are in the audit log.")
 
@@ -183,10 +178,8 @@ def unfinished_jobs(
             )
             failed = ui.fetch(cached.failed_steps, int(job.job_id))
             if not failed.empty:
-                st.dataframe(
-                    failed[["target", "store", "step", "error"]],
-                    hide_index=True,
-                    width="stretch",
+                ui.show_frame(
+                    ui.display_frame(failed, ["target", "store", "step", "error"]),
                     key=f"job:{job.job_id}:failed",
                 )
             elif job.error:

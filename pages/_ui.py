@@ -265,6 +265,76 @@ def display_frame(df: pd.DataFrame, columns: list[str] | None = None) -> pd.Data
     return shown
 
 
+# Headers the rule in `column_label` would not say well; a page may still give a table its
+# own (`column_config`).
+COLUMN_LABELS = {
+    "id": "ID",
+    "case_ref": "Case reference",
+    "subject_ref": "Subject reference",
+    "duration_s": "Duration (s)",
+    "lifetime_days": "Lifetime (days)",
+}
+# Words of column names as a header writes them.
+_HEADER_WORDS = {"email": "e-mail", "dpa": "DPA", "dpf": "DPF", "tia": "TIA", "url": "URL"}
+
+
+def column_label(name: Any) -> str:
+    """The header of a column as display_frame names it: COLUMN_LABELS, else its words
+    ("request_type" → "Request type"), an id as the thing it names ("account_id" →
+    "Account", "hold_ids" → "Holds"), a date with its time zone ("received_on" → "Received
+    (Oslo)", "received_at (UTC)" → "Received (UTC)")."""
+    name = str(name)
+    if name in COLUMN_LABELS:
+        return COLUMN_LABELS[name]
+    stem, zone = name, ""
+    if stem.endswith("_at (UTC)"):
+        stem, zone = stem.removesuffix("_at (UTC)"), " (UTC)"
+    elif stem.endswith("_on"):
+        stem, zone = stem.removesuffix("_on"), " (Oslo)"
+    elif stem.endswith("_ids"):
+        stem = stem.removesuffix("_ids") + "s"
+    elif stem.endswith("_id"):
+        stem = stem.removesuffix("_id")
+    words = " ".join(_HEADER_WORDS.get(word, word) for word in stem.split("_") if word)
+    return words[:1].upper() + words[1:] + zone if words else name
+
+
+def column_headers(
+    shown: pd.DataFrame, overrides: Mapping[str, Any] | None = None
+) -> dict[str, Any]:
+    """st.dataframe's column_config for `shown`: every column headed by column_label, then
+    the page's `overrides` by column name (a header, or a st.column_config column; one
+    without a label keeps the default header)."""
+    config: dict[str, Any] = {str(c): column_label(c) for c in shown.columns}
+    for name, override in (overrides or {}).items():
+        if isinstance(override, Mapping) and not override.get("label"):
+            override = {**override, "label": column_label(name)}
+        config[name] = override
+    return config
+
+
+def show_frame(
+    shown: pd.DataFrame,
+    *,
+    column_config: Mapping[str, Any] | None = None,
+    row_style: Callable[[pd.Series], list[str]] | None = None,
+    **options: Any,
+) -> Any:
+    """st.dataframe of a frame shaped by display_frame, full width without the index: human
+    headers (column_headers, with the page's `column_config`), missing values as blank
+    cells, rows coloured by `row_style` when there are at most STYLED_ROWS_MAX. `options`
+    go to st.dataframe (key, on_select, ...); returns what it returns."""
+    styled = row_style is not None and len(shown) <= STYLED_ROWS_MAX
+    return st.dataframe(
+        shown.style.apply(row_style, axis=1) if styled else shown,
+        hide_index=True,
+        width="stretch",
+        column_config=column_headers(shown, column_config),
+        placeholder="",
+        **options,
+    )
+
+
 def _whole_number_column(name: str, values: pd.Series) -> bool:
     """An id or day count stored as float because of a missing value (1186.0 → 1186)."""
     if not (name == "id" or name.endswith(("_id", "_days"))):
@@ -313,8 +383,8 @@ def table(
     row_style: Callable[[pd.Series], list[str]] | None = None,
     full: FullReader | None = None,
 ) -> pd.DataFrame:
-    """Show `df` (its `columns`, in order) with st.dataframe, the row-cap caption and an
-    export of the same columns; returns the frame shown.
+    """Show `df` (its `columns`, in order) with show_frame, the row-cap caption and an
+    export of the same columns under their own names; returns the frame shown.
 
     When `df` is capped (`.attrs["truncated"]`), the export reads every matching row again:
     with `full` (a function of a row limit, for a frame the page changed after reading it),
@@ -322,13 +392,12 @@ def table(
     function; otherwise it holds the rows shown, and the caption says which (DESIGN.md
     "Exports"). `page`/`name` make the file name "<page>-<name>-<as_of>.<csv|xlsx>";
     `filters` are the page's filter values, recorded with a personal-data export (RULES.md
-    R40; no data values). `row_style` colours whole rows on screen only, for tables of up to
+    R40; no data values). `column_config` overrides the headers and formats on screen
+    (show_frame); `row_style` colours whole rows on screen only, for tables of up to
     STYLED_ROWS_MAX rows.
     """
     shown = display_frame(df, columns)
-    styled = row_style is not None and len(shown) <= STYLED_ROWS_MAX
-    data: Any = shown.style.apply(row_style, axis=1) if styled else shown
-    st.dataframe(data, hide_index=True, column_config=column_config, width="stretch")
+    show_frame(shown, column_config=column_config, row_style=row_style)
     reader = full or cached.full_reader(df)
     row_cap_caption(shown, full_export=reader is not None)
     export_table(

@@ -45,16 +45,8 @@ COLUMNS = [
     "on_hold",
     "hold_ids",
 ]
-COLUMN_CONFIG = {
-    "last_activity_on": "Last activity on",
-    "last_activity_by": "Last activity by",
-    "eligible_on": "Eligible on",
-    "notice_sent_on": "Notice sent on",
-    "notice_voided": "Notice voided?",
-    "deletable_on": "Deletable on",
-    "on_hold": "On hold?",
-    "hold_ids": "Holds",
-}
+# Headers the common rule (ui.column_label) would not give.
+COLUMN_CONFIG = {"notice_voided": "Notice voided?", "on_hold": "On hold?"}
 ROW_COLOURS = {
     "ready": "background-color: rgba(214, 69, 69, 0.18)",
     "notice_due": "background-color: rgba(240, 162, 2, 0.18)",
@@ -71,7 +63,6 @@ OUTBOX_COLUMNS = [
     "last_error",
     "sent_at",
 ]
-PLAN_CONFIG = {"kept_until": "Kept until", "rows": "Rows"}
 # What each action changes, so only those caches are cleared afterwards.
 NOTICE_CACHES = (
     "accounts_nearing_deletion",
@@ -186,7 +177,7 @@ def confirm_deletion(account_ids: list[int]) -> None:
             f"{others} other selected account(s) are not ready; they are not deleted and the "
             "results say why (an attempt on an account under a legal hold is recorded)."
         )
-    st.dataframe(plan, hide_index=True, width="stretch", column_config=PLAN_CONFIG)
+    ui.show_frame(ui.display_frame(plan))
     invoices = plan[plan["action"] == "detach and keep"].iloc[0]
     if invoices["rows"] > 0:
         st.info(
@@ -273,7 +264,6 @@ def outbox() -> None:
             name="outbox",
             filters={},
             columns=OUTBOX_COLUMNS,
-            column_config={"last_error": "Last error"},
         )
     if not _actions.can_act():
         return

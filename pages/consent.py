@@ -16,7 +16,7 @@ from pages import _charts as charts
 from pages import _ui as ui
 
 PAGE = "consent"
-PERCENT = st.column_config.NumberColumn("rate", format="percent")
+PERCENT = st.column_config.NumberColumn(format="percent")
 DEFINITIONS = """
 - **Subject**: whoever a consent event is about: the account if the event has one, else the
   e-mail address (lower-case), else the website visitor id (R20).

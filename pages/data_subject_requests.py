@@ -44,11 +44,9 @@ AWAITING_COLUMNS = [
     "paused_days",
     "duplicate",
 ]
+# Headers the common rule (ui.column_label) would not give.
 COLUMN_CONFIG = {
-    "badge": "Badge",
-    "due_on": "Due on",
-    "days_left": "Days left",
-    "unpaused_due_on": "Due without the pause",
+    "unpaused_due_on": "Due without the pause (Oslo)",
     "paused_days": "Days paused",
     "duplicate": "Duplicate?",
 }

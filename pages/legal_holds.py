@@ -52,7 +52,8 @@ ALL_COLUMNS = [
     "released_by",
 ]
 BLOCKED_COLUMNS = ["id", "hold_id", "occurred_at", "actor", "action", "target"]
-COLUMN_CONFIG = {"past_review": "Past review?", "review_on": "Review on"}
+# Headers the common rule (ui.column_label) would not give.
+COLUMN_CONFIG = {"past_review": "Past review?", "review_on": "Review due (Oslo)"}
 # A hold changes what every retention list shows as on hold and what is due.
 HOLD_CACHES = (
     "active_holds",
@@ -123,10 +124,8 @@ def confirm_release(hold_ids: list[int]) -> None:
         "kept that is past its retention becomes due at once: accounts can be deleted, logs "
         "purged and invoices anonymised from today (R17)."
     )
-    st.dataframe(
-        ui.display_frame(chosen, ["id", "scope", "account_id", "contact_id", "email", "case_ref"]),
-        hide_index=True,
-        width="stretch",
+    ui.show_frame(
+        ui.display_frame(chosen, ["id", "scope", "account_id", "contact_id", "email", "case_ref"])
     )
     label = f"Release {len(hold_ids)} hold(s)"
     if not jobs.confirmed(RELEASE, len(hold_ids), label=label, noun="hold"):

@@ -104,10 +104,8 @@ def findings_box() -> None:
     st.caption("What the privacy policy promises, checked against the data on the as-of date.")
     checks = ui.fetch(cached.policy_findings, as_of)
     shown = checks.assign(severity=checks["severity"].map(lambda s: f"{FINDING_ICONS[s]} {s}"))
-    st.dataframe(
-        shown[["severity", "area", "promise", "reality", "count", "rule"]],
-        hide_index=True,
-        width="stretch",
+    ui.show_frame(
+        ui.display_frame(shown, ["severity", "area", "promise", "reality", "count", "rule"]),
         key="overview_policy_findings",
     )
     broken = checks[checks["count"].fillna(0) > 0]
@@ -136,4 +134,4 @@ for box in (
         box()
 
 with st.expander("Databases"):
-    st.dataframe(ui.fetch(cached.health_summary), hide_index=True, width="stretch")
+    ui.show_frame(ui.display_frame(ui.fetch(cached.health_summary)))

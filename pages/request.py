@@ -167,22 +167,12 @@ events = detail["events"]
 if events.empty:
     ui.empty_state("No step taken yet: the request is as customer service received it.")
 else:
-    st.dataframe(
-        ui.display_frame(events, EVENT_COLUMNS),
-        hide_index=True,
-        width="stretch",
-        key="request_timeline",
-    )
+    ui.show_frame(ui.display_frame(events, EVENT_COLUMNS), key="request_timeline")
 
 tasks = ui.fetch(cached.recipient_tasks, request_id)
 if not tasks.empty:
     st.subheader("Recipient notifications (R11)")
-    st.dataframe(
-        ui.display_frame(tasks, TASK_COLUMNS),
-        hide_index=True,
-        width="stretch",
-        key="request_tasks",
-    )
+    ui.show_frame(ui.display_frame(tasks, TASK_COLUMNS), key="request_tasks")
 
 
 # --- acting ----------------------------------------------------------------------------------

@@ -24,7 +24,8 @@ ANONYMISE = "anonymise_invoices"
 # Shown in the order the data functions return them.
 CONTACT_COLUMNS = retention.CONTACT_COLUMNS
 INVOICE_COLUMNS = retention.INVOICE_COLUMNS
-COLUMN_CONFIG = {"retained_until": "Retained until", "on_hold": "On hold?", "hold_ids": "Holds"}
+# Headers the common rule (ui.column_label) would not give.
+COLUMN_CONFIG = {"on_hold": "On hold?"}
 # What each action changes, so only those caches are cleared afterwards.
 COMMON_CACHES = (
     "unfinished_jobs",

@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 import sqlite3
 from datetime import date, timedelta
 
+import openpyxl
 import pytest
 from streamlit.runtime.pages_manager import PagesManager
 from streamlit.testing.v1 import AppTest
@@ -315,6 +317,78 @@ def test_consent_trend_months_survives_page_switches_without_a_session_state_war
     assert at.number_input(key="consent_trend_months").value == 24
     assert "Trend, 2024-12-01 to 2026-11-29" in [s.value for s in at.subheader]
     assert not [w for w in warned if "consent_trend_months" in w], warned
+
+
+# --- tables --------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("name", "header"),
+    [
+        ("account_id", "Account"),
+        ("request_type", "Request type"),
+        ("received_on", "Received (Oslo)"),
+        ("occurred_at (UTC)", "Occurred (UTC)"),
+        ("hold_ids", "Holds"),
+        ("subject_email", "Subject e-mail"),
+        ("dpf_checked_on", "DPF checked (Oslo)"),
+        ("id", "ID"),
+        ("case_ref", "Case reference"),
+        ("Field", "Field"),
+    ],
+)
+def test_a_column_name_becomes_a_human_header(name, header):
+    from pages import _ui as ui
+
+    assert ui.column_label(name) == header
+
+
+def headers(frame) -> dict[str, str]:
+    """The headers a table shows, by column name (its column_config labels)."""
+    config = json.loads(frame.proto.columns or "{}")
+    return {name: column["label"] for name, column in config.items() if column.get("label")}
+
+
+def exported_header(at: AppTest, page: str, name: str, chosen: str = "excel") -> list[str]:
+    """The column names of the table's export in format `chosen` (prepared, not downloaded)."""
+    key = f"export:{page}:{name}"
+    at.radio(key=f"{key}:format").set_value(chosen).run(timeout=60)
+    at.button(key=f"{key}:prepare").click().run(timeout=60)
+    data = at.session_state[key]["data"]
+    if chosen == "xlsx":
+        sheet = openpyxl.load_workbook(io.BytesIO(data)).active
+        return [cell.value for cell in next(sheet.iter_rows(max_row=1))]
+    delimiter = ";" if chosen == "excel" else ","
+    return next(csv.reader(io.StringIO(data.decode("utf-8-sig")), delimiter=delimiter))
+
+
+def test_tables_show_human_headers_and_blank_cells_and_exports_keep_the_column_names(app_env):
+    at = open_app("data_subject_requests")
+    queue = at.dataframe[0]
+    shown = headers(queue)
+    columns = list(queue.value.columns)  # the data keeps its names
+    assert columns[:3] == ["request_id", "badge", "request_type"]
+    assert shown["request_id"] == "Request"
+    assert shown["request_type"] == "Request type"
+    assert shown["received_on"] == "Received (Oslo)"
+    assert shown["duplicate"] == "Duplicate?"  # the page's own header
+    assert queue.proto.HasField("placeholder") and queue.proto.placeholder == ""
+    assert exported_header(at, "data-subject-requests", "queue") == columns
+
+    at = open_app("accounts_nearing_deletion")  # a selectable table (the demo user is DPO)
+    accounts = at.dataframe[0]
+    assert accounts.value["notice_sent_on"].isna().any(), "accounts not yet notified"
+    assert accounts.proto.HasField("placeholder") and accounts.proto.placeholder == ""
+    assert headers(accounts)["account_id"] == "Account"
+    assert headers(accounts)["on_hold"] == "On hold?"
+    assert exported_header(at, "accounts-nearing-deletion", "accounts", "xlsx") == list(
+        accounts.value.columns
+    )
+
+    at = open_app("audit_log")
+    entries = at.dataframe[0]
+    assert headers(entries)["occurred_at (UTC)"] == "Occurred (UTC)"
+    assert exported_header(at, "audit-log", "entries", "plain")[:2] == ["id", "occurred_at (UTC)"]
 
 
 # --- look-up and audit -------------------------------------------------------------------
