@@ -30,6 +30,7 @@ which serialises refreshes, erasures and the end of a rebuild on every backend.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import hmac
 import uuid
@@ -118,6 +119,7 @@ class Refreshed:
     applied: int = 0  # events applied by this call
     recomputed: int = 0  # subject-purposes that received an event older than their latest
     rebuilt: bool = False
+    merged: int = 0  # recent histories moved into the large table (see `merge_recent`)
 
 
 # --- subject keys (R20) -------------------------------------------------------------------
@@ -310,8 +312,7 @@ def refresh(
     if not _anything_new(dbs, watermark, awaited):
         return Refreshed(True, READY, watermark)
     refreshed = _apply_new_events(dbs, now)
-    merge_recent(dbs, progress=progress)
-    return refreshed
+    return dataclasses.replace(refreshed, merged=merge_recent(dbs, progress=progress))
 
 
 def _awaited(conn: Connection) -> list[int]:
