@@ -22,6 +22,7 @@ SCOPE_LABELS = {
     "account": "Account (the account, its members and its data)",
     "contact": "Support contact (that contact only)",
 }
+TARGET_NAMES = {"email": "e-mail address", "account": "account id", "contact": "contact id"}
 COLUMNS = [
     "id",
     "past_review",
@@ -147,8 +148,8 @@ def release_actions(selected: list[int]) -> None:
 
 def place_hold_form() -> None:
     """Place a hold: scope, target, reason, case reference, owner (default: you) and review
-    date (default: policy.hold_review_months ahead). Invalid input is shown; nothing is
-    written then."""
+    date (default: policy.hold_review_months ahead). Every problem of the input is shown at
+    once; nothing is written then."""
     st.subheader("Place a legal hold")
     actor = ui.actor()
     default_review = rules.hold_review_default(as_of, policy.hold_review_months)
@@ -169,6 +170,11 @@ def place_hold_form() -> None:
         review_on = right.date_input("Review on", key="hold_review_on", format="YYYY-MM-DD")
         submitted = st.form_submit_button("Place hold")
     if not submitted:
+        return
+    problems = form_problems(scope, target, reason, case_ref, review_on)
+    if problems:
+        listed = "\n".join(f"- {ui.escape_markdown(problem)}" for problem in problems)
+        st.error(f"The hold was not placed; nothing was written.\n\n{listed}", icon="🛑")
         return
     try:
         hold_id = holds.place_hold(
@@ -202,14 +208,35 @@ def place_hold_form() -> None:
     st.rerun()
 
 
-def _scope_argument(scope: str, target: str) -> dict:
-    """The place_hold keyword for the scope; ids must be whole numbers (ValueError)."""
+def form_problems(
+    scope: str, target: str, reason: str, case_ref: str, review_on: date | None
+) -> list[str]:
+    """Every problem of the form's input, each a sentence, so the DPO can fix them in one go
+    (holds.place_hold stops at the first). Whether an account or contact exists is left to
+    place_hold, which refuses an unknown one (RULES.md R17)."""
+    problems = []
     target = (target or "").strip()
-    if scope == "email":
-        return {"email": target}
-    if not target.isdigit():
-        raise ValueError(f"The {scope} id must be a whole number, got '{target}'.")
-    return {f"{scope}_id": int(target)}
+    if not target:
+        problems.append(f"Enter the {TARGET_NAMES[scope]} to hold.")
+    elif scope == "email" and "@" not in target:
+        problems.append(f"'{target}' is not an e-mail address.")
+    elif scope != "email" and not (target.isascii() and target.isdigit()):
+        problems.append(f"The {scope} id must be a whole number, got '{target}'.")
+    if not (reason or "").strip():
+        problems.append("A legal hold needs a reason.")
+    if not (case_ref or "").strip():
+        problems.append("A legal hold needs a case reference.")
+    if isinstance(review_on, date) and review_on <= as_of:
+        problems.append(
+            f"The review date {review_on.isoformat()} must be after {as_of.isoformat()}."
+        )
+    return problems
+
+
+def _scope_argument(scope: str, target: str) -> dict:
+    """The place_hold keyword for the scope, its target checked by form_problems."""
+    target = (target or "").strip()
+    return {"email": target} if scope == "email" else {f"{scope}_id": int(target)}
 
 
 def all_holds() -> None:

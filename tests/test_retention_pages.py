@@ -391,6 +391,36 @@ def test_r17_place_a_hold_block_a_deletion_and_release_it(demo_copy):
     assert retention.account_states(dbs, [account], SEED_AS_OF).iloc[0]["stage"] == "ready"
 
 
+def test_r17_every_problem_of_the_hold_form_is_reported_at_once(demo_copy):
+    dbs = demo_copy.dbs
+    active_before = len(holds.active_holds(dbs, SEED_AS_OF))
+    at = open_page("legal_holds")
+    at.selectbox(key="hold_scope").set_value("account")
+    at.text_input(key="hold_target").set_value("12a")
+    at.text_area(key="hold_reason").set_value("   ")
+    at.text_input(key="hold_case_ref").set_value("")
+    at.date_input(key="hold_review_on").set_value(SEED_AS_OF)
+    click(at, "FormSubmitter:hold_form-Place hold")
+
+    assert len(at.error) == 1, texts(at.error)
+    message = texts(at.error).replace("\\", "")
+    assert "The hold was not placed; nothing was written." in message
+    for problem in (
+        "The account id must be a whole number, got '12a'.",
+        "A legal hold needs a reason.",
+        "A legal hold needs a case reference.",
+        "The review date 2026-11-29 must be after 2026-11-29.",
+    ):
+        assert problem in message
+    assert len(holds.active_holds(dbs, SEED_AS_OF)) == active_before
+
+    at.selectbox(key="hold_scope").set_value("email")
+    at.text_input(key="hold_target").set_value(" ")
+    click(at, "FormSubmitter:hold_form-Place hold")
+    assert "Enter the e-mail address to hold." in texts(at.error).replace("\\", "")
+    assert len(holds.active_holds(dbs, SEED_AS_OF)) == active_before
+
+
 # --- roles -----------------------------------------------------------------------------------
 
 
