@@ -21,6 +21,7 @@ from pages import _ui as ui
 
 PAGE = "accounts-nearing-deletion"
 TABLE_KEY = "accounts_table"
+MAX_WITHIN_DAYS = 366  # the widest "Deletion within" window, in days
 SEND = "send_notices"
 APPROVE = "approve_deletion"
 STAGE_LABELS = {
@@ -108,8 +109,13 @@ st.session_state.setdefault("accounts_within_days", 30)
 st.session_state.setdefault("accounts_stages", list(STAGES))
 with st.form("accounts_filters"):
     left, right = st.columns([1, 3])
+    # No min_value/max_value: Streamlit would quietly replace a value outside them with
+    # the default; the check below says so instead.
     within_days = left.number_input(
-        "Deletion within (days)", min_value=0, max_value=366, step=1, key="accounts_within_days"
+        "Deletion within (days)",
+        step=1,
+        key="accounts_within_days",
+        help=f"0 to {MAX_WITHIN_DAYS} days after the as-of date.",
     )
     stages = right.multiselect(
         "Stages", list(STAGES), key="accounts_stages", format_func=STAGE_LABELS.get
@@ -117,6 +123,13 @@ with st.form("accounts_filters"):
     st.form_submit_button("Apply")
 
 within_days = int(within_days)
+if not 0 <= within_days <= MAX_WITHIN_DAYS:
+    st.error(
+        f"“Deletion within” must be from 0 to {MAX_WITHIN_DAYS} days, not {within_days}. "
+        "Nothing is listed until it is.",
+        icon="🛑",
+    )
+    st.stop()
 chosen = tuple(s for s in STAGES if s in stages)
 if not chosen:
     st.warning("Choose at least one stage.")

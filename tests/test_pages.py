@@ -221,6 +221,26 @@ def test_r13_accounts_page_stage_filter(app_env):
     assert list(at.dataframe[0].value["account_id"]) == list(expected["account_id"])
 
 
+@pytest.mark.parametrize("days", [-5, 367])
+def test_r13_accounts_page_refuses_a_deletion_window_out_of_range(app_env, days):
+    at = open_app("accounts_nearing_deletion")
+    at.number_input(key="accounts_within_days").set_value(days)
+    submit(at, "accounts_filters")
+
+    assert not at.exception, texts(at.exception)
+    assert texts(at.error) == f"“Deletion within” must be from 0 to 366 days, not {days}. " + (
+        "Nothing is listed until it is."
+    )
+    assert at.number_input(key="accounts_within_days").value == days  # not quietly replaced
+    assert not at.dataframe
+
+    at.number_input(key="accounts_within_days").set_value(0)
+    submit(at, "accounts_filters")
+    assert_ran_cleanly(at)
+    expected = retention.accounts_nearing_deletion(app_env.dbs, SEED_AS_OF, 0)
+    assert list(at.dataframe[0].value["account_id"]) == list(expected["account_id"])
+
+
 def test_as_of_in_the_sidebar_is_kept_across_pages(app_env):
     later = SEED_AS_OF + timedelta(days=20)
     at = open_app()
