@@ -11,18 +11,34 @@ While the roll-up is being built by another process, the same figures are comput
 from the events: the `_direct_*` functions, portable SQL with ROW_NUMBER() (SQLite,
 PostgreSQL, MariaDB 10.2+) and Oslo day bounds computed in Python. They are also the
 reference the roll-up is tested against. Processing without consent (R22) matches rows of
-two stores (or of a lowered key) in Python: the consent states are loaded as small
-per-subject rows and the sessions or subscribers streamed past them, so only the rows shown
-are kept.
+two stores: each account's spans without a granted usage_statistics state go into a
+temporary table next to the sessions, which the database joins through its index; the
+newsletter states are loaded as small per-e-mail rows and the subscribers streamed past
+them. Only the rows shown are kept.
 """
 
 from __future__ import annotations
 
-from bisect import bisect_right
+import heapq
+import uuid
 from datetime import date, datetime
 
 import pandas as pd
-from sqlalchemy import Connection, case, func, literal_column, or_, select
+from sqlalchemy import (
+    Column,
+    Connection,
+    DateTime,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    case,
+    func,
+    insert,
+    literal_column,
+    or_,
+    select,
+)
 
 from data_access import consent_rollup, rules
 from data_access.clock import day_end_utc, day_start_utc, today_oslo
@@ -409,69 +425,144 @@ def _withdrawal_counts(
 # --- processing without consent (R22) -----------------------------------------------------
 
 
-def _usage_timelines(dbs: Databases, before: datetime) -> dict[int, tuple[list, list]]:
-    """account_id -> (event times, actions) of its usage_statistics events, oldest first
-    (ties by id, so the last of equal times is the one that counts, R20)."""
+# Usage sessions without consent: the account's usage_statistics events are in the consent
+# database, its sessions in the users database. The events become the account's spans of
+# time without a granted state (before its first event; from each withdrawal to the next
+# grant), those spans go into a temporary table next to the sessions, and the database
+# finds the sessions inside them through the (account_id, started_at) index: about 1 s for
+# five million sessions, where streaming every session past the timelines took minutes.
+_NEVER = datetime(1000, 1, 1)  # the start of a span before any event (MariaDB's DATETIME minimum)
+_SPAN_COLUMNS = ["account_id", "span_from", "span_until", "state"]
+_SPAN_ROWS = 100_000
+
+
+def _ungranted_spans(dbs: Databases, before: datetime) -> pd.DataFrame:
+    """Per account with usage_statistics events before `before` (UTC), the spans in which
+    its state was not granted: columns account_id, span_from (inclusive), span_until
+    (exclusive, at most `before`), state ('none' before the first event, else the action
+    then in force). The latest event at or before an instant counts; of events at the same
+    instant, the one with the higher id (R20)."""
     query = (
         select(events.c.account_id, events.c.occurred_at, events.c.action)
         .where(events.c.purpose == "usage_statistics", events.c.account_id.is_not(None))
         .where(events.c.occurred_at < before)
         .order_by(events.c.account_id, events.c.occurred_at, events.c.id)
     )
-    timelines: dict[int, tuple[list, list]] = {}
     with dbs.consent.connect() as conn:
-        for account_id, occurred_at, action in conn.execution_options(yield_per=_STREAM).execute(
-            query
-        ):
-            times, actions = timelines.setdefault(account_id, ([], []))
-            times.append(occurred_at)
-            actions.append(action)
-    return timelines
+        timeline = _frame(conn.execute(query), ["account_id", "at", "action"])
+    timeline["at"] = pd.to_datetime(timeline["at"])
+    timeline = timeline.drop_duplicates(["account_id", "at"], keep="last").reset_index(drop=True)
+    first = _starts(timeline["account_id"])
+    # A run: an account's consecutive instants with the same action; it lasts until the next.
+    runs = timeline[first | _starts(timeline["action"])].reset_index(drop=True)
+    last_run = _starts(runs["account_id"]).shift(-1, fill_value=True)
+    runs["span_until"] = runs["at"].shift(-1).where(~last_run, before)
+    after_first = runs[runs["action"] != "granted"].rename(
+        columns={"at": "span_from", "action": "state"}
+    )
+    before_first = timeline[first].rename(columns={"at": "span_until"})
+    before_first = before_first.assign(span_from=_NEVER, state="none")
+    return pd.concat([before_first, after_first], ignore_index=True)[_SPAN_COLUMNS]
 
 
-def _state_at(timeline: tuple[list, list] | None, when: datetime) -> str:
-    """'granted', 'withdrawn' or 'none': the latest event at or before `when`."""
-    if timeline is None:
-        return "none"
-    times, actions = timeline
-    position = bisect_right(times, when)
-    return actions[position - 1] if position else "none"
+def _starts(values: pd.Series) -> pd.Series:
+    """True where a value differs from the one before it (and at the first)."""
+    return values.ne(values.shift())
+
+
+def _frame(result, columns: list[str]) -> pd.DataFrame:
+    """A query's rows as a DataFrame, built column by column (pandas inspects each Row
+    object otherwise, which costs more than reading them)."""
+    values = list(zip(*result.all(), strict=True)) or [() for _ in columns]
+    return pd.DataFrame(dict(zip(columns, values, strict=True)), columns=columns)
 
 
 def _sessions_without_consent(dbs: Databases, as_of: date, cap: int) -> pd.DataFrame:
-    """Sessions started while the account's usage_statistics state was not granted.
-
-    The account's consent history is in another database, so the account timelines are
-    loaded (one small row per event) and the sessions streamed past them newest first;
-    rows beyond `cap` are only counted.
-    """
+    """Sessions started before the end of the Oslo date `as_of` while the account's
+    usage_statistics state was not granted, newest first; rows beyond `cap` are only
+    counted. Needs the right to create temporary tables in the users database."""
     before = day_end_utc(as_of)
-    timelines = _usage_timelines(dbs, before)
-    query = (
-        select(
-            usage_sessions.c.id,
-            usage_sessions.c.account_id,
-            usage_sessions.c.started_at,
-            usage_sessions.c.feature,
+    spans = _ungranted_spans(dbs, before)
+    table = _spans_table()
+    s = usage_sessions
+    newest: list[tuple] = []
+    total = 0
+    # One transaction: on an error PostgreSQL and SQLite forget the temporary table; MariaDB
+    # keeps it until the connection closes, harmless under its one-off name.
+    with dbs.users.begin() as conn:
+        spans = _spans_with_sessions(conn, spans, before)
+        table.create(conn)
+        for start in range(0, len(spans), _SPAN_ROWS):
+            conn.execute(insert(table), _records(spans.iloc[start : start + _SPAN_ROWS]))
+        # No ORDER BY: it would make the database walk every session by time.
+        query = select(s.c.id, s.c.account_id, s.c.started_at, s.c.feature, table.c.state).join(
+            table,
+            (s.c.account_id == table.c.account_id)
+            & (s.c.started_at >= table.c.span_from)
+            & (s.c.started_at < table.c.span_until),
         )
-        .where(usage_sessions.c.started_at < before)
-        .order_by(usage_sessions.c.started_at.desc(), usage_sessions.c.id.desc())
-    )
-    rows, total = [], 0
-    with dbs.users.connect() as conn:
-        for session_id, account_id, started_at, feature in conn.execution_options(
-            yield_per=_STREAM
-        ).execute(query):
-            state = _state_at(timelines.get(account_id), started_at)
-            if state == "granted":
-                continue
+        for row in conn.execute(query, execution_options={"yield_per": _STREAM}):
             total += 1
-            if len(rows) < cap:
-                rows.append((session_id, account_id, started_at, feature, state))
+            newest.append(tuple(row))
+            if len(newest) >= 2 * cap + _STREAM:  # keep the memory bounded
+                newest = heapq.nlargest(cap, newest, key=_newest_first)
+        table.drop(conn)
+    rows = heapq.nlargest(cap, newest, key=_newest_first)
     frame = pd.DataFrame(rows, columns=SESSION_COLUMNS)
     frame["started_at"] = pd.to_datetime(frame["started_at"])
     frame.attrs.update(total=total, truncated=total > len(frame))
     return frame
+
+
+def _spans_with_sessions(conn: Connection, spans: pd.DataFrame, before: datetime) -> pd.DataFrame:
+    """The spans that can hold a session: those overlapping the time between the account's
+    first and last session before `before` (one index-only pass over the sessions); plus a
+    span over all time for each account with sessions but no usage_statistics event
+    (never granted; such accounts are known only to the users database)."""
+    s = usage_sessions
+    query = (
+        select(s.c.account_id, func.min(s.c.started_at), func.max(s.c.started_at))
+        .where(s.c.started_at < before)
+        .group_by(s.c.account_id)
+    )
+    ranges = _frame(conn.execute(query), ["account_id", "first_at", "last_at"])
+    for name in ("first_at", "last_at"):
+        ranges[name] = pd.to_datetime(ranges[name])
+    matched = spans.merge(ranges, on="account_id")
+    overlapping = matched[
+        (matched["span_until"] > matched["first_at"]) & (matched["span_from"] <= matched["last_at"])
+    ]
+    never = ranges[~ranges["account_id"].isin(spans["account_id"])]
+    never = never[["account_id"]].assign(span_from=_NEVER, span_until=before, state="none")
+    return pd.concat([overlapping[_SPAN_COLUMNS], never[_SPAN_COLUMNS]], ignore_index=True)
+
+
+def _spans_table() -> Table:
+    """A temporary table for `_ungranted_spans`, under a one-off name."""
+    return Table(
+        f"dpo_ungranted_spans_{uuid.uuid4().hex[:12]}",
+        MetaData(),
+        Column("account_id", Integer, nullable=False),
+        Column("span_from", DateTime, nullable=False),
+        Column("span_until", DateTime, nullable=False),
+        Column("state", String(20), nullable=False),
+        prefixes=["TEMPORARY"],
+    )
+
+
+def _records(frame: pd.DataFrame) -> list[dict]:
+    """Span rows as dicts of plain Python values for a Core insert."""
+    columns = [
+        frame["account_id"].astype("int64").tolist(),
+        list(frame["span_from"].dt.to_pydatetime()),
+        list(frame["span_until"].dt.to_pydatetime()),
+        frame["state"].tolist(),
+    ]
+    return [dict(zip(_SPAN_COLUMNS, row, strict=True)) for row in zip(*columns, strict=True)]
+
+
+def _newest_first(row: tuple) -> tuple:
+    return row[2], row[0]  # started_at, then id
 
 
 def _newsletter_states(conn: Connection, before: datetime) -> dict[str, str]:

@@ -332,6 +332,36 @@ def test_r22_usage_sessions_without_a_granted_state_at_the_time(empty_dbs):
     assert capped["usage_sessions"].attrs == {"total": 3, "truncated": True}
 
 
+def test_r22_ties_regrants_and_a_session_at_the_withdrawal_instant(empty_dbs):
+    dbs = empty_dbs
+    tied = add_account(dbs, email="tied@x.no")
+    regranted = add_account(dbs, email="regranted@x.no")
+    # Granted and withdrawn at the same instant: the higher id (the withdrawal) counts (R20).
+    for action in ("granted", "withdrawn"):
+        add_consent_event(dbs, purpose=STATS, action=action, on=date(2026, 3, 2), account_id=tied)
+    at_tie = add_usage_session(dbs, tied, on=date(2026, 3, 2))
+    # Granted, withdrawn, granted again; sessions in each period and at the withdrawal.
+    for day, action in ((1, "granted"), (10, "withdrawn"), (20, "granted")):
+        add_consent_event(
+            dbs, purpose=STATS, action=action, on=date(2026, 3, day), account_id=regranted
+        )
+    add_usage_session(dbs, regranted, on=date(2026, 3, 5))
+    at_withdrawal = add_usage_session(dbs, regranted, on=date(2026, 3, 10))  # same instant
+    while_withdrawn = add_usage_session(dbs, regranted, on=date(2026, 3, 15))
+    add_usage_session(dbs, regranted, on=date(2026, 3, 20))  # the grant at the same instant
+    add_usage_session(dbs, regranted, on=date(2026, 3, 25))
+
+    sessions = consent.processing_without_consent(dbs, date(2026, 4, 1))["usage_sessions"]
+
+    assert sessions[["session_id", "state_at_time"]].to_dict("records") == [
+        {"session_id": while_withdrawn, "state_at_time": "withdrawn"},
+        {"session_id": at_withdrawal, "state_at_time": "withdrawn"},
+        {"session_id": at_tie, "state_at_time": "withdrawn"},
+    ]
+    counts = consent.processing_without_consent_counts(dbs, date(2026, 4, 1))
+    assert counts["usage_sessions"] == 3
+
+
 def test_r22_newsletter_subscribers_without_a_granted_state(empty_dbs):
     never = add_subscriber(empty_dbs, email="never@x.no", on=date(2026, 1, 1))
     granted = add_subscriber(empty_dbs, email="Granted@X.no", on=date(2026, 1, 1))
