@@ -246,6 +246,21 @@ def fetch(function: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
         st.stop()
 
 
+def refresh_consent_rollup() -> Any:
+    """Bring the ledger's consent roll-up up to date before a page reads consent figures,
+    with a progress bar while it is built (the first build on large data takes minutes);
+    returns its `Refreshed` (`ready` False while another process builds it). Cheap when
+    no event is new (RULES.md R20, R21)."""
+    slot = st.empty()
+
+    def show_progress(fraction: float, message: str) -> None:
+        slot.progress(min(max(fraction, 0.0), 1.0), text=message)
+
+    refreshed = fetch(cached.refresh_consent_rollup, show_progress)
+    slot.empty()
+    return refreshed
+
+
 # --- tables and exports ------------------------------------------------------------------
 
 

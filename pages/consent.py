@@ -48,15 +48,7 @@ as_of = ui.as_of()
 
 # New consent events since the last visit (cheap when there are none); the first visit
 # builds the roll-up, with a progress bar.
-slot = st.empty()
-
-
-def show_progress(fraction: float, message: str) -> None:
-    slot.progress(min(max(fraction, 0.0), 1.0), text=message)
-
-
-refreshed = ui.fetch(cached.refresh_consent_rollup, show_progress)
-slot.empty()
+refreshed = ui.refresh_consent_rollup()
 
 # The default through session state, not `value=`: ui.keep_widget_values writes the value
 # back on every run (to keep it across pages), and a widget given both warns.

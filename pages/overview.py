@@ -52,8 +52,10 @@ def requests_box() -> None:
 
 def consent_box() -> None:
     st.subheader("Consent rate per purpose (R21)")
-    if not ui.stores_available(("consent",)):
+    if not ui.stores_available(("consent", "ledger")):
         return
+    # The rates come from the ledger's roll-up; its first build shows a progress bar.
+    ui.refresh_consent_rollup()
     rates = ui.fetch(cached.consent_rates, as_of)
     for column, row in zip(st.columns(len(rates)), rates.itertuples(), strict=True):
         has_rate = row.subjects and not math.isnan(row.rate)

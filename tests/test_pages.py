@@ -15,12 +15,16 @@ from datetime import date, timedelta
 
 import openpyxl
 import pytest
+from sqlalchemy import update
+from streamlit.delta_generator import DeltaGenerator
 from streamlit.runtime.pages_manager import PagesManager
 from streamlit.testing.v1 import AppTest
 
-from data_access import audit, cached, consent, holds, register, requests, retention
+from data_access import audit, cached, consent, consent_rollup, holds, register, requests, retention
+from data_access.ledger_tables import consent_rollup_state
 from data_access.settings import STORES, DatabaseSettings
 from tests import seeded
+from tests.browser_support import copy_demo
 from tests.conftest import ROOT, SEED_AS_OF
 
 # The seeded demo's fixtures, used by name below.
@@ -182,6 +186,50 @@ def test_overview_kpis_equal_the_data_functions(app_env):
     assert shown["High findings"] == str(findings["high"])
     assert shown["Medium findings"] == str(findings["medium"])
     assert shown["Low findings"] == str(findings["low"])
+
+
+@pytest.fixture
+def private_demo(seeded_demo, monkeypatch, tmp_path):
+    """A private copy of the seeded demo, in demo mode (the demo user acts as DPO)."""
+    demo_dir = copy_demo(seeded_demo.folder, tmp_path / "demo")
+    names = DatabaseSettings()
+    for store in STORES:
+        monkeypatch.delenv(getattr(names, f"{store}_url_env"), raising=False)
+    monkeypatch.setenv(names.pseudonym_key_env, seeded.PSEUDONYM_KEY)
+    monkeypatch.setattr(cached, "CONFIG_PATH", seeded.write_config(tmp_path, demo_dir))
+    return cached.databases()
+
+
+@pytest.fixture
+def rollup_not_built(private_demo):
+    """The private copy with its consent roll-up not yet built (as on the first start on
+    new data)."""
+    dbs = private_demo
+    with dbs.ledger.begin() as conn:
+        conn.execute(update(consent_rollup_state).values(status="empty", watermark=0))
+    assert consent_rollup.status(dbs)["status"] == "empty"
+    return dbs
+
+
+def test_r21_overview_builds_the_consent_rollup_with_a_progress_bar(rollup_not_built, monkeypatch):
+    drawn: list[tuple[float, str]] = []
+    original = DeltaGenerator.progress
+
+    def progress(self, value, text=None, **kwargs):
+        drawn.append((value, text))
+        return original(self, value, text=text, **kwargs)
+
+    monkeypatch.setattr(DeltaGenerator, "progress", progress)
+    at = open_app()
+
+    assert_ran_cleanly(at)
+    assert consent_rollup.status(rollup_not_built)["status"] == "ready"
+    assert len(drawn) >= 2 and all(0.0 <= value <= 1.0 for value, _text in drawn), drawn
+    assert all(text for _value, text in drawn)  # each step says what it does
+    assert not at.get("progress")  # gone once the build is done
+    shown = metrics(at)
+    for row in consent.consent_rates(rollup_not_built, SEED_AS_OF).itertuples():
+        assert shown[row.purpose.replace("_", " ")] == f"{row.rate:.1%}"
 
 
 def test_overview_links_to_each_area(app_env):

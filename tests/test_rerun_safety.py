@@ -10,19 +10,18 @@ its button does not rerun the page; filters survive moving between pages.
 
 from __future__ import annotations
 
-import pytest
 from sqlalchemy import func, select
 from streamlit.testing.v1 import AppTest
 
-from data_access import audit, cached, holds, retention
+from data_access import audit, holds, retention
 from data_access.ledger_tables import jobs
-from data_access.settings import STORES, DatabaseSettings
-from tests import seeded
-from tests.browser_support import copy_demo
+from tests import seeded, test_pages
 from tests.conftest import SEED_AS_OF
 from tests.test_pages import _navigation_as_served, open_app, submit, texts  # noqa: F401
 
 seeded_demo = seeded.seeded_demo
+# A private copy of the seeded demo, in demo mode (the demo user acts as DPO).
+private_demo = test_pages.private_demo
 TABLE = "ready"
 
 
@@ -57,18 +56,6 @@ def approve_page() -> None:
             _actions.report(result, what="Approve deletion", noun="account")
             st.rerun()
     ui.show_flash()
-
-
-@pytest.fixture
-def private_demo(seeded_demo, monkeypatch, tmp_path):
-    """A private copy of the seeded demo, in demo mode (the demo user acts as DPO)."""
-    demo_dir = copy_demo(seeded_demo.folder, tmp_path / "demo")
-    names = DatabaseSettings()
-    for store in STORES:
-        monkeypatch.delenv(getattr(names, f"{store}_url_env"), raising=False)
-    monkeypatch.setenv(names.pseudonym_key_env, seeded.PSEUDONYM_KEY)
-    monkeypatch.setattr(cached, "CONFIG_PATH", seeded.write_config(tmp_path, demo_dir))
-    return cached.databases()
 
 
 def open_page() -> AppTest:
