@@ -118,7 +118,7 @@ def add_events(dbs: Databases, as_of: date, n: int, seed: int = 7) -> tuple[int,
     return top + 1, top + n
 
 
-def refresh_rounds(dbs: Databases, as_of: date, most: int = 8) -> tuple[list[dict], int]:
+def refresh_rounds(dbs: Databases, as_of: date, most: int = 14) -> tuple[list[dict], int]:
     """Rounds of NEW_EVENTS new events and a refresh, until a refresh has merged the
     recent histories into the large table (or `most` rounds). Returns per round the recent
     rows before it, the seconds and the rows merged (0: none), and the last id added."""
@@ -182,16 +182,18 @@ def run(folder: Path, as_of: date, *, naive: bool = True) -> None:
     )
     assert result.ok, result.failed
 
+    # The roll-up's figures first, the naive ones (minutes of queries) at the end.
     print("\nOne render of the Consent page's data calls, warm:")
     page = render(dbs, as_of, direct=False, label="roll-up")
-    naive_page = render(dbs, as_of, direct=True, label="naive") if naive else 0.0
 
     print(f"\nIncremental refresh after {NEW_EVENTS:,} new events:")
     first_id, last_id = add_events(dbs, as_of, NEW_EVENTS)
     incremental, refreshed = timed(consent_rollup.refresh, dbs)
-    print(f"    applied {refreshed.applied:,}, recomputed {refreshed.recomputed:,} subjects")
-    naive_after = render(dbs, as_of, direct=True, label="naive") if naive else 0.0
+    print(f"    {incremental:.2f} s: applied {refreshed.applied:,}, recomputed ", end="")
+    print(f"{refreshed.recomputed:,} subjects")
     rounds, last_id = refresh_rounds(dbs, as_of)
+    print("\nThe naive way, once per render:")
+    naive_page = render(dbs, as_of, direct=True, label="naive") if naive else 0.0
     equal = same_answers(dbs, as_of) if naive else "not checked (--skip-naive)"
 
     unmerged = [r for r in rounds if not r["merged"]]
@@ -199,14 +201,14 @@ def run(folder: Path, as_of: date, *, naive: bool = True) -> None:
     merging = next((r for r in rounds if r["merged"]), None)
     rows = [
         ("Consent page data calls, warm", page, naive_page, TARGETS["page"]),
-        (f"After {NEW_EVENTS:,} new events", incremental, naive_after, TARGETS["incremental"]),
+        (f"After {NEW_EVENTS:,} new events", incremental, naive_page, TARGETS["incremental"]),
     ]
     if slowest:
         name = f"  same, {slowest['recent']:,} recent rows"
-        rows.append((name, slowest["seconds"], naive_after, TARGETS["incremental"]))
+        rows.append((name, slowest["seconds"], naive_page, TARGETS["incremental"]))
     if merging:
         name = f"  same, merging {merging['merged']:,} rows"
-        rows.append((name, merging["seconds"], naive_after, TARGETS["incremental"]))
+        rows.append((name, merging["seconds"], naive_page, TARGETS["incremental"]))
     rows.append(("First full build", build, naive_page, TARGETS["build"]))
     print(f"\n{'figure':<34}{'roll-up':>10}{'naive':>10}{'ratio':>8}{'target':>9}")
     for name, ours, naive, target in rows:
@@ -215,7 +217,8 @@ def run(folder: Path, as_of: date, *, naive: bool = True) -> None:
         print(f"{name:<34}{ours:>9.2f}s{naive:>9.2f}s{ratio:>8}{target:>8.1f}s {mark}")
     print(
         "\nNaive = the same calls answered by a window-function query over all events, once "
-        "per render;\nthe first build is compared with one naive render."
+        "per render\n(measured after the new events); the first build is compared with one "
+        "naive render."
     )
     print(f"Roll-up answers equal the direct computation after the refresh: {equal}")
 

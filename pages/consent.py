@@ -85,7 +85,8 @@ with st.form("consent_filters"):
         format_func=lambda v: v.replace("_", " "),
     )
     show_r22 = st.toggle(
-        "Show processing without consent (R22): reads every usage session, slow on large data",
+        "Show processing without consent (R22): checks every usage session against the "
+        "consent history, which takes seconds on large data",
         key="consent_show_r22",
     )
     st.form_submit_button("Apply")
