@@ -142,5 +142,6 @@ def _frame(rows: list[dict[str, Any]], columns: list[str], *, truncated: bool) -
 
 # Erasure lives in its own module; it is part of this module's public API (DESIGN.md).
 from data_access.erasure import ErasureReceipt, erase_subject, resume_erasure  # noqa: E402, F401, I001
+
 # What the data subject receives (R9, R10) lives in its own module, also public API here.
 from data_access.subject_reports import access_report, portability_export  # noqa: E402, F401, I001

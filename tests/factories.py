@@ -102,11 +102,18 @@ def add_invoice(
     )
 
 
-def add_usage_session(dbs: Databases, account_id: int, *, on: date, feature: str = "brew_log") -> int:
+def add_usage_session(
+    dbs: Databases, account_id: int, *, on: date, feature: str = "brew_log"
+) -> int:
     return _insert(
         dbs.users,
         t.usage_sessions,
-        {"account_id": account_id, "started_at": oslo_noon(on), "duration_s": 300, "feature": feature},
+        {
+            "account_id": account_id,
+            "started_at": oslo_noon(on),
+            "duration_s": 300,
+            "feature": feature,
+        },
     )
 
 
@@ -193,7 +200,9 @@ def add_consent_event(
     )
 
 
-def add_subscriber(dbs: Databases, *, email: str, full_name: str | None = None, on: date = date(2025, 1, 1)) -> int:
+def add_subscriber(
+    dbs: Databases, *, email: str, full_name: str | None = None, on: date = date(2025, 1, 1)
+) -> int:
     return _insert(
         dbs.consent,
         t.newsletter_subscribers,

@@ -78,7 +78,9 @@ def test_r1_a_request_received_after_as_of_is_not_yet_there(empty_dbs):
     assert set(frame["request_id"]) == {before, closed_later}
     assert by_id(frame, closed_later)["status"] == "in_progress"  # still open on 03-31
     assert after in set(requests.open_requests(empty_dbs, date(2026, 4, 1))["request_id"])
-    assert closed_later not in set(requests.open_requests(empty_dbs, date(2026, 4, 10))["request_id"])
+    assert closed_later not in set(
+        requests.open_requests(empty_dbs, date(2026, 4, 10))["request_id"]
+    )
 
 
 def test_r3_extension_counts_from_received_on(empty_dbs):
