@@ -154,3 +154,7 @@ def report(result: ActionResult, *, what: str, noun: str = "record") -> None:
         ui.flash(f"{message}\n\n{failures}", "warning" if result.succeeded else "error")
     else:
         ui.flash(message, "success")
+
+
+if __name__ == "__main__":  # served as a page in "pages folder" mode
+    ui.require_dashboard()

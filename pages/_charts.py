@@ -183,3 +183,9 @@ def withdrawals_by_source(withdrawn: pd.DataFrame) -> go.Figure:
     )
     figure.update_layout(margin={"t": 30}, height=320)
     return figure
+
+
+if __name__ == "__main__":  # served as a page in "pages folder" mode
+    from pages import _ui
+
+    _ui.require_dashboard()

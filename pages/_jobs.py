@@ -211,3 +211,7 @@ def _resume_button(
             caches=(*caches, "unfinished_jobs", "failed_steps"),
             results_as=results_as,
         )
+
+
+if __name__ == "__main__":  # served as a page in "pages folder" mode
+    ui.require_dashboard()

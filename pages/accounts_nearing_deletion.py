@@ -19,6 +19,8 @@ from pages import _actions
 from pages import _jobs as jobs
 from pages import _ui as ui
 
+ui.require_dashboard()  # never served without the sign-in gate
+
 PAGE = "accounts-nearing-deletion"
 TABLE_KEY = "accounts_table"
 MAX_WITHIN_DAYS = 366  # the widest "Deletion within" window, in days

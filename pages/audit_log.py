@@ -8,6 +8,8 @@ import streamlit as st
 from data_access import cached
 from pages import _ui as ui
 
+ui.require_dashboard()  # never served without the sign-in gate
+
 PAGE = "audit-log"
 
 ui.page_header(

@@ -15,6 +15,8 @@ from pages import _actions as actions
 from pages import _charts as charts
 from pages import _ui as ui
 
+ui.require_dashboard()  # never served without the sign-in gate
+
 PAGE = "consent"
 PERCENT = st.column_config.NumberColumn(format="percent")
 DEFINITIONS = """

@@ -13,6 +13,8 @@ from data_access.tables import REQUEST_TYPES
 from pages import _charts as charts
 from pages import _ui as ui
 
+ui.require_dashboard()  # never served without the sign-in gate
+
 PAGE = "data-subject-requests"
 ALL = "All"
 # Due-window choices in days; None = any deadline.

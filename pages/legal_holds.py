@@ -14,6 +14,8 @@ from pages import _actions
 from pages import _jobs as jobs
 from pages import _ui as ui
 
+ui.require_dashboard()  # never served without the sign-in gate
+
 PAGE = "legal-holds"
 TABLE_KEY = "holds_table"
 RELEASE = "release_holds"

@@ -12,6 +12,8 @@ from data_access import cached
 from pages import _charts as charts
 from pages import _ui as ui
 
+ui.require_dashboard()  # never served without the sign-in gate
+
 NEARING_DAYS = 30  # the Accounts page's default window (RULES.md R13)
 STAGES = {
     "upcoming": "Upcoming",

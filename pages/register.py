@@ -15,6 +15,8 @@ from data_access.register import SEVERITIES
 from pages import _actions as actions
 from pages import _ui as ui
 
+ui.require_dashboard()  # never served without the sign-in gate
+
 PAGE = "register"
 SEVERITY_ICONS = {"high": "🔴", "medium": "🟠", "low": "🟡"}
 LANGUAGES = {"en": "English", "nb": "Norsk (bokmål)"}

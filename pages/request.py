@@ -20,6 +20,8 @@ from data_access.tables import CONSENT_PURPOSES
 from pages import _actions as actions
 from pages import _ui as ui
 
+ui.require_dashboard()  # never served without the sign-in gate
+
 STATUS_LABELS = {
     "received": "Received",
     "awaiting_identity": "Awaiting identity",

@@ -15,6 +15,8 @@ from pages import _actions
 from pages import _jobs as jobs
 from pages import _ui as ui
 
+ui.require_dashboard()  # never served without the sign-in gate
+
 PAGE = "retention"
 ALL = "All"
 CONTACTS_KEY = "retention_contacts"

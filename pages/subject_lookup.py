@@ -9,6 +9,8 @@ from data_access import audit, cached, subjects
 from data_access.settings import STORES
 from pages import _ui as ui
 
+ui.require_dashboard()  # never served without the sign-in gate
+
 PAGE = "subject-lookup"
 
 ui.page_header(

@@ -155,6 +155,34 @@ def test_r41_a_user_without_a_role_sees_no_access(chromium_browser, servers):
         page.context.close()
 
 
+@pytest.mark.parametrize("path", ["subject_lookup", "audit_log", "ui"])
+def test_r41_the_first_visitor_of_a_fresh_server_opening_a_page_link_must_sign_in(
+    chromium_browser, servers, seeded_demo, tmp_path, path
+):
+    # Until the dashboard has run once, Streamlit serves each file in pages/ on its own;
+    # every page first sends such a visit back through the dashboard's sign-in gate.
+    provider, _, _ = servers
+    demo_dir = support.copy_demo(seeded_demo.folder, tmp_path / "demo")
+    roles = {DPO: "dpo"}
+    with support.dashboard(
+        tmp_path, provider=provider, demo_dir=demo_dir, roles=roles, key=seeded.PSEUDONYM_KEY
+    ) as fresh:
+        context = chromium_browser.new_context(viewport={"width": 1500, "height": 1100})
+        page = context.new_page()
+        page.set_default_timeout(TIMEOUT_MS)
+        try:
+            page.goto(f"{fresh.url}/{path}")
+            page.get_by_role("button", name="Sign in").wait_for()
+            wait_idle(page)
+            support.screenshot(page, f"fresh-server-{path}")
+            headings = page.locator("h1").all_inner_texts()
+            assert [h.strip() for h in headings] == ["DPO Dashboard"]
+            assert page.locator('[data-testid="stDataFrame"]').count() == 0
+            assert page.locator('[data-testid="stTextInput"]').count() == 0
+        finally:
+            context.close()
+
+
 def sign_in_without_role(browser, servers):
     _, app, _ = servers
     context = browser.new_context(viewport={"width": 1500, "height": 1100})
