@@ -285,8 +285,8 @@ def place_hold(
     Placing the same active hold again (same scope, target and case_ref) returns the
     existing id without writing, so a double click places one hold.
     Raises ValueError (nothing written) for: not exactly one scope, an e-mail without '@',
-    an unknown account or contact, an empty reason, case_ref or actor, a review date not
-    after `as_of`.
+    an unknown account or contact, an empty reason, case_ref or actor, an owner that is not
+    an e-mail address, a review date not after `as_of`.
     """
     as_of = as_of or today_oslo()
     scope, target = _validated_scope(email, account_id, contact_id)
@@ -303,6 +303,7 @@ def place_hold(
         raise ValueError(
             f"The review date {review_on.isoformat()} must be after {as_of.isoformat()}."
         )
+    owner = _check_owner(owner)
     _check_target_exists(dbs, scope, target)
     subject_ref = audit.keyed_hash(dbs, target) if scope == "email" else None
     with dbs.ledger.begin() as conn:
@@ -318,7 +319,7 @@ def place_hold(
                 contact_id=target if scope == "contact" else None,
                 reason=reason,
                 case_ref=case_ref,
-                owner=(owner or "").strip() or actor,
+                owner=owner or actor,
                 placed_by=actor,
                 placed_on=as_of,
                 review_on=review_on,
@@ -432,10 +433,23 @@ def _whole_number(value: Any, what: str) -> int:
     return int(value)
 
 
+_LARGEST_ID = 2**63 - 1
+
+
+def _check_owner(owner: str | None) -> str | None:
+    """The hold's owner as given (stripped), None when blank; an e-mail address or refused."""
+    owner = (owner or "").strip()
+    if owner and ("@" not in owner or any(c.isspace() or not c.isprintable() for c in owner)):
+        raise ValueError(f"The owner must be an e-mail address, not “{owner[:80]}”.")
+    return owner or None
+
+
 def _check_target_exists(dbs: Databases, scope: str, target: Any) -> None:
     """An account or contact hold must name a row that exists: a typo would protect nothing."""
     if scope == "email":
         return  # the person's records are found by e-mail wherever they are (R12)
+    if not 1 <= target <= _LARGEST_ID:  # the databases' ids are 64-bit at most
+        raise ValueError(f"There is no {scope} {target}.")
     engine, table = (dbs.users, accounts) if scope == "account" else (dbs.support, contacts)
     with engine.connect() as conn:
         found = conn.execute(select(table.c.id).where(table.c.id == target)).first()

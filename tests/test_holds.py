@@ -103,6 +103,10 @@ def test_r17_review_date_defaults_to_policy_months_and_owner_to_actor(empty_dbs)
         ({"account_id": 999}, "no account 999"),
         ({"contact_id": 999}, "no contact 999"),
         ({"account_id": "7"}, "whole number"),
+        ({"account_id": 2**63}, "no account 9223372036854775808"),
+        ({"contact_id": -4}, "no contact -4"),
+        ({"email": "kari@example.no", "owner": "not an email"}, "owner must be an e-mail"),
+        ({"email": "kari@example.no", "owner": "dpo@ plaato.example"}, "owner must be"),
     ],
 )
 def test_r17_bad_input_raises_and_writes_nothing(sqlite_dbs, kwargs, message):
