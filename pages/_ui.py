@@ -25,6 +25,7 @@ from data_access.clock import today_oslo
 from data_access.settings import Policy
 
 DEMO_ACTOR = "demo@localhost"
+EDIT_KEY_PREFIX = "edit:"  # widgets of edit forms: not kept across pages (keep_widget_values)
 # Pages by key, for st.page_link; dashboard.py registers the same files in st.navigation.
 PAGE_FILES = {
     "overview": "pages/overview.py",
@@ -158,11 +159,12 @@ def keep_widget_values() -> None:
     Writing each value back to session state at the start of every run makes it the page's
     own state, which is kept. Only plain values are written back (text, numbers, dates,
     lists of them): buttons and download buttons (bool), table selections and editors
-    (mappings) and uploads may not be set through session state and are left alone.
+    (mappings) and uploads may not be set through session state and are left alone, and so
+    are edit forms (keys starting with EDIT_KEY_PREFIX), which show a stored row's values.
     """
     for key in list(st.session_state.keys()):
         value = st.session_state[key]
-        if not str(key).startswith("$$") and _plain_value(value):
+        if not str(key).startswith(("$$", EDIT_KEY_PREFIX)) and _plain_value(value):
             st.session_state[key] = value
 
 

@@ -29,10 +29,11 @@ ui.page_header(
 )
 as_of = ui.as_of()
 
+# The default through session state, not `default=`: ui.keep_widget_values writes the
+# value back on every run (to keep it across pages), and a widget given both warns.
+st.session_state.setdefault("register_severity", list(SEVERITIES))
 with st.form("register_filters"):
-    severities = st.multiselect(
-        "Findings of severity", list(SEVERITIES), default=list(SEVERITIES), key="register_severity"
-    )
+    severities = st.multiselect("Findings of severity", list(SEVERITIES), key="register_severity")
     st.form_submit_button("Apply")
 
 findings = ui.fetch(cached.findings, as_of)
@@ -127,7 +128,10 @@ def after_save(result, kind: str, row_id: int, what: str) -> None:
 
 
 def key_of(kind: str, row_id: int, field: str) -> str:
-    return f"register_{kind.replace(' ', '_')}_{row_id}_{field}"
+    """An edit widget's key: "edit:" keeps ui.keep_widget_values from writing it back (the
+    widget shows the stored row's value, and a widget given both a value and a written-back
+    key makes Streamlit warn)."""
+    return f"{ui.EDIT_KEY_PREFIX}register_{kind.replace(' ', '_')}_{row_id}_{field}"
 
 
 def when(value: Any) -> date | None:

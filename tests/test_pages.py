@@ -354,18 +354,17 @@ def test_r40_aggregate_export_is_not_audited(app_env):
     assert len(audit.audit_entries(dbs, action="export")) == before
 
 
-def test_consent_trend_months_survives_page_switches_without_a_session_state_warning(
-    app_env, monkeypatch
-):
-    """ui.keep_widget_values writes every filter back through session state; a widget that
-    also has a `value=` default makes Streamlit warn about its key on every later run."""
+@pytest.fixture
+def default_value_warnings(monkeypatch) -> list[str]:
+    """Streamlit's warnings about a widget given a default while its key was set through
+    session state (ui.keep_widget_values writes every filter back): all of them, not only
+    the first of the process."""
     from streamlit.elements.lib import policies
 
     warned: list[str] = []
     original = policies.check_session_state_rules
 
     def check(*args, **kwargs):
-        # Streamlit warns once per process; let every check warn.
         policies._shown_default_value_warning = False
         return original(*args, **kwargs)
 
@@ -374,6 +373,12 @@ def test_consent_trend_months_survives_page_switches_without_a_session_state_war
     monkeypatch.setattr(
         policies._LOGGER, "warning", lambda message, *args, **_: warned.append(message % args)
     )
+    return warned
+
+
+def test_consent_trend_months_survives_page_switches_without_a_session_state_warning(
+    app_env, default_value_warnings
+):
     at = open_app("consent")
     assert at.number_input(key="consent_trend_months").value == 12
     at.number_input(key="consent_trend_months").set_value(24)
@@ -384,7 +389,20 @@ def test_consent_trend_months_survives_page_switches_without_a_session_state_war
     assert_ran_cleanly(at)
     assert at.number_input(key="consent_trend_months").value == 24
     assert "Trend, 2024-12-01 to 2026-11-29" in [s.value for s in at.subheader]
-    assert not [w for w in warned if "consent_trend_months" in w], warned
+    assert default_value_warnings == []
+
+
+@pytest.mark.parametrize("page", sorted(PAGES))
+def test_no_page_warns_about_a_widget_default_after_a_page_switch(
+    app_env, default_value_warnings, page
+):
+    at = open_app(page)
+    at.switch_page("pages/overview.py" if page != "overview" else "pages/audit_log.py")
+    at.run(timeout=60)
+    at.switch_page(f"pages/{page}.py").run(timeout=60)
+
+    assert_ran_cleanly(at)
+    assert default_value_warnings == []
 
 
 # --- tables --------------------------------------------------------------------------------

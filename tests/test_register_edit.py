@@ -299,7 +299,7 @@ def test_r32_register_page_form_saves_the_dpa_date_and_the_finding_goes(demo_cop
     at.run()
     assert not at.exception, at.exception
     at.selectbox(key="register_edit_recipient").set_value(int(provider["id"])).run()
-    at.date_input(key=f"register_recipient_{int(provider['id'])}_dpa_signed_on").set_value(
+    at.date_input(key=f"edit:register_recipient_{int(provider['id'])}_dpa_signed_on").set_value(
         date(2026, 11, 2)
     )
     at.button(
