@@ -293,7 +293,7 @@ def _activities(as_of: date, policy: Policy) -> list[dict]:
             "Customers, their employees and others using the service on their behalf",
             "Name, e-mail address, company name, contact person",
             "Website provider",
-            "None",
+            "No transfer outside the EEA",
             f"Deleted after {policy.account_inactivity_months} months without activity, following a "
             f"notice {policy.notice_days} days before (R13, R14)",
         ),
@@ -314,8 +314,8 @@ def _activities(as_of: date, policy: Policy) -> list[dict]:
             "art. 6(1)(a)",
             "Users who consented",
             "Sessions, their duration and features used",
-            "None",
-            "None",
+            "No recipients",
+            "No transfer outside the EEA",
             "Until consent is withdrawn or the account is deleted (R14, R23)",
         ),
         (
@@ -324,8 +324,8 @@ def _activities(as_of: date, policy: Policy) -> list[dict]:
             "art. 6(1)(a)",
             "Subscribers",
             "Name, e-mail address",
-            "None",
-            "None",
+            "No recipients",
+            "No transfer outside the EEA",
             "Until the subscriber unsubscribes or asks for erasure (R12)",
         ),
         (
@@ -345,7 +345,7 @@ def _activities(as_of: date, policy: Policy) -> list[dict]:
             "Customers and prospective customers",
             "Name, location, phone number, e-mail address, enquiry",
             "Website provider",
-            "None",
+            "No transfer outside the EEA",
             f"{policy.support_log_months} months, longer only under a legal hold (R16, R17)",
         ),
     ]

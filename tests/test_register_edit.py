@@ -259,6 +259,9 @@ def test_r30_record_of_processing_in_english_and_norwegian(empty_dbs):
     assert "<td>2024-05-02</td>" in english
     assert "<td>Databehandler</td>" in norwegian and "<td>Innenfor EØS</td>" in norwegian
     assert "@page { size: A4" in english
+    # A value the register does not hold is said to be missing, not printed as "None".
+    assert "<td>Not recorded</td>" in english and "<td>Ikke registrert</td>" in norwegian
+    assert ">None<" not in english and ">Ingen<" not in norwegian
     with pytest.raises(ValueError):
         ropa.record_of_processing_html(dbs, language="de")
 
