@@ -31,19 +31,29 @@ _RANGE_DIALECTS = ("sqlite", "mysql", "mariadb")
 _PREFIX_CHARS = 4
 
 
+# RFC 5321: a path of at most 256 octets, so an address of at most 254 characters.
+LONGEST_EMAIL = 254
+
+
 def normalised_email(email: str) -> str:
-    """`email` trimmed and lower-cased (R12). Raises ValueError when it is empty or has no '@'."""
+    """`email` trimmed and lower-cased (R12). Raises ValueError when it is empty, has no '@'
+    or is longer than an e-mail address can be (LONGEST_EMAIL characters)."""
     norm = (email or "").strip().lower() if isinstance(email, str) else ""
     if not norm:
         raise ValueError("Enter an e-mail address to look up.")
+    shown = email.strip()
+    shown = shown if len(shown) <= 80 else shown[:77] + "…"  # never echo a wall of text
+    if len(norm) > LONGEST_EMAIL:
+        raise ValueError(
+            f"{shown!r} is not an e-mail address: it has {len(norm):,} characters, "
+            f"at most {LONGEST_EMAIL} are possible."
+        )
     if (
         "@" not in norm
         or norm.startswith("@")
         or norm.endswith("@")
         or has_control_characters(norm)
     ):
-        shown = email.strip()
-        shown = shown if len(shown) <= 80 else shown[:77] + "…"  # never echo a wall of text
         raise ValueError(f"{shown!r} is not an e-mail address.")
     return norm
 
