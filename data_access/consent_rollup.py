@@ -736,9 +736,7 @@ def forget_in(conn: Connection, dbs: Databases, keys: Iterable[str]) -> int:
     ledger step). A build running meanwhile is cancelled (its result could still hold the
     person); the roll-up is then rebuilt from the remaining events on the next refresh."""
     refs = sorted({subject_ref(dbs, _normal_key(k)) for k in keys})
-    row = _state_row(conn, lock=True)
-    if row["status"] == BUILDING:
-        _cancel_build(conn)
+    if _cancelled_build(conn):
         return 0
     stored, _in_recent = _histories(conn, set(refs))
     keys = sorted(stored)
@@ -766,9 +764,7 @@ def forget_events_in(conn: Connection, dbs: Databases, deleted: Iterable[Mapping
         key = subject_key(r.get("account_id"), r.get("email"), r.get("visitor_id"))
         if key is not None:
             ids_by_ref.setdefault(subject_ref(dbs, key), set()).add(int(r["id"]))
-    row = _state_row(conn, lock=True)
-    if row["status"] == BUILDING:
-        _cancel_build(conn)
+    if _cancelled_build(conn):
         return 0
     stored, in_recent = _histories(conn, set(ids_by_ref))
     keys = sorted(stored)
@@ -800,14 +796,18 @@ def _stored_columns(
     return parse_histories([stored[key] for key in keys], codes), purposes.values
 
 
-def _cancel_build(conn: Connection) -> None:
-    """Empty the roll-up's status so a running build cannot publish (it may hold data
-    erased meanwhile); the next refresh builds it again from the remaining events."""
+def _cancelled_build(conn: Connection) -> bool:
+    """Take the roll-up's lock for an erasure. When a build is running, empty the roll-up's
+    status so that build cannot publish (it may hold data erased meanwhile) and return
+    True: the next refresh builds it again from the remaining events."""
+    if _state_row(conn, lock=True)["status"] != BUILDING:
+        return False
     conn.execute(
         update(state_table)
         .where(state_table.c.id == 1)
         .values(status=EMPTY, build_token=None, build_started_at=None)
     )
+    return True
 
 
 def _normal_key(key: str) -> str:
