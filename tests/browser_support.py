@@ -21,7 +21,6 @@ import os
 import secrets
 import shutil
 import socket
-import sqlite3
 import subprocess
 import sys
 import time
@@ -32,8 +31,9 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from data_access.settings import STORES, DatabaseSettings
+from data_access.settings import DatabaseSettings
 from tests.conftest import ROOT
+from tests.seeded import copy_demo  # noqa: F401 - the browser tests' copy of the demo
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking"]
@@ -111,16 +111,6 @@ class Dashboard:
 
     def database_url(self, store: str) -> str:
         return f"sqlite:///{self.demo_dir / f'{store}.sqlite'}"
-
-
-def copy_demo(source: Path, target: Path) -> Path:
-    """A private copy of the seeded demo's four SQLite files (the test changes its data)."""
-    target.mkdir(parents=True, exist_ok=True)
-    for store in STORES:
-        with sqlite3.connect(source / f"{store}.sqlite") as src:
-            with sqlite3.connect(target / f"{store}.sqlite") as dst:
-                src.backup(dst)
-    return target
 
 
 def write_dashboard_folder(

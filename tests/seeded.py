@@ -12,7 +12,9 @@ may assume an empty audit log.
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import Iterator
+from contextlib import closing
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -86,6 +88,36 @@ def app_env(seeded_demo, monkeypatch, tmp_path) -> SeededDemo:
         monkeypatch.setenv(name, value)
     monkeypatch.setattr(cached, "CONFIG_PATH", write_config(tmp_path, seeded_demo.folder))
     return seeded_demo
+
+
+def copy_demo(source: Path, target: Path) -> Path:
+    """A private copy of a demo's four SQLite files in `target`, for a test that changes
+    data. SQLite's backup API copies a database in WAL mode consistently; copying the files
+    would not."""
+    target.mkdir(parents=True, exist_ok=True)
+    for store in STORES:
+        with closing(sqlite3.connect(source / f"{store}.sqlite")) as from_db:
+            with closing(sqlite3.connect(target / f"{store}.sqlite")) as to_db:
+                from_db.backup(to_db)
+    return target
+
+
+@pytest.fixture
+def demo_copy(seeded_demo, monkeypatch, tmp_path) -> Iterator[SeededDemo]:
+    """A private copy of the seeded demo, the app pointed at it in demo mode (the demo user
+    acts as DPO), for one test that changes data."""
+    from data_access import cached
+
+    folder = copy_demo(seeded_demo.folder, (tmp_path / "demo").resolve())
+    urls = {store: f"sqlite:///{folder / f'{store}.sqlite'}" for store in STORES}
+    copy = SeededDemo(
+        folder=folder, urls=urls, dbs=Databases.from_urls(**urls, pseudonym_key=PSEUDONYM_KEY)
+    )
+    for name, value in copy.environment().items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.setattr(cached, "CONFIG_PATH", write_config(tmp_path, folder))
+    yield copy
+    copy.dbs.dispose()
 
 
 def sign_in(at, email: str, **claims) -> None:

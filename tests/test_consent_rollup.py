@@ -11,13 +11,12 @@ import sqlite3
 from datetime import date, datetime, timedelta
 from unittest import mock
 
-import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import delete, func, insert, select, update
 from streamlit.testing.v1 import AppTest
 
-from data_access import audit, cached, consent, consent_rollup, retention
+from data_access import audit, consent, consent_rollup, retention
 from data_access import ledger_tables as lt
 from data_access.engines import Databases
 from data_access.settings import STORES
@@ -463,8 +462,6 @@ def test_r21_consent_page_shows_new_events_on_the_next_run(seeded_demo, monkeypa
     env = seeded_demo.environment()
     for name, value in env.items():
         monkeypatch.setenv(name, value.replace(str(seeded_demo.folder), str(tmp_path)))
-    from data_access.engines import Databases
-    from data_access.settings import STORES
 
     dbs = Databases.from_urls(
         **{s: f"sqlite:///{tmp_path / f'{s}.sqlite'}" for s in STORES},
@@ -495,23 +492,7 @@ def test_r21_consent_page_shows_new_events_on_the_next_run(seeded_demo, monkeypa
     dbs.dispose()
 
 
-@pytest.fixture
-def demo_copy(seeded_demo, tmp_path, monkeypatch):
-    """A private copy of the seeded demo in demo mode (the demo user acts as DPO)."""
-    folder = (tmp_path / "demo").resolve()
-    folder.mkdir()
-    for store in STORES:  # the backup API copies a WAL database consistently
-        with sqlite3.connect(seeded_demo.folder / f"{store}.sqlite") as source:
-            with sqlite3.connect(folder / f"{store}.sqlite") as target:
-                source.backup(target)
-    urls = {store: f"sqlite:///{folder / f'{store}.sqlite'}" for store in STORES}
-    dbs = Databases.from_urls(**urls, pseudonym_key=seeded.PSEUDONYM_KEY)
-    copy = seeded.SeededDemo(folder=folder, urls=urls, dbs=dbs)
-    for name, value in copy.environment().items():
-        monkeypatch.setenv(name, value)
-    monkeypatch.setattr(cached, "CONFIG_PATH", seeded.write_config(tmp_path, folder))
-    yield copy
-    dbs.dispose()
+demo_copy = seeded.demo_copy
 
 
 def test_r21_the_rebuild_button_rebuilds_with_progress_and_is_audited(demo_copy):

@@ -24,7 +24,6 @@ from data_access import audit, cached, consent, consent_rollup, holds, register,
 from data_access.ledger_tables import consent_rollup_state
 from data_access.settings import STORES, DatabaseSettings
 from tests import seeded
-from tests.browser_support import copy_demo
 from tests.conftest import ROOT, SEED_AS_OF
 
 # The seeded demo's fixtures, used by name below.
@@ -191,7 +190,7 @@ def test_overview_kpis_equal_the_data_functions(app_env):
 @pytest.fixture
 def private_demo(seeded_demo, monkeypatch, tmp_path):
     """A private copy of the seeded demo, in demo mode (the demo user acts as DPO)."""
-    demo_dir = copy_demo(seeded_demo.folder, tmp_path / "demo")
+    demo_dir = seeded.copy_demo(seeded_demo.folder, tmp_path / "demo")
     names = DatabaseSettings()
     for store in STORES:
         monkeypatch.delenv(getattr(names, f"{store}_url_env"), raising=False)

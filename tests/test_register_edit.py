@@ -5,16 +5,13 @@ PostgreSQL and MariaDB (the page on the seeded demo)."""
 from __future__ import annotations
 
 import json
-import sqlite3
 from datetime import date
 
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from data_access import audit, cached, register, register_edit, ropa
-from data_access.engines import Databases
+from data_access import audit, register, register_edit, ropa
 from data_access.register_edit import RegisterError
-from data_access.settings import STORES
 from tests import seeded
 from tests.conftest import ROOT, SEED_AS_OF
 
@@ -269,26 +266,7 @@ def test_r30_record_of_processing_in_english_and_norwegian(empty_dbs):
 # --- the Register page ----------------------------------------------------------------------------
 
 
-@pytest.fixture
-def demo_copy(seeded_demo, tmp_path, monkeypatch):
-    """A private copy of the seeded demo in demo mode (the demo user acts as DPO)."""
-    folder = (tmp_path / "demo").resolve()
-    folder.mkdir()
-    for store in STORES:  # the backup API copies a WAL database consistently
-        with sqlite3.connect(seeded_demo.folder / f"{store}.sqlite") as source:
-            with sqlite3.connect(folder / f"{store}.sqlite") as target:
-                source.backup(target)
-    urls = {store: f"sqlite:///{folder / f'{store}.sqlite'}" for store in STORES}
-    copy = seeded.SeededDemo(
-        folder=folder,
-        urls=urls,
-        dbs=Databases.from_urls(**urls, pseudonym_key=seeded.PSEUDONYM_KEY),
-    )
-    for name, value in copy.environment().items():
-        monkeypatch.setenv(name, value)
-    monkeypatch.setattr(cached, "CONFIG_PATH", seeded.write_config(tmp_path, folder))
-    yield copy
-    copy.dbs.dispose()
+demo_copy = seeded.demo_copy
 
 
 def test_r32_register_page_form_saves_the_dpa_date_and_the_finding_goes(demo_copy):

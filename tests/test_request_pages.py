@@ -10,7 +10,6 @@ generated for the other page tests.
 from __future__ import annotations
 
 import json
-import sqlite3
 from datetime import date
 
 import pytest
@@ -18,10 +17,8 @@ from sqlalchemy import select
 from streamlit.runtime.pages_manager import PagesManager
 from streamlit.testing.v1 import AppTest
 
-from data_access import audit, cached, requests, rules, subjects
+from data_access import audit, requests, rules, subjects
 from data_access import ledger_tables as lt
-from data_access.engines import Databases
-from data_access.settings import STORES
 from tests import seeded
 from tests.conftest import ROOT, SEED_AS_OF
 
@@ -40,24 +37,7 @@ def _navigation_as_served(monkeypatch):
     monkeypatch.setattr(PagesManager, "__init__", init)
 
 
-@pytest.fixture
-def demo_copy(seeded_demo, tmp_path, monkeypatch) -> seeded.SeededDemo:
-    """A private copy of the seeded demo, in demo mode, that the app points at."""
-    folder = (tmp_path / "demo").resolve()
-    folder.mkdir()
-    for store in STORES:
-        # The backup API copies a WAL database consistently, unlike copying the file.
-        with sqlite3.connect(seeded_demo.folder / f"{store}.sqlite") as source:
-            with sqlite3.connect(folder / f"{store}.sqlite") as target:
-                source.backup(target)
-    urls = {store: f"sqlite:///{folder / f'{store}.sqlite'}" for store in STORES}
-    dbs = Databases.from_urls(**urls, pseudonym_key=seeded.PSEUDONYM_KEY)
-    copy = seeded.SeededDemo(folder=folder, urls=urls, dbs=dbs)
-    for name, value in copy.environment().items():
-        monkeypatch.setenv(name, value)
-    monkeypatch.setattr(cached, "CONFIG_PATH", seeded.write_config(tmp_path, folder))
-    yield copy
-    dbs.dispose()
+demo_copy = seeded.demo_copy
 
 
 def open_request(request_id: int | None = None, *, at: AppTest | None = None) -> AppTest:

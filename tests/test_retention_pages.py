@@ -11,8 +11,6 @@ previous run, written to the table's selection state.
 from __future__ import annotations
 
 import socket
-import sqlite3
-from collections.abc import Iterator
 from datetime import date, timedelta
 
 import pytest
@@ -22,9 +20,7 @@ from streamlit.testing.v1 import AppTest
 
 from data_access import cached, holds, jobs, mailer, retention
 from data_access import tables as t
-from data_access.engines import Databases
 from data_access.retention import deletion
-from data_access.settings import STORES
 from tests import seeded
 from tests.conftest import ROOT, SEED_AS_OF
 from tests.test_pages import _navigation_as_served, texts  # noqa: F401
@@ -33,29 +29,7 @@ seeded_demo = seeded.seeded_demo
 NOTICE_DAYS = 30
 
 
-@pytest.fixture
-def demo_copy(seeded_demo, monkeypatch, tmp_path) -> Iterator[seeded.SeededDemo]:
-    """The seeded demo copied into this test's folder, the app pointed at the copy in demo
-    mode (the demo user acts as DPO)."""
-    folder = tmp_path / "demo"
-    folder.mkdir()
-    for store in STORES:
-        source = sqlite3.connect(seeded_demo.folder / f"{store}.sqlite")
-        target = sqlite3.connect(folder / f"{store}.sqlite")
-        source.backup(target)
-        source.close()
-        target.close()
-    urls = {store: f"sqlite:///{folder / f'{store}.sqlite'}" for store in STORES}
-    copy = seeded.SeededDemo(
-        folder=folder,
-        urls=urls,
-        dbs=Databases.from_urls(**urls, pseudonym_key=seeded.PSEUDONYM_KEY),
-    )
-    for name, value in copy.environment().items():
-        monkeypatch.setenv(name, value)
-    monkeypatch.setattr(cached, "CONFIG_PATH", seeded.write_config(tmp_path, folder))
-    yield copy
-    copy.dbs.dispose()
+demo_copy = seeded.demo_copy
 
 
 def open_page(page: str, *, as_of: date = SEED_AS_OF, email: str | None = None) -> AppTest:
