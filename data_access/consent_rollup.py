@@ -95,7 +95,6 @@ STALE_BUILD = timedelta(minutes=30)
 MERGE_ROWS = 1_000_000
 EMPTY, BUILDING, READY = "empty", "building", "ready"
 _IN_CHUNK = 500
-_SQLITE_IN_CHUNK = 5_000  # under SQLite's 32,766 parameters per statement
 _READ_CHUNK = 20_000
 _HISTORY_FIELDS = ("group", "t", "id", "bucket", "state", "purpose")
 
@@ -589,33 +588,14 @@ def _histories(
     table."""
     out: dict[tuple[str, str], str] = {}
     in_recent: set[tuple[str, str]] = set()
-    wanted = sorted(refs)
     for table in (subjects_table, recent_table):  # recent last: it wins
-        query = select(table.c.subject_ref, table.c.purpose, table.c.history)
-        for ref, purpose, history in _rows_in(conn, query, table.c.subject_ref, wanted):
-            out[(ref, purpose)] = history
-            if table is recent_table:
-                in_recent.add((ref, purpose))
+        for chunk in _chunks(sorted(refs)):
+            query = select(table.c.subject_ref, table.c.purpose, table.c.history)
+            for ref, purpose, history in conn.execute(query.where(table.c.subject_ref.in_(chunk))):
+                out[(ref, purpose)] = history
+                if table is recent_table:
+                    in_recent.add((ref, purpose))
     return out, in_recent
-
-
-def _rows_in(conn: Connection, query, column, values: Sequence[str]) -> Iterable[tuple]:
-    """The rows of `query` whose `column` is one of `values` (text, no conversion), read
-    in chunks. On SQLite through the driver, with one statement of _SQLITE_IN_CHUNK
-    placeholders compiled once: rendering Core's IN lists costs more than SQLite's lookups
-    of 100,000 subject refs. A short last chunk repeats a value (harmless in an IN list)."""
-    if conn.dialect.name != "sqlite" or not values:
-        for chunk in _chunks(values):
-            yield from conn.execute(query.where(column.in_(chunk)))
-        return
-    size = min(len(values), _SQLITE_IN_CHUNK)
-    names = [f"in_{i}" for i in range(size)]
-    compiled = query.where(column.in_([bindparam(n) for n in names])).compile(dialect=conn.dialect)
-    position = {name: i for i, name in enumerate(names)}
-    order = [position[name] for name in compiled.positiontup]
-    for chunk in _chunks(values, size):
-        padded = [*chunk, *[chunk[0]] * (size - len(chunk))]
-        yield from conn.exec_driver_sql(str(compiled), tuple(padded[i] for i in order))
 
 
 def _write_histories(conn: Connection, rows: list[dict], in_recent: set[tuple[str, str]]) -> None:
