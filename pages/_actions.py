@@ -157,4 +157,6 @@ def report(result: ActionResult, *, what: str, noun: str = "record") -> None:
 
 
 if __name__ == "__main__":  # served as a page in "pages folder" mode
-    ui.require_dashboard()
+    from pages import _gate
+
+    _gate.not_a_page()

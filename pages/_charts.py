@@ -186,6 +186,6 @@ def withdrawals_by_source(withdrawn: pd.DataFrame) -> go.Figure:
 
 
 if __name__ == "__main__":  # served as a page in "pages folder" mode
-    from pages import _ui
+    from pages import _gate
 
-    _ui.require_dashboard()
+    _gate.not_a_page()

@@ -214,4 +214,6 @@ def _resume_button(
 
 
 if __name__ == "__main__":  # served as a page in "pages folder" mode
-    ui.require_dashboard()
+    from pages import _gate
+
+    _gate.not_a_page()

@@ -18,7 +18,6 @@ from typing import Any
 
 import pandas as pd
 import streamlit as st
-from streamlit.runtime.pages_manager import PagesManager
 
 from data_access import audit, cached, export
 from data_access.clock import today_oslo
@@ -67,18 +66,6 @@ class Identity:
     role: str | None
     signed_in: bool
     problem: str | None = None
-
-
-def require_dashboard() -> None:
-    """The first call of every file in pages/ (RULES.md R41). Until dashboard.py has called
-    st.navigation once since the server started, Streamlit serves each file in pages/ on its
-    own ("pages folder" mode): the first visitor of a fresh server opening /subject_lookup
-    would run that page without the sign-in gate. Leave that mode, as st.navigation itself
-    does (a class attribute of Streamlit's pages manager), and rerun: dashboard.py then runs
-    its gate and navigates to the same page."""
-    if PagesManager.uses_pages_directory:
-        PagesManager.uses_pages_directory = False
-        st.rerun()
 
 
 def signin_configured() -> bool:
@@ -592,4 +579,6 @@ def empty_state(message: str) -> None:
 
 
 if __name__ == "__main__":  # served as a page in "pages folder" mode
-    require_dashboard()
+    from pages import _gate
+
+    _gate.not_a_page()

@@ -16,10 +16,11 @@ from data_access.retention import STAGES
 from data_access.retention.deletion import KIND as DELETION_KIND
 from data_access.settings import smtp_password
 from pages import _actions
+from pages import _gate as gate
 from pages import _jobs as jobs
 from pages import _ui as ui
 
-ui.require_dashboard()  # never served without the sign-in gate
+gate.require_access()  # before anything is read (RULES.md R41)
 
 PAGE = "accounts-nearing-deletion"
 TABLE_KEY = "accounts_table"

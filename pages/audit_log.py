@@ -6,9 +6,10 @@ from __future__ import annotations
 import streamlit as st
 
 from data_access import cached
+from pages import _gate as gate
 from pages import _ui as ui
 
-ui.require_dashboard()  # never served without the sign-in gate
+gate.require_access()  # before anything is read (RULES.md R41)
 
 PAGE = "audit-log"
 

@@ -13,9 +13,10 @@ import streamlit as st
 from data_access import cached, consent_rollup, rules
 from pages import _actions as actions
 from pages import _charts as charts
+from pages import _gate as gate
 from pages import _ui as ui
 
-ui.require_dashboard()  # never served without the sign-in gate
+gate.require_access()  # before anything is read (RULES.md R41)
 
 PAGE = "consent"
 PERCENT = st.column_config.NumberColumn(format="percent")

@@ -11,9 +11,10 @@ from data_access.requests import OPEN_STATUSES
 from data_access.rules import add_months
 from data_access.tables import REQUEST_TYPES
 from pages import _charts as charts
+from pages import _gate as gate
 from pages import _ui as ui
 
-ui.require_dashboard()  # never served without the sign-in gate
+gate.require_access()  # before anything is read (RULES.md R41)
 
 PAGE = "data-subject-requests"
 ALL = "All"

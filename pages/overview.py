@@ -10,9 +10,10 @@ import streamlit as st
 
 from data_access import cached
 from pages import _charts as charts
+from pages import _gate as gate
 from pages import _ui as ui
 
-ui.require_dashboard()  # never served without the sign-in gate
+gate.require_access()  # before anything is read (RULES.md R41)
 
 NEARING_DAYS = 30  # the Accounts page's default window (RULES.md R13)
 STAGES = {

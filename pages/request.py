@@ -18,9 +18,10 @@ from data_access import cached, requests
 from data_access.rules import add_months
 from data_access.tables import CONSENT_PURPOSES
 from pages import _actions as actions
+from pages import _gate as gate
 from pages import _ui as ui
 
-ui.require_dashboard()  # never served without the sign-in gate
+gate.require_access()  # before anything is read (RULES.md R41)
 
 STATUS_LABELS = {
     "received": "Received",

@@ -12,10 +12,11 @@ import streamlit as st
 from data_access import cached, retention
 from data_access.tables import CHANNELS
 from pages import _actions
+from pages import _gate as gate
 from pages import _jobs as jobs
 from pages import _ui as ui
 
-ui.require_dashboard()  # never served without the sign-in gate
+gate.require_access()  # before anything is read (RULES.md R41)
 
 PAGE = "retention"
 ALL = "All"

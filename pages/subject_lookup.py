@@ -7,9 +7,10 @@ import streamlit as st
 
 from data_access import audit, cached, subjects
 from data_access.settings import STORES
+from pages import _gate as gate
 from pages import _ui as ui
 
-ui.require_dashboard()  # never served without the sign-in gate
+gate.require_access()  # before anything is read (RULES.md R41)
 
 PAGE = "subject-lookup"
 

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import secrets
 import shutil
 import socket
@@ -204,3 +205,64 @@ def screenshot(page, name: str) -> Path:
     path = ARTIFACTS / f"{name}.png"
     page.screenshot(path=str(path), full_page=True)
     return path
+
+
+# --- visitors who have not signed in ------------------------------------------------------
+
+# Every address a visitor can type: the pages (as st.navigation and "pages folder" mode both
+# serve them), the Request page with an id, and the shared modules of pages/, which "pages
+# folder" mode also serves.
+EVERY_PAGE_PATH = [
+    "",
+    "accounts_nearing_deletion",
+    "retention",
+    "legal_holds",
+    "data_subject_requests",
+    "request?id=2",
+    "consent",
+    "register",
+    "subject_lookup",
+    "audit_log",
+    "ui",
+    "actions",
+]
+EMAIL_IN_TEXT = re.compile(r"[\w.+-]+@[\w-]+\.[\w.]+")
+
+
+def leaks_before_sign_in(browser, url: str, *, stagger_ms: int = 0) -> list[str]:
+    """Open every page address in its own fresh browser context, all at once
+    (`stagger_ms` 0) or one every `stagger_ms` ms, without signing in; wait until each
+    shows the sign-in button; return what each DOM shows that it must not (a table, an
+    e-mail address, a heading other than "DPO Dashboard"), one line per finding."""
+    pages = []
+    for path in EVERY_PAGE_PATH:
+        context = browser.new_context(viewport={"width": 1200, "height": 900})
+        page = context.new_page()
+        page.set_default_timeout(60_000)
+        page.goto(f"{url}/{path}", wait_until="commit")
+        pages.append((path, page))
+        if stagger_ms:
+            page.wait_for_timeout(stagger_ms)
+    findings: list[str] = []
+    for path, page in pages:
+        try:
+            page.get_by_role("button", name="Sign in").wait_for()
+            page.wait_for_timeout(1500)  # a page that wrongly renders would have by now
+            findings += _forbidden_on(page, path)
+        finally:
+            page.context.close()
+    return findings
+
+
+def _forbidden_on(page, path: str) -> list[str]:
+    found = []
+    tables = page.locator('[data-testid="stDataFrame"], [data-testid="stTable"]').count()
+    if tables:
+        found.append(f"/{path}: {tables} table(s)")
+    body = page.locator("body").inner_text()
+    if EMAIL_IN_TEXT.search(body):
+        found.append(f"/{path}: an e-mail address: {EMAIL_IN_TEXT.search(body).group()}")
+    headings = [h.strip() for h in page.locator("h1").all_inner_texts()]
+    if headings != ["DPO Dashboard"]:
+        found.append(f"/{path}: headings {headings}")
+    return found

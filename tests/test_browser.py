@@ -183,6 +183,22 @@ def test_r41_the_first_visitor_of_a_fresh_server_opening_a_page_link_must_sign_i
             context.close()
 
 
+@pytest.mark.parametrize("stagger_ms", [0, 300])
+def test_r41_twelve_visitors_of_a_fresh_server_see_no_personal_data_before_sign_in(
+    chromium_browser, servers, seeded_demo, tmp_path, stagger_ms
+):
+    # Every page address opened at once (then 300 ms apart) in fresh browser contexts on a
+    # server that has served nothing yet: the race for Streamlit's "pages folder" mode.
+    provider, _, _ = servers
+    demo_dir = support.copy_demo(seeded_demo.folder, tmp_path / "demo")
+    with support.dashboard(
+        tmp_path, provider=provider, demo_dir=demo_dir, roles={DPO: "dpo"}, key=seeded.PSEUDONYM_KEY
+    ) as fresh:
+        assert (
+            support.leaks_before_sign_in(chromium_browser, fresh.url, stagger_ms=stagger_ms) == []
+        )
+
+
 def sign_in_without_role(browser, servers):
     _, app, _ = servers
     context = browser.new_context(viewport={"width": 1500, "height": 1100})
