@@ -18,7 +18,6 @@ from typing import NoReturn
 import streamlit as st
 
 from data_access import cached, demo
-from data_access.clock import today_oslo
 from data_access.settings import Settings, SettingsError
 from pages import _gate
 from pages import _ui as ui
@@ -115,15 +114,22 @@ def sidebar(settings: Settings, who: ui.Identity) -> None:
         st.sidebar.text(f"Signed in as {who.email} ({who.role})")
         st.sidebar.button("Sign out", key="sign_out", on_click=st.logout)
     # Initialise through session state, not `value=`, so tests and pages can set it first.
-    st.session_state.setdefault("as_of", today_oslo())
+    st.session_state.setdefault("as_of", ui.today())
     st.sidebar.date_input(
         "As of (Europe/Oslo)",
         key="as_of",
         format="YYYY-MM-DD",
-        help="Look at the dashboard as it stands on another day; deadlines and stages follow.",
+        help="Look at the dashboard as it stands on another day; deadlines and stages "
+        "follow. Actions run only on today's view: they always happen today.",
     )
+    if ui.what_if():
+        st.sidebar.button("Back to today", key="as_of_today", on_click=_back_to_today)
     if settings.demo_mode:
         st.sidebar.caption("Demo data is generated relative to the day it was created.")
+
+
+def _back_to_today() -> None:
+    st.session_state["as_of"] = ui.today()
 
 
 def main() -> None:
@@ -139,6 +145,7 @@ def main() -> None:
     check_databases()
     ui.keep_widget_values()
     sidebar(settings, who)
+    ui.what_if_banner()
     st.navigation(PAGES).run()
 
 

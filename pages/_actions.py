@@ -34,12 +34,18 @@ def role() -> str | None:
 
 
 def can_act() -> bool:
-    """True when the current user may trigger actions (RULES.md R41)."""
-    return role() == "dpo"
+    """True when the current user may trigger actions now: the DPO role (RULES.md R41), on
+    a view of today. At another "as of" date the page is a what-if view without actions, so
+    that no action is dated, or checked, on a day other than today."""
+    return role() == "dpo" and not ui.what_if()
 
 
 def actions_header(title: str = "Actions") -> bool:
-    """A subheader for the page's actions; for a viewer, a note instead and False."""
+    """A subheader for the page's actions; for a viewer or in a what-if view, a note
+    instead and False."""
+    if role() == "dpo" and ui.what_if():
+        st.caption(f"Actions are off in the what-if view as of {ui.as_of().isoformat()}.")
+        return False
     if not can_act():
         st.caption("Actions are for the DPO role; you can browse and export.")
         return False

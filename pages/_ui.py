@@ -19,8 +19,7 @@ from typing import Any
 import pandas as pd
 import streamlit as st
 
-from data_access import audit, cached, export
-from data_access.clock import today_oslo
+from data_access import audit, cached, clock, export
 from data_access.settings import Policy
 
 DEMO_ACTOR = "demo@localhost"
@@ -132,11 +131,34 @@ def actor() -> str:
     return who.email
 
 
+def today() -> date:
+    """Today in Europe/Oslo: the date every action happens on (tests pin
+    data_access.clock.today_oslo)."""
+    return clock.today_oslo()
+
+
 def as_of() -> date:
     """The date the DPO is looking at: the sidebar's "as of" (session key "as_of"), or today
     in Europe/Oslo when the page runs without the sidebar."""
     value = st.session_state.get("as_of")
-    return value if isinstance(value, date) else today_oslo()
+    return value if isinstance(value, date) else today()
+
+
+def what_if() -> bool:
+    """True when the sidebar's "as of" is not today: a read-only view of another day, in
+    which no action runs (an action always happens today, checked against today)."""
+    return as_of() != today()
+
+
+def what_if_banner() -> None:
+    """Say, at the top of the page, that this is a view of another day without actions."""
+    if what_if():
+        st.warning(
+            f"What-if view as of {as_of().isoformat()}: the figures are as they would stand "
+            f"that day. Actions are off; they always happen today ({today().isoformat()}). "
+            "Set “As of” back to today in the sidebar to act.",
+            icon="🔭",
+        )
 
 
 def keep_widget_values() -> None:

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pytest
 
-from data_access import demo
+from data_access import clock, demo
 from data_access.engines import Databases
 from data_access.settings import STORES, DatabaseSettings
 from tests.conftest import SEED_AS_OF
@@ -87,7 +87,14 @@ def app_env(seeded_demo, monkeypatch, tmp_path) -> SeededDemo:
     for name, value in seeded_demo.environment().items():
         monkeypatch.setenv(name, value)
     monkeypatch.setattr(cached, "CONFIG_PATH", write_config(tmp_path, seeded_demo.folder))
+    pin_today(monkeypatch)
     return seeded_demo
+
+
+def pin_today(monkeypatch, day=SEED_AS_OF) -> None:
+    """Make `day` the dashboard's today (the day actions happen on, pages/_ui.today), so
+    that a page at "as of" SEED_AS_OF is today's view, not a what-if view."""
+    monkeypatch.setattr(clock, "today_oslo", lambda: day)
 
 
 def copy_demo(source: Path, target: Path) -> Path:
@@ -116,6 +123,7 @@ def demo_copy(seeded_demo, monkeypatch, tmp_path) -> Iterator[SeededDemo]:
     for name, value in copy.environment().items():
         monkeypatch.setenv(name, value)
     monkeypatch.setattr(cached, "CONFIG_PATH", write_config(tmp_path, folder))
+    pin_today(monkeypatch)
     yield copy
     copy.dbs.dispose()
 

@@ -92,7 +92,7 @@ def ids_in_stage(dbs, as_of: date, stage: str, n: int) -> list[int]:
 # --- the story: notice, 30 days, deletion ----------------------------------------------------
 
 
-def test_r13_r14_send_notices_travel_forward_and_approve_a_deletion(demo_copy):
+def test_r13_r14_send_notices_travel_forward_and_approve_a_deletion(demo_copy, monkeypatch):
     dbs = demo_copy.dbs
     due = ids_in_stage(dbs, SEED_AS_OF, "notice_due", 2)
     outbox_before = mailer.outbox_counts(dbs)["pending"]
@@ -109,6 +109,7 @@ def test_r13_r14_send_notices_travel_forward_and_approve_a_deletion(demo_copy):
     assert set(states["stage"]) == {"notified"}
 
     ready_on = max(states["deletable_on"])
+    seeded.pin_today(monkeypatch, ready_on)  # time passes: the notice period ends
     travel(at, ready_on)
     shown = table(at, "accounts_table")
     assert set(shown.loc[shown["account_id"].isin(chosen), "stage"]) == {"ready"}
@@ -157,13 +158,14 @@ def test_r13_r14_send_notices_travel_forward_and_approve_a_deletion(demo_copy):
     assert "users.accounts" not in [s.value for s in at.subheader]
 
 
-def test_r14_more_than_fifty_accounts_need_the_count_typed(demo_copy):
+def test_r14_more_than_fifty_accounts_need_the_count_typed(demo_copy, monkeypatch):
     dbs = demo_copy.dbs
     due = ids_in_stage(dbs, SEED_AS_OF, "notice_due", 55)
     assert len(due) == 55, "the seeded demo has enough accounts whose notice is due"
     retention.send_deletion_notices(dbs, due, actor="dpo@plaato.example", as_of=SEED_AS_OF)
     later = SEED_AS_OF + timedelta(days=NOTICE_DAYS)
     ready = set(ids_in_stage(dbs, later, "ready", 10_000)) & set(due)
+    seeded.pin_today(monkeypatch, later)
     at = open_page("accounts_nearing_deletion", as_of=later)
 
     chosen = select_rows(at, "accounts_table", "account_id", ready)
