@@ -68,31 +68,42 @@ def selectable_table(
     """Show `df` (its `columns`, headed as ui.show_frame heads them) with row selection (for
     a DPO) and return the selected ids.
 
-    Positions from the browser refer to the table as the user saw it, i.e. as rendered on
-    the previous run; they are mapped through that run's ids, and only when the user changed
-    the selection: a later rerun on refreshed data reports the same positions, which would
-    now point at other rows, so the ids chosen stay as they were (and `refuse_if_stale`
-    refuses them once they left the list). The ids are kept in session state under
-    f"{key}:selected" (tests may set it directly). `full_export` is passed to the row-cap
-    caption: what the table's export below holds when the table is capped.
+    The browser reports ticked rows by position, and it keeps the ticks of a grid across
+    reruns: after an action or any change of the rows, the same positions would hold other
+    records ("ghost" ticks). So the grid is a new widget (`widget_key`) whenever its rows
+    change and after every `clear_selection`: it starts without ticks, and positions always
+    refer to the rows on screen. The ids are kept in session state under f"{key}:selected"
+    (tests may set it directly). `full_export` is passed to the row-cap caption: what the
+    table's export below holds when the table is capped.
     """
+    ids = [int(i) for i in df[id_column]]
+    if st.session_state.get(f"{key}:ids", ids) != ids:
+        # The rows changed under the grid (an action, another user, a filter): no tick may
+        # carry over to the record that now holds its position.
+        if st.session_state.get(f"{key}:selected"):
+            st.info("The list changed, so your selection was cleared; select again.", icon="🔄")
+        clear_selection(key)
     shown = ui.display_frame(df, columns)
-    seen_ids: list[int] = st.session_state.get(f"{key}:ids", [])
     event = ui.show_frame(
         shown,
         column_config=column_config,
-        key=key,
+        key=widget_key(key),
         on_select="rerun" if can_act() else "ignore",
         selection_mode="multi-row",
     )
     rows = _selected_positions(event)
-    changed = rows != st.session_state.get(f"{key}:rows")
-    if rows is not None and seen_ids and changed:
-        st.session_state[f"{key}:selected"] = [seen_ids[r] for r in rows if r < len(seen_ids)]
+    if rows is not None and rows != st.session_state.get(f"{key}:rows"):
+        st.session_state[f"{key}:selected"] = [ids[r] for r in rows if r < len(ids)]
     st.session_state[f"{key}:rows"] = rows
-    st.session_state[f"{key}:ids"] = [int(i) for i in df[id_column]]
+    st.session_state[f"{key}:ids"] = ids
     ui.row_cap_caption(shown, full_export=full_export)
     return list(st.session_state.get(f"{key}:selected", []))
+
+
+def widget_key(key: str) -> str:
+    """The grid widget's key for the table `key`: `key`, then "#" and the number of times
+    its selection was cleared."""
+    return f"{key}#{st.session_state.get(f'{key}:generation', 0)}"
 
 
 def _selected_positions(event) -> list[int] | None:
@@ -106,10 +117,12 @@ def _selected_positions(event) -> list[int] | None:
 
 
 def clear_selection(key: str) -> None:
-    """Forget a table's selection (after an action, or when it went stale)."""
+    """Forget a table's selection (after an action, when it went stale, when its rows
+    changed): the next run shows a new grid without ticks."""
     st.session_state.pop(f"{key}:selected", None)
     st.session_state.pop(f"{key}:rows", None)
-    st.session_state.pop(key, None)
+    st.session_state.pop(widget_key(key), None)
+    st.session_state[f"{key}:generation"] = st.session_state.get(f"{key}:generation", 0) + 1
 
 
 def stale_ids(selected: Iterable[int], current: pd.DataFrame, id_column: str) -> list[int]:

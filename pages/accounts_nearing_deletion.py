@@ -49,6 +49,8 @@ COLUMNS = [
     "on_hold",
     "hold_ids",
 ]
+# What the deletion dialog lists of each account it will delete.
+DIALOG_COLUMNS = ["account_id", "email", "full_name", "stage", "deletable_on"]
 # Headers the common rule (ui.column_label) would not give.
 COLUMN_CONFIG = {"notice_voided": "Notice voided?", "on_hold": "On hold?"}
 ROW_COLOURS = {
@@ -193,6 +195,10 @@ def confirm_deletion(account_ids: list[int]) -> None:
             f"{others} other selected account(s) are not ready; they are not deleted and the "
             "results say why (an attempt on an account under a legal hold is recorded)."
         )
+    st.markdown("**The accounts**")
+    chosen = accounts[accounts["account_id"].isin(ready)]
+    ui.show_frame(ui.display_frame(chosen, DIALOG_COLUMNS))
+    st.markdown("**What goes, per database**")
     ui.show_frame(ui.display_frame(plan))
     invoices = plan[plan["action"] == "detach and keep"].iloc[0]
     if invoices["rows"] > 0:
