@@ -423,6 +423,8 @@ def task_actions() -> None:
             )
             clear_caches()
             actions.report(result, what="Recipient task", noun="task")
+            # The next task starts with an empty reason: this one belonged to this task.
+            st.session_state.pop("request_task_reason", None)
             st.rerun()
 
 

@@ -711,6 +711,29 @@ def test_r11_recipient_tasks_gate_completion(empty_dbs):
     )
 
 
+def test_r11_a_task_closed_as_sent_keeps_no_reason_typed_for_another(empty_dbs):
+    add_recipients(empty_dbs)
+    rid = add_request(empty_dbs, received_on=date(2026, 9, 1), request_type="rectification")
+    day = date(2026, 9, 10)
+    requests.complete_request(
+        empty_dbs, rid, checklist=list(requests.CHECKLISTS["rectification"]), actor=ACTOR, as_of=day
+    )
+    first, second = (int(i) for i in requests.recipient_tasks(empty_dbs, rid)["task_id"])
+    stale = "The provider keeps no copy of account data outside the form it forwards."
+
+    requests.close_recipient_task(
+        empty_dbs, first, outcome="not_possible", reason=stale, actor=ACTOR, as_of=day
+    )
+    requests.close_recipient_task(
+        empty_dbs, second, outcome="sent", reason=stale, actor=ACTOR, as_of=day
+    )
+
+    tasks = requests.recipient_tasks(empty_dbs, rid)
+    assert tasks["reason"].iloc[0] == stale
+    assert tasks["reason"].isna().iloc[1]
+    assert events_of(empty_dbs, rid)[-1][2]["reason"] is None
+
+
 def test_objection_completes_only_with_every_checklist_step(empty_dbs):
     rid = add_request(empty_dbs, received_on=date(2026, 9, 1), request_type="objection")
     steps = list(requests.CHECKLISTS["objection"])

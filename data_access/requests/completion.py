@@ -532,12 +532,13 @@ def close_recipient_task(
 ) -> ActionResult:
     """Close one recipient-notification task as 'sent' or 'not_possible' (art. 19; R11).
 
-    'not_possible' (impossible or disproportionate effort) needs a reason. Records a
+    'not_possible' (impossible or disproportionate effort) needs a reason; a task closed as
+    'sent' keeps none (a reason typed for another task must not travel with it). Records a
     `recipient_notified` event on the request and an audit entry. Refused
     (failed[task_id]) for an unknown outcome or task, a task already closed, or a closed
     request.
     """
-    reason = (reason or "").strip() or None
+    reason = ((reason or "").strip() or None) if outcome == "not_possible" else None
     result = ActionResult()
     try:
         if outcome not in TASK_OUTCOMES:
