@@ -171,6 +171,11 @@ def place_hold_form() -> None:
         case_ref = left.text_input("Case reference", key="hold_case_ref")
         owner = middle.text_input("Owner (e-mail)", key="hold_owner")
         review_on = right.date_input("Review on", key="hold_review_on", format="YYYY-MM-DD")
+        unmatched_ok = st.checkbox(
+            "Place it even if the e-mail address matches no record today",
+            key="hold_unmatched_ok",
+            help="A hold on an address nobody has protects nothing: check it for a typo.",
+        )
         submitted = st.form_submit_button("Place hold")
     if not submitted:
         return
@@ -178,6 +183,16 @@ def place_hold_form() -> None:
     if problems:
         listed = "\n".join(f"- {ui.escape_markdown(problem)}" for problem in problems)
         st.error(f"The hold was not placed; nothing was written.\n\n{listed}", icon="🛑")
+        return
+    if scope == "email" and not unmatched_ok and not records_of(target):
+        st.warning(
+            f"{ui.escape_markdown(target.strip())} matches no account, member, consent record "
+            "or support contact today, so the hold would protect nothing. Check the address "
+            "for a typo; to hold it anyway (data may arrive later), tick “Place it even if "
+            "the e-mail address matches no record today” and place it again. Nothing was "
+            "written.",
+            icon="⚠️",
+        )
         return
     try:
         hold_id = holds.place_hold(
@@ -194,7 +209,7 @@ def place_hold_form() -> None:
         st.error(f"{ui.escape_markdown(exc)} Nothing was written.", icon="🛑")
         return
     cached.clear(*HOLD_CACHES)
-    for key in ("hold_target", "hold_reason", "hold_case_ref"):
+    for key in ("hold_target", "hold_reason", "hold_case_ref", "hold_unmatched_ok"):
         st.session_state.pop(key, None)
     message = (
         f"Legal hold {hold_id} placed on {SCOPE_LABELS[scope].split(' (')[0].lower()} "
@@ -209,6 +224,16 @@ def place_hold_form() -> None:
     else:
         ui.flash(message, "success")
     st.rerun()
+
+
+def records_of(email: str) -> int:
+    """How many rows of the source databases (users, consent, support) the e-mail finds
+    today, as Subject lookup finds them (RULES.md R9); the ledger's own rows do not count."""
+    try:
+        found = ui.fetch(cached.find_subject, email.strip())
+    except ValueError:
+        return 0
+    return sum(len(rows) for name, rows in found.items() if not name.startswith("ledger."))
 
 
 def form_problems(

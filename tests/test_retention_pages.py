@@ -404,6 +404,38 @@ def test_r17_every_problem_of_the_hold_form_is_reported_at_once(demo_copy):
     assert len(holds.active_holds(dbs, SEED_AS_OF)) == active_before
 
 
+def test_r17_a_hold_on_an_email_that_matches_nothing_needs_a_second_confirmation(demo_copy):
+    dbs = demo_copy.dbs
+    active_before = len(holds.active_holds(dbs, SEED_AS_OF))
+    at = open_page("legal_holds")
+
+    place(at, "email", "kari.nordman@example.no")  # a typo: nobody has this address
+
+    assert "matches no account, member, consent record or support contact today" in (
+        texts(at.warning).replace("\\", "")
+    )
+    assert len(holds.active_holds(dbs, SEED_AS_OF)) == active_before  # nothing written
+
+    at.checkbox(key="hold_unmatched_ok").check()
+    place(at, "email", "kari.nordman@example.no")
+
+    assert len(holds.active_holds(dbs, SEED_AS_OF)) == active_before + 1
+    assert "placed on e-mail kari.nordman@example.no" in texts(at.success).replace("\\", "")
+
+
+def test_r17_a_hold_on_a_known_email_is_placed_at_once(demo_copy):
+    dbs = demo_copy.dbs
+    with dbs.users.connect() as conn:
+        email = conn.execute(select(t.accounts.c.email).limit(1)).scalar_one()
+    active_before = len(holds.active_holds(dbs, SEED_AS_OF))
+    at = open_page("legal_holds")
+
+    place(at, "email", email.upper())
+
+    assert "matches no account" not in texts(at.warning)
+    assert len(holds.active_holds(dbs, SEED_AS_OF)) == active_before + 1
+
+
 # --- roles -----------------------------------------------------------------------------------
 
 
