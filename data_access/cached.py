@@ -39,6 +39,7 @@ from data_access import (
 )
 from data_access import findings as policy_checks
 from data_access.engines import Databases, DatabaseUnavailable
+from data_access.requests import duplicates as request_duplicates
 from data_access.settings import Settings, config_path, load_settings
 
 TTL_SECONDS = 60
@@ -205,6 +206,13 @@ def open_requests(
 def request_counts(as_of: date) -> dict[str, int]:
     """`requests.request_counts`: open, awaiting_identity, due_this_week, overdue."""
     return requests.request_counts(databases(), as_of)
+
+
+@st.cache_data(ttl=TTL_SECONDS, show_spinner=False)
+def duplicate_blocker(request_id: int) -> str | None:
+    """`requests.duplicates.duplicate_blocker`: why an unchecked duplicate may not be
+    answered yet, or None."""
+    return request_duplicates.duplicate_blocker(databases(), request_id)
 
 
 @st.cache_data(ttl=TTL_SECONDS, show_spinner=False)

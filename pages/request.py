@@ -45,6 +45,7 @@ REQUEST_CACHES = (
     "open_requests",
     "request_counts",
     "request_detail",
+    "duplicate_blocker",
     "recipient_tasks",
     "closure_metrics",
     "open_by_type",
@@ -373,6 +374,10 @@ def confirm_erasure(inputs: dict, note: str) -> None:
 
 def complete_action() -> None:
     st.markdown("**Complete (R9-R12, R23)**")
+    blocker = ui.fetch(cached.duplicate_blocker, request_id)
+    if blocker:
+        st.warning(f"{ui.escape_markdown(blocker)} It cannot be completed yet.", icon="👯")
+        return
     if kind in ("access", "portability"):
         report_action()
     inputs = complete_inputs()

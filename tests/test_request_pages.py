@@ -328,3 +328,21 @@ def test_a_link_with_an_unknown_request_id_names_it_in_an_error(demo_copy):
     assert texts(at.error) == "There is no data-subject request 9999."
     assert at.number_input(key="request_id").value == 9999
     assert not at.metric
+
+
+def test_r5_an_unchecked_duplicate_cannot_be_completed_on_the_page(demo_copy):
+    from tests.factories import add_request
+
+    dbs = demo_copy.dbs
+    email = "duplicate.person@example.no"
+    original = add_request(dbs, received_on=SEED_AS_OF, request_type="erasure", subject_email=email)
+    duplicate = add_request(
+        dbs, received_on=SEED_AS_OF, request_type="erasure", subject_email=email.upper()
+    )
+
+    at = open_request(duplicate)
+
+    assert f"This request duplicates request {original}" in texts(at.warning).replace("\\", "")
+    assert not [b for b in at.button if b.key == "request_complete"]
+    at = open_request(original)
+    assert [b for b in at.button if b.key == "request_complete"]

@@ -16,6 +16,8 @@ from data_access import audit, requests, subjects
 from data_access import ledger_tables as lt
 from data_access import tables as t
 from data_access.clock import oslo_date
+from data_access.requests import duplicates
+from data_access.requests.workflow import intake_row
 from tests.factories import add_account, add_consent_event, add_request, add_subscriber
 from tests.test_rules import R2_CALENDAR, R2_WORKED_EXAMPLES
 
@@ -1040,3 +1042,81 @@ def test_metrics_on_time_rate_median_days_and_open_by_type(empty_dbs):
         {"request_type": "erasure", "status": "awaiting_identity", "requests": 1, "overdue": 0},
     ]
     assert open_access in set(requests.open_requests(empty_dbs, date(2026, 10, 21))["request_id"])
+
+
+# --- duplicates: answered through their original, never on a bare e-mail -----------------
+
+
+def test_r5_an_unverified_duplicate_erasure_request_cannot_erase(empty_dbs):
+    add_account(empty_dbs, email="kari@example.no", full_name="Kari Nordmann")
+    original = add_request(
+        empty_dbs, received_on=date(2026, 9, 1), request_type="erasure",
+        subject_email="kari@example.no", subject_name="Kari Nordmann",
+    )  # fmt: skip
+    duplicate = add_request(
+        empty_dbs, received_on=date(2026, 9, 3), request_type="erasure",
+        subject_email=" KARI@example.no", subject_name="Kari Nordmann",
+    )  # fmt: skip
+    requests.confirm_identity(
+        empty_dbs, original, method="Reply from the account e-mail", actor=ACTOR,
+        as_of=date(2026, 9, 2),
+    )  # fmt: skip
+    day = date(2026, 9, 8)
+    before = snapshot(empty_dbs)
+
+    refused(
+        requests.complete_request(empty_dbs, duplicate, actor=ACTOR, as_of=day),
+        duplicate,
+        f"duplicates request {original} of the same data subject, which is still open",
+    )
+    assert snapshot(empty_dbs) == before  # nothing written, nothing erased
+    assert not subjects.find_subject(empty_dbs, "kari@example.no")["users.accounts"].empty
+
+    assert requests.complete_request(empty_dbs, original, actor=ACTOR, as_of=day).succeeded
+    assert subjects.find_subject(empty_dbs, "kari@example.no")["users.accounts"].empty
+    # The original is answered; the duplicate still needs its own identity check.
+    refused(
+        requests.complete_request(empty_dbs, duplicate, actor=ACTOR, as_of=day),
+        duplicate,
+        "identity has not been confirmed on it",
+    )
+    requests.confirm_identity(
+        empty_dbs, duplicate, method="Reply from the same address", actor=ACTOR, as_of=day
+    )
+    assert requests.complete_request(empty_dbs, duplicate, actor=ACTOR, as_of=day).succeeded
+    assert duplicate not in set(requests.open_requests(empty_dbs, day)["request_id"])
+
+
+def test_r5_a_duplicate_access_request_gets_no_report_before_its_identity_is_confirmed(
+    empty_dbs,
+):
+    add_account(empty_dbs, email="ola@example.no", full_name="Ola Nordmann")
+    first = add_request(
+        empty_dbs, received_on=date(2026, 9, 1), request_type="access",
+        subject_email="ola@example.no",
+    )  # fmt: skip
+    second = add_request(
+        empty_dbs, received_on=date(2026, 9, 1), request_type="access",
+        subject_email="ola@example.no",
+    )  # fmt: skip
+    requests.withdraw_request(empty_dbs, first, actor=ACTOR, as_of=date(2026, 9, 2))
+
+    with pytest.raises(requests.RequestRefused, match="identity has not been confirmed on it"):
+        requests.prepare_report(empty_dbs, second, actor=ACTOR, as_of=date(2026, 9, 2))
+    # The first of the two is nobody's duplicate: it is answered as before.
+    assert duplicates.originals_of(empty_dbs, intake_row(empty_dbs, first)) == []
+
+
+def test_requests_of_other_types_or_far_apart_are_not_duplicates(empty_dbs):
+    a = add_request(
+        empty_dbs, received_on=date(2026, 1, 1), request_type="erasure", subject_email="a@b.no"
+    )
+    b = add_request(
+        empty_dbs, received_on=date(2026, 9, 1), request_type="erasure", subject_email="a@b.no"
+    )
+    c = add_request(
+        empty_dbs, received_on=date(2026, 9, 1), request_type="access", subject_email="a@b.no"
+    )
+    for rid in (a, b, c):
+        row = intake_row(empty_dbs, rid)
+        assert duplicates.originals_of(empty_dbs, row) == []

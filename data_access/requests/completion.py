@@ -31,6 +31,7 @@ from data_access import ledger_tables as lt
 from data_access.clock import day_end_utc, day_start_utc, oslo_date, today_oslo, utc_now
 from data_access.emails import normalised_email
 from data_access.engines import Databases
+from data_access.requests import duplicates
 from data_access.requests.workflow import (
     CaseState,
     Change,
@@ -172,6 +173,7 @@ def _complete(
         check_state(state, as_of, expected)
         _check_ready(conn, state, purposes, checklist)
         _refuse_open_tasks(conn, state)
+    duplicates.refuse_unchecked_duplicate(dbs, state)
     # From here on every write must find the case as it was just checked.
     version = state.version
     details: dict = {}
@@ -219,7 +221,8 @@ def _complete(
 def _check_ready(
     conn: Connection, state: CaseState, purposes: list[str], checklist: list[str]
 ) -> None:
-    """Refuse completing a request whose identity is owed or whose type's condition is unmet."""
+    """Refuse completing a request whose identity is owed, that is an unchecked duplicate
+    (requests/duplicates.py), or whose type's condition is unmet."""
     if state.status == "awaiting_identity":
         asked = state.get("identity_requested_on")
         raise RequestRefused(
@@ -292,6 +295,7 @@ def prepare_report(
                 "The data subject's identity has not been confirmed yet: no personal data "
                 "may be sent before it is (R5)."
             )
+        duplicates.refuse_unchecked_duplicate(dbs, state)
         return Change(
             event="report_prepared",
             action=action,
