@@ -24,7 +24,13 @@ from sqlalchemy import Connection, false, func, insert, select, update
 
 from data_access import audit_check
 from data_access.audit_anchors import Anchor, append_anchor, read_anchors
-from data_access.audit_chain import GENESIS, KEY_OPTION, canonical_json, entry_hash
+from data_access.audit_chain import (
+    GENESIS,
+    HASHED_COLUMNS,
+    KEY_OPTION,
+    canonical_json,
+    entry_hash,
+)
 from data_access.audit_check import ChainReport
 from data_access.clock import utc_now
 from data_access.emails import has_control_characters
@@ -32,7 +38,13 @@ from data_access.engines import Databases
 from data_access.frames import read_frame
 from data_access.ledger_tables import audit_head, audit_log
 
-__all__ = ["GENESIS", "Anchor", "ChainReport", "canonical_json"]  # re-exported for callers
+__all__ = [
+    "GENESIS",
+    "HASHED_COLUMNS",
+    "Anchor",
+    "ChainReport",
+    "canonical_json",
+]  # re-exported for callers
 
 log = logging.getLogger(__name__)
 

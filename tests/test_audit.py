@@ -288,6 +288,19 @@ def bulk_entries(dbs: Databases, n: int, *, actor: str = ACTOR) -> None:
         )
 
 
+def anchored(dbs: Databases, n: int = 60) -> None:
+    """`n` entries and an anchor of them, taken at ANCHORED_AT."""
+    bulk_entries(dbs, n)
+    audit.write_anchor(dbs, now=ANCHORED_AT)
+
+
+def empty_the_log(dbs: Databases) -> None:
+    """Every entry deleted and the head reset to an empty chain's."""
+    with dbs.ledger.begin() as conn:
+        conn.execute(delete(audit_log))
+        conn.execute(update(audit_head).values(hash=audit.GENESIS, entries=0))
+
+
 def ids_in_order(dbs: Databases) -> list[int]:
     with dbs.ledger.connect() as conn:
         return conn.execute(select(audit_log.c.id).order_by(audit_log.c.id)).scalars().all()
@@ -343,8 +356,7 @@ def test_r18_clean_anchored_chain_is_intact_and_says_so(empty_dbs):
 
 
 def test_r18_case_a_last_entry_deleted_and_head_set_to_the_new_last_hash(empty_dbs):
-    bulk_entries(empty_dbs, 60)
-    audit.write_anchor(empty_dbs, now=ANCHORED_AT)
+    anchored(empty_dbs)
     delete_from(empty_dbs, 60)
     rehash_from(empty_dbs, 60, key=None)  # only sets the head: 59 entries, entry 59's hash
     with empty_dbs.ledger.connect() as conn:
@@ -358,8 +370,7 @@ def test_r18_case_a_last_entry_deleted_and_head_set_to_the_new_last_hash(empty_d
 
 
 def test_r18_case_b_last_50_entries_and_the_head_row_deleted(empty_dbs):
-    bulk_entries(empty_dbs, 60)
-    audit.write_anchor(empty_dbs, now=ANCHORED_AT)
+    anchored(empty_dbs)
     delete_from(empty_dbs, 11)
     with empty_dbs.ledger.begin() as conn:
         conn.execute(delete(audit_head))
@@ -370,8 +381,7 @@ def test_r18_case_b_last_50_entries_and_the_head_row_deleted(empty_dbs):
 
 
 def test_r18_case_c_everything_deleted(empty_dbs):
-    bulk_entries(empty_dbs, 60)
-    audit.write_anchor(empty_dbs, now=ANCHORED_AT)
+    anchored(empty_dbs)
     with empty_dbs.ledger.begin() as conn:
         conn.execute(delete(audit_log))
         conn.execute(delete(audit_head))
@@ -382,11 +392,8 @@ def test_r18_case_c_everything_deleted(empty_dbs):
 
 
 def test_r18_case_c_everything_deleted_and_the_head_reset(empty_dbs):
-    bulk_entries(empty_dbs, 60)
-    audit.write_anchor(empty_dbs, now=ANCHORED_AT)
-    with empty_dbs.ledger.begin() as conn:
-        conn.execute(delete(audit_log))
-        conn.execute(update(audit_head).values(hash=audit.GENESIS, entries=0))
+    anchored(empty_dbs)
+    empty_the_log(empty_dbs)
     assert problems(empty_dbs) == (
         f"Entries 1–60 are missing since the anchor of {WHEN} (line 1), which counted 60 "
         "entries; the log holds 0."
@@ -411,8 +418,7 @@ def test_r18_case_d_actor_edited_and_later_hashes_recomputed_with_the_key(empty_
 
 
 def test_r18_case_d_actor_edited_and_rehashed_without_the_key(empty_dbs):
-    bulk_entries(empty_dbs, 60)
-    audit.write_anchor(empty_dbs, now=ANCHORED_AT)
+    anchored(empty_dbs)
     ids = ids_in_order(empty_dbs)
     set_column(empty_dbs, ids[29], "actor", "mallory@plaato.example")
     rehash_from(empty_dbs, 30, key=None)
@@ -426,19 +432,15 @@ def test_r18_case_d_actor_edited_and_rehashed_without_the_key(empty_dbs):
 
 
 def test_r18_case_e_whole_chain_rewritten(empty_dbs):
-    bulk_entries(empty_dbs, 60)
-    audit.write_anchor(empty_dbs, now=ANCHORED_AT)
-    with empty_dbs.ledger.begin() as conn:
-        conn.execute(delete(audit_log))
-        conn.execute(update(audit_head).values(hash=audit.GENESIS, entries=0))
+    anchored(empty_dbs)
+    empty_the_log(empty_dbs)
     bulk_entries(empty_dbs, 60, actor="mallory@plaato.example")  # with the product's own key
     found = problems(empty_dbs)
     assert found.startswith(f"Entries 1–60 were rewritten since the anchor of {WHEN} (line 1)")
 
 
 def test_r18_case_e_whole_chain_rewritten_without_the_key(empty_dbs):
-    bulk_entries(empty_dbs, 60)
-    audit.write_anchor(empty_dbs, now=ANCHORED_AT)
+    anchored(empty_dbs)
     set_column(empty_dbs, ids_in_order(empty_dbs)[0], "actor", "mallory@plaato.example")
     rehash_from(empty_dbs, 1, key=None)  # looks like a ledger from before keyed hashing
     found = problems(empty_dbs)
