@@ -24,7 +24,7 @@ from sqlalchemy import Connection, false, func, insert, select, update
 
 from data_access import audit_check
 from data_access.audit_anchors import Anchor, append_anchor, read_anchors
-from data_access.audit_chain import (
+from data_access.audit_chain import (  # noqa: F401 - GENESIS, HASHED_COLUMNS: re-exported
     GENESIS,
     HASHED_COLUMNS,
     KEY_OPTION,
@@ -37,14 +37,6 @@ from data_access.emails import has_control_characters
 from data_access.engines import Databases
 from data_access.frames import read_frame
 from data_access.ledger_tables import audit_head, audit_log
-
-__all__ = [
-    "GENESIS",
-    "HASHED_COLUMNS",
-    "Anchor",
-    "ChainReport",
-    "canonical_json",
-]  # re-exported for callers
 
 log = logging.getLogger(__name__)
 
@@ -94,13 +86,13 @@ def append(
     The caller owns the transaction (`with dbs.ledger.begin() as conn:`), so the entry
     commits or rolls back with the change it records. `details` must hold no personal data.
     """
+    key = _chain_key(conn)
     # Lock the chain head first: the row lock orders concurrent appends on every backend.
     locked = conn.execute(
         update(audit_head).where(audit_head.c.id == 1).values(entries=audit_head.c.entries + 1)
     )
     if locked.rowcount == 0:
         conn.execute(insert(audit_head).values(id=1, hash=GENESIS, entries=1))
-    key = _chain_key(conn)
     prev_hash = conn.execute(select(audit_head.c.hash).where(audit_head.c.id == 1)).scalar_one()
     row = {
         "occurred_at": (now or utc_now()).replace(microsecond=0),
@@ -131,13 +123,13 @@ def append_many(
     entry, but with one head lock and inserts batched by `chunk`: for bulk histories such as
     the demo data (RULES.md R18). `details` must hold no personal data.
     """
+    key = _chain_key(conn)
     # Lock the head for the whole batch (the value changes, so every backend counts the row).
     locked = conn.execute(
         update(audit_head).where(audit_head.c.id == 1).values(entries=audit_head.c.entries + 1)
     )
     if locked.rowcount == 0:
         conn.execute(insert(audit_head).values(id=1, hash=GENESIS, entries=1))
-    key = _chain_key(conn)
     prev_hash, entries_before = conn.execute(
         select(audit_head.c.hash, audit_head.c.entries).where(audit_head.c.id == 1)
     ).one()

@@ -13,11 +13,12 @@ from datetime import date, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import create_engine, delete, func, select, update
 
 from data_access import audit, audit_anchors, audit_chain
 from data_access.engines import Databases
 from data_access.ledger_tables import audit_head, audit_log
+from data_access.settings import SettingsError, parse_settings
 
 ACTOR = "dpo@plaato.example"
 START = datetime(2026, 11, 29, 9, 0)
@@ -616,3 +617,28 @@ def test_r18_chain_report_survives_the_streamlit_cache(sqlite_dbs):
         report.warnings,
         report.anchor,
     )
+
+
+def test_r18_audit_settings_name_the_anchor_file_and_the_key(tmp_path):
+    environ = {"DPO_AUDIT_KEY": " audit-secret "}
+    configured = parse_settings(
+        {"audit": {"anchors_file": "evidence/anchors.log"}}, base_dir=tmp_path, environ=environ
+    )
+    assert configured.anchors_path == tmp_path / "evidence" / "anchors.log"
+    dbs = Databases.from_settings(configured)  # demo mode: the pseudonym key is generated
+    assert (dbs.anchors_file, dbs.chain_key) == (configured.anchors_path, b"audit-secret")
+    dbs.dispose()
+    default = parse_settings({}, base_dir=tmp_path, environ={})
+    assert default.anchors_path == tmp_path / "data" / "audit-anchors.log"
+    assert default.audit_key is None
+    with pytest.raises(SettingsError, match="unknown key 'audit.anchors'"):
+        parse_settings({"audit": {"anchors": "x"}}, base_dir=tmp_path, environ={})
+
+
+def test_r18_an_entry_through_an_engine_without_the_audit_key_is_refused(sqlite_dbs):
+    raw = create_engine(sqlite_dbs.ledger.url)
+    with pytest.raises(RuntimeError, match="only through Databases.ledger"), raw.begin() as conn:
+        audit.append(conn, actor=ACTOR, action="test")
+    raw.dispose()
+    with sqlite_dbs.ledger.connect() as conn:
+        assert conn.execute(select(func.count()).select_from(audit_log)).scalar_one() == 0
