@@ -642,3 +642,47 @@ def test_r18_an_entry_through_an_engine_without_the_audit_key_is_refused(sqlite_
     raw.dispose()
     with sqlite_dbs.ledger.connect() as conn:
         assert conn.execute(select(func.count()).select_from(audit_log)).scalar_one() == 0
+
+
+def test_r18_anchors_written_while_entries_are_appended_never_raise_a_false_alarm(empty_dbs):
+    """An anchor names a state the log really had: appends meanwhile only extend it, and a
+    verification running at the same time reports nothing wrong."""
+    errors, reports = [], []
+    barrier = threading.Barrier(3)
+
+    def appender() -> None:
+        barrier.wait(timeout=30)
+        for i in range(20):
+            with empty_dbs.ledger.begin() as conn:
+                audit.append(conn, actor=ACTOR, action="test", target=f"item:{i}")
+
+    def anchorer() -> None:
+        barrier.wait(timeout=30)
+        for _ in range(10):
+            audit.write_anchor(empty_dbs)
+
+    def verifier() -> None:
+        barrier.wait(timeout=30)
+        for _ in range(5):
+            reports.append(audit.verify_chain(empty_dbs))
+
+    def run(work) -> None:
+        try:
+            work()
+        except Exception as exc:  # noqa: BLE001 - reported by the assertion below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=run, args=(w,)) for w in (appender, anchorer, verifier)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=120)
+    assert errors == []
+    assert [r.problems for r in reports] == [()] * 5
+    anchors = audit_anchors.read_anchors(empty_dbs.anchors_file, empty_dbs.chain_key)
+    assert anchors.problems == [] and len(anchors.anchors) == 10
+    counts = [a.entries for a in anchors.anchors]
+    assert counts == sorted(counts)
+    audit.write_anchor(empty_dbs)
+    final = audit.verify_chain(empty_dbs)
+    assert final == (True, None) and final.anchor.entries == 20 and final.warnings == ()
