@@ -266,8 +266,8 @@ def _warnings(walk: _Walk, found: AnchorFile | None, path: Path | None) -> list[
     elif found.missing:
         warnings.append(
             f"There is no anchor file at {path} yet: removing the newest entries or "
-            "rewriting the whole chain cannot be detected until one is written (the daily "
-            "run and every export write one)."
+            "rewriting the whole chain cannot be detected until one is written (every "
+            "export and prepared report writes one)."
         )
     elif found.latest and walk.entries > found.latest.entries:
         warnings.append(

@@ -542,8 +542,8 @@ def test_r18_missing_anchor_file_is_a_warning_not_a_crash(sqlite_dbs):
     assert report == (True, None)
     assert report.warnings == (
         f"There is no anchor file at {sqlite_dbs.anchors_file} yet: removing the newest "
-        "entries or rewriting the whole chain cannot be detected until one is written (the "
-        "daily run and every export write one).",
+        "entries or rewriting the whole chain cannot be detected until one is written (every "
+        "export and prepared report writes one).",
     )
     assert audit.latest_anchor(sqlite_dbs) is None
     unanchored = dataclasses.replace(sqlite_dbs, anchors_file=None)
