@@ -7,6 +7,7 @@ from __future__ import annotations
 import streamlit as st
 
 from data_access import audit, cached
+from pages import _actions
 from pages import _ui as ui
 
 ui.require_dashboard()  # never served without the sign-in gate
@@ -60,3 +61,21 @@ ui.table(
     filters={"action": action or None},
     columns=["id", *audit.HASHED_COLUMNS],
 )
+
+if _actions.actions_header("Anchor"):
+    st.caption(
+        "Append the chain's count and head hash to the anchor file now (exports and "
+        "prepared reports do it too), so that later removals or rewrites can be shown."
+    )
+    if st.button("Write an anchor now", key="audit_write_anchor"):
+        try:
+            anchor = audit.write_anchor(cached.databases())
+        except OSError as exc:
+            ui.flash(f"The anchor file cannot be written: {ui.escape_markdown(exc)}", "error")
+        else:
+            ui.flash(
+                f"Anchored: {anchor.label}." if anchor else "No anchor file is configured.",
+                "success" if anchor else "warning",
+            )
+        cached.clear("chain_status")
+        st.rerun()

@@ -551,6 +551,17 @@ def test_r18_audit_page_warns_when_no_anchor_was_written(demo_copy):
     assert "There is no anchor file at" in texts(at.warning).replace("\\", "")
 
 
+def test_r18_dpo_writes_an_anchor_from_the_audit_page(demo_copy):
+    at = open_app("audit_log")
+    assert "There is no anchor file at" in texts(at.warning).replace("\\", "")
+    at.button(key="audit_write_anchor").click().run(timeout=60)
+    assert not at.exception and not at.error
+    anchor = audit.latest_anchor(demo_copy.dbs, demo_copy.folder / "audit-anchors.log")
+    assert anchor.head == audit.current_head(demo_copy.dbs).head
+    assert f"Anchored: {anchor.label}." in texts(at.success)
+    assert "There is no anchor file" not in texts(at.warning).replace("\\", "")
+
+
 # --- broken configuration ------------------------------------------------------------------
 
 
