@@ -1,29 +1,44 @@
 """The hash-chained audit log (DESIGN.md "Pseudonyms and the hash chain"; RULES.md R18).
 
-Each entry's hash is SHA-256 over the previous entry's hash and the entry's canonical JSON
-(sorted keys, ISO dates). Entries name people only by `keyed_hash(email)` =
-HMAC-SHA256(key, lower(trim(email))), never by e-mail or name.
+Each entry's hash is HMAC-SHA256 under the audit key over the previous entry's hash and the
+entry's canonical JSON (sorted keys, ISO dates); see `audit_chain`. The key is not in the
+ledger (`DPO_AUDIT_KEY`, else derived from the pseudonym key). The chain is anchored outside
+the ledger: `write_anchor` appends the entry count and head hash to the anchor file, and
+`verify_chain` compares the log with its head row and every anchor (`audit_check`). Entries
+name people only by `keyed_hash(email)` = HMAC-SHA256(key, lower(trim(email))), never by
+e-mail or name.
 """
 
 from __future__ import annotations
 
 import hashlib
 import hmac
-import json
+import logging
 from collections.abc import Iterable, Mapping
-from datetime import date, datetime
+from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 import pandas as pd
 from sqlalchemy import Connection, false, func, insert, select, update
 
+from data_access import audit_check
+from data_access.audit_anchors import Anchor, append_anchor, read_anchors
+from data_access.audit_chain import (  # noqa: F401 - GENESIS, HASHED_COLUMNS: re-exported
+    GENESIS,
+    HASHED_COLUMNS,
+    KEY_OPTION,
+    canonical_json,
+    entry_hash,
+)
+from data_access.audit_check import ChainReport
 from data_access.clock import utc_now
 from data_access.emails import has_control_characters
 from data_access.engines import Databases
 from data_access.frames import read_frame
 from data_access.ledger_tables import audit_head, audit_log
 
-GENESIS = "0" * 64
+log = logging.getLogger(__name__)
 
 
 def keyed_hash(dbs: Databases, email: str) -> str:
@@ -32,32 +47,14 @@ def keyed_hash(dbs: Databases, email: str) -> str:
     return hmac.new(dbs.pseudonym_key, normalised, hashlib.sha256).hexdigest()
 
 
-def canonical_json(value: Any) -> str:
-    """JSON with sorted keys, no spaces and ISO dates: the form that is hashed."""
-    return json.dumps(
-        value, sort_keys=True, separators=(",", ":"), default=_iso, ensure_ascii=False
-    )
-
-
-def _iso(value: Any) -> str:
-    if isinstance(value, datetime | date):
-        return value.isoformat()
-    raise TypeError(f"not JSON serialisable: {type(value).__name__}")
-
-
-def _entry_hash(prev_hash: str, row: dict[str, Any]) -> str:
-    body = {
-        "occurred_at": row["occurred_at"],
-        "actor": row["actor"],
-        "action": row["action"],
-        "rule": row["rule"],
-        "store": row["store"],
-        "subject_ref": row["subject_ref"],
-        "target": row["target"],
-        "counts": row["counts"],
-        "details": row["details"],
-    }
-    return hashlib.sha256((prev_hash + canonical_json(body)).encode("utf-8")).hexdigest()
+def _chain_key(conn: Connection) -> bytes:
+    """The audit key the ledger engine carries (engines.Databases sets it on `dbs.ledger`).
+    Raises RuntimeError for a connection of another engine: an unkeyed entry would break the
+    chain."""
+    key = conn.get_execution_options().get(KEY_OPTION)
+    if not key:
+        raise RuntimeError("audit entries are written only through Databases.ledger")
+    return key
 
 
 def lock_ledger(conn: Connection) -> None:
@@ -89,6 +86,7 @@ def append(
     The caller owns the transaction (`with dbs.ledger.begin() as conn:`), so the entry
     commits or rolls back with the change it records. `details` must hold no personal data.
     """
+    key = _chain_key(conn)
     # Lock the chain head first: the row lock orders concurrent appends on every backend.
     locked = conn.execute(
         update(audit_head).where(audit_head.c.id == 1).values(entries=audit_head.c.entries + 1)
@@ -107,7 +105,7 @@ def append(
         "counts": canonical_json(counts) if counts is not None else None,
         "details": canonical_json(details) if details is not None else None,
     }
-    digest = _entry_hash(prev_hash, row)
+    digest = entry_hash(key, prev_hash, row)
     entry_id = conn.execute(
         insert(audit_log).values(**row, prev_hash=prev_hash, hash=digest)
     ).inserted_primary_key[0]
@@ -125,6 +123,7 @@ def append_many(
     entry, but with one head lock and inserts batched by `chunk`: for bulk histories such as
     the demo data (RULES.md R18). `details` must hold no personal data.
     """
+    key = _chain_key(conn)
     # Lock the head for the whole batch (the value changes, so every backend counts the row).
     locked = conn.execute(
         update(audit_head).where(audit_head.c.id == 1).values(entries=audit_head.c.entries + 1)
@@ -149,7 +148,7 @@ def append_many(
             "details": canonical_json(details) if details is not None else None,
         }
         row["prev_hash"] = prev_hash
-        row["hash"] = prev_hash = _entry_hash(prev_hash, row)
+        row["hash"] = prev_hash = entry_hash(key, prev_hash, row)
         batch.append(row)
         if len(batch) >= chunk:
             conn.execute(insert(audit_log), batch)
@@ -165,40 +164,67 @@ def append_many(
     return written
 
 
-def verify_chain(dbs: Databases) -> tuple[bool, int | None]:
-    """(True, None) when every entry's hash matches its content and predecessor, else
-    (False, id of the first broken entry). Streams the log in id order (RULES.md R18)."""
-    prev = GENESIS
+def verify_chain(dbs: Databases, *, anchors_file: Path | None = None) -> ChainReport:
+    """Check the chain (RULES.md R18): every entry against its content and predecessor under
+    the audit key, the head row against the log, and every anchor in `anchors_file`
+    (default `dbs.anchors_file`) against the log. Streams the log in id order.
+
+    Returns a ChainReport, which is the tuple (True, None) when nothing is wrong, else
+    (False, id of the first broken entry, or of the last remaining one when entries are
+    missing after it), with each finding in words in `.problems`, e.g. "Entries 951–1000
+    are missing since the anchor of 2026-12-01 06:00 UTC …". A missing or garbled anchor
+    file is reported, never raised."""
     with dbs.ledger.connect() as conn:
-        result = conn.execution_options(yield_per=5000).execute(
-            select(audit_log).order_by(audit_log.c.id)
-        )
-        # Closing the streamed result (also on an early return) drains the server cursor, so
-        # the connection goes back to the pool clean (MariaDB warns about unread rows).
-        with result:
-            for row in result.mappings():
-                entry = dict(row)
-                if entry["prev_hash"] != prev or _entry_hash(prev, entry) != entry["hash"]:
-                    return False, entry["id"]
-                prev = entry["hash"]
-        head = conn.execute(select(audit_head.c.hash).where(audit_head.c.id == 1)).scalar()
-    # A deleted tail shows as a head that no longer matches the last entry.
-    if head is not None and head != prev:
-        last = _last_id(dbs)
-        return False, last
-    return True, None
+        return audit_check.check(conn, dbs.chain_key, anchors_file or dbs.anchors_file)
 
 
-def _last_id(dbs: Databases) -> int | None:
-    with dbs.ledger.connect() as conn:
-        return conn.execute(select(func.max(audit_log.c.id))).scalar()
+def current_head(dbs: Databases, *, now: datetime | None = None) -> Anchor:
+    """The chain as it stands: entry count, last hash and id, read under the ledger lock so
+    no append interleaves; `at` is `now` (default: the clock, UTC). Receipts and exports
+    print its `head_label`."""
+    with dbs.ledger.begin() as conn:
+        lock_ledger(conn)
+        entries = conn.execute(select(func.count()).select_from(audit_log)).scalar_one()
+        last = conn.execute(
+            select(audit_log.c.id, audit_log.c.hash).order_by(audit_log.c.id.desc()).limit(1)
+        ).first()
+    return Anchor(
+        at=(now or utc_now()).replace(microsecond=0),
+        entries=entries,
+        head=last.hash if last else GENESIS,
+        last_id=last.id if last else None,
+    )
+
+
+def write_anchor(
+    dbs: Databases, path: Path | None = None, *, now: datetime | None = None
+) -> Anchor | None:
+    """Append the current head to the anchor file `path` (default `dbs.anchors_file`) and
+    return it; None when no anchor file is configured. The file is only ever appended to
+    (audit_anchors.append_anchor). Raises OSError when it cannot be written."""
+    path = path or dbs.anchors_file
+    if path is None:
+        return None
+    anchor = current_head(dbs, now=now)
+    append_anchor(Path(path), anchor, dbs.chain_key)
+    return anchor
+
+
+def latest_anchor(dbs: Databases, path: Path | None = None) -> Anchor | None:
+    """The last valid anchor in `path` (default `dbs.anchors_file`), or None when there is
+    no file, no anchor, or none configured. Lines that are not anchors are skipped here;
+    `verify_chain` reports them."""
+    path = path or dbs.anchors_file
+    return read_anchors(Path(path), dbs.chain_key).latest if path else None
 
 
 def record_export(
     dbs: Databases, *, actor: str, what: str, filters: dict[str, Any], rows: int
-) -> None:
+) -> Anchor:
     """Audit one download of personal data: who, which table, with which filters, how many rows
-    (RULES.md R40). `filters` are the page's filter values (no data values)."""
+    (RULES.md R40). `filters` are the page's filter values (no data values). Then anchors the
+    chain (a failure to write the anchor file is logged, not raised: the export stands).
+    Returns the head after the entry, for the export's footer."""
     with dbs.ledger.begin() as conn:
         append(
             conn,
@@ -209,6 +235,18 @@ def record_export(
             counts={"rows": int(rows)},
             details={"filters": filters},
         )
+    return anchor_now(dbs)
+
+
+def anchor_now(dbs: Databases) -> Anchor:
+    """Write an anchor if a file is configured and return the current head. An anchor file
+    that cannot be written is logged (the caller's action already committed)."""
+    try:
+        anchor = write_anchor(dbs)
+    except OSError as exc:
+        log.error("audit anchor not written to %s: %s", dbs.anchors_file, exc)
+        anchor = None
+    return anchor or current_head(dbs)
 
 
 def audit_entries(

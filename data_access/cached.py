@@ -366,8 +366,9 @@ def audit_entries(limit: int | None = None, action: str | None = None) -> pd.Dat
 
 
 @st.cache_data(ttl=TTL_SECONDS, show_spinner=False)
-def chain_status() -> tuple[bool, int | None]:
-    """`audit.verify_chain`: (intact, id of the first broken entry)."""
+def chain_status() -> audit.ChainReport:
+    """`audit.verify_chain`: (intact, id of the first broken entry), with the findings in
+    words and the latest anchor."""
     return audit.verify_chain(databases())
 
 

@@ -30,6 +30,7 @@ from pathlib import Path
 from sqlalchemy import Table, literal, select
 from sqlalchemy.exc import SQLAlchemyError
 
+from data_access import audit
 from data_access import ledger_tables as lt
 from data_access import tables as t
 from data_access.clock import today_oslo
@@ -46,7 +47,14 @@ from data_access.demo_plan import SCALES, AccountPlan, SubscriberPlan, Timeline
 from data_access.demo_support import contacts, plan_requests, request_intake
 from data_access.demo_users import accounts, invoices, members, sessions
 from data_access.engines import Databases, PseudonymKeyMissing, make_engine
-from data_access.settings import DEFAULT_CONFIG, STORES, Settings, SettingsError, load_settings
+from data_access.settings import (
+    DEFAULT_CONFIG,
+    DEMO_ANCHORS_FILE,
+    STORES,
+    Settings,
+    SettingsError,
+    load_settings,
+)
 
 Progress = Callable[[float, str], None]
 DEMO_SEED = 42
@@ -146,6 +154,7 @@ def generate(
             with contextlib.suppress(Exception):
                 writer.wait()  # never leave a load running; its error surfaced above
     tracker.stop_clock("indexes and commit (after the last table)")
+    audit.write_anchor(dbs)  # the new audit chain's first anchor (R18), when a file is set
     tracker.say("Demo data ready", fraction=1.0)
     return dict(tracker.counts)
 
@@ -265,14 +274,18 @@ def _demo_complete(settings: Settings) -> bool:
 
 
 def remove_demo_files(settings: Settings) -> None:
-    """Delete the demo SQLite files (with their WAL, shared-memory and lock files).
+    """Delete the demo SQLite files (with their WAL, shared-memory and lock files), and the
+    demo's own audit anchor file: its anchors describe the ledger being deleted.
 
-    Raises ValueError outside demo mode: only the embedded demo files may be recreated."""
+    Raises ValueError outside demo mode: only the embedded demo files may be recreated. A
+    configured anchor file (`[audit] anchors_file`) is never removed."""
     if not settings.demo_mode:
         raise ValueError("Only the demo SQLite files under demo_dir can be recreated.")
     for path in demo_files(settings):
         for suffix in ("", "-wal", "-shm", "-journal", ".migrate.lock"):
             Path(f"{path}{suffix}").unlink(missing_ok=True)
+    if not settings.audit.anchors_file:
+        (settings.demo_dir / DEMO_ANCHORS_FILE).unlink(missing_ok=True)
 
 
 # --- command line --------------------------------------------------------------------------

@@ -18,6 +18,7 @@ from alembic.config import Config
 from sqlalchemy import Engine, create_engine, event, text
 from sqlalchemy.engine import make_url
 
+from data_access.audit_chain import KEY_OPTION, derive_audit_key
 from data_access.settings import ROOT, STORES, Policy, Settings
 from data_access.tables import SOURCE_METADATA
 
@@ -71,8 +72,13 @@ def _redacted(url: str) -> str:
 
 @dataclass
 class Databases:
-    """The four databases, the policy and the pseudonym key. Build with `from_urls` or
-    `from_settings`; `create_all()` creates the demo/test source schemas and migrates the ledger."""
+    """The four databases, the policy and the keys. Build with `from_urls` or
+    `from_settings`; `create_all()` creates the demo/test source schemas and migrates the ledger.
+
+    `audit_key`: the key of the audit chain's HMAC (`DPO_AUDIT_KEY`); None derives it from
+    the pseudonym key (`chain_key`). `anchors_file`: where the chain's anchors are appended
+    (RULES.md R18), None for none. `ledger` carries the chain key as an execution option,
+    so `audit.append`, which is handed only a connection, hashes with it."""
 
     engines: dict[str, Engine]
     policy: Policy = field(default_factory=Policy)
@@ -80,6 +86,21 @@ class Databases:
     settings: Settings | None = None
     problems: dict[str, str] = field(default_factory=dict)  # store -> why it has no engine
     urls: dict[str, str] = field(default_factory=dict)  # store -> URL with password hidden
+    audit_key: bytes | None = None
+    anchors_file: Path | None = None
+
+    def __post_init__(self) -> None:
+        # A copy per Databases (dataclasses.replace builds a new one), sharing the pool.
+        self._keyed_ledger = (
+            self.engines["ledger"].execution_options(**{KEY_OPTION: self.chain_key})
+            if "ledger" in self.engines
+            else None
+        )
+
+    @property
+    def chain_key(self) -> bytes:
+        """The audit chain's key: `audit_key`, else derived from the pseudonym key."""
+        return self.audit_key or derive_audit_key(self.pseudonym_key)
 
     def engine(self, store: str) -> Engine:
         """The Engine of `store`; raises DatabaseUnavailable when its URL was unusable."""
@@ -101,7 +122,8 @@ class Databases:
 
     @property
     def ledger(self) -> Engine:
-        return self.engine("ledger")
+        self.engine("ledger")  # raises DatabaseUnavailable for an unusable URL
+        return self._keyed_ledger
 
     @property
     def demo_mode(self) -> bool:
@@ -118,8 +140,11 @@ class Databases:
         policy: Policy | None = None,
         pseudonym_key: bytes | str | None = None,
         settings: Settings | None = None,
+        audit_key: bytes | str | None = None,
+        anchors_file: Path | str | None = None,
     ) -> Databases:
-        """Engines for four SQLAlchemy URLs. A malformed URL is recorded in `problems`."""
+        """Engines for four SQLAlchemy URLs. A malformed URL is recorded in `problems`.
+        `audit_key` and `anchors_file` as the class says."""
         engines, problems, shown = {}, {}, {}
         for store, url in zip(STORES, (users, consent, support, ledger), strict=True):
             shown[store] = _redacted(url)
@@ -137,6 +162,8 @@ class Databases:
             settings=settings,
             problems=problems,
             urls=shown,
+            audit_key=audit_key.encode() if isinstance(audit_key, str) else audit_key,
+            anchors_file=Path(anchors_file) if anchors_file else None,
         )
 
     @classmethod
@@ -153,6 +180,8 @@ class Databases:
             policy=settings.policy,
             pseudonym_key=key,
             settings=settings,
+            audit_key=settings.audit_key,
+            anchors_file=settings.anchors_path,
         )
 
     def create_all(self) -> None:

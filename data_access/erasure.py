@@ -50,7 +50,8 @@ class ErasureReceipt:
     `erased`: "store.table" -> rows removed (or anonymised, as named); `kept`: one entry per
     kept record set {"what", "why", "until"} (until: ISO date or None for "while the hold
     lasts"); `status`: 'done', or 'partial' with `failed` naming the step and error
-    (resumable with `resume_erasure`)."""
+    (resumable with `resume_erasure`); `audit_head`: the audit chain's count and short head
+    hash when the receipt was read (R18), e.g. "1,000 entries, head 3fa9c2e1b0d4"."""
 
     receipt_id: int
     subject_ref: str
@@ -61,6 +62,7 @@ class ErasureReceipt:
     erased: dict[str, int] = field(default_factory=dict)
     kept: list[dict[str, Any]] = field(default_factory=list)
     failed: dict[str, str] = field(default_factory=dict)
+    audit_head: str = ""
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -73,6 +75,7 @@ class ErasureReceipt:
             "erased": self.erased,
             "kept": self.kept,
             "failed": self.failed,
+            "audit_head": self.audit_head,
         }
 
 
@@ -149,6 +152,7 @@ def receipt_of_job(
         erased=body.get("erased", {}),
         kept=body.get("kept", []),
         failed=failed,
+        audit_head=audit.current_head(dbs).head_label,
     )
 
 

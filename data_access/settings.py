@@ -122,6 +122,22 @@ class Smtp:
 
 
 @dataclass(frozen=True)
+class AuditSettings:
+    """Where the audit chain is anchored and which variable holds its key (RULES.md R18).
+
+    `anchors_file`: the append-only file anchors go to, relative to config.toml; empty means
+    `audit-anchors.log` in demo_dir. Point it at a file the ledger's users cannot rewrite.
+    `key_env`: the variable with the chain's HMAC key; unset derives it from the pseudonym key.
+    """
+
+    anchors_file: str = ""
+    key_env: str = "DPO_AUDIT_KEY"
+
+
+DEMO_ANCHORS_FILE = "audit-anchors.log"
+
+
+@dataclass(frozen=True)
 class Settings:
     """Everything config.toml says, plus the database URLs resolved from the environment."""
 
@@ -131,10 +147,20 @@ class Settings:
     policy_facts: PolicyFacts = field(default_factory=PolicyFacts)
     letters: Letters = field(default_factory=Letters)
     smtp: Smtp = field(default_factory=Smtp)
+    audit: AuditSettings = field(default_factory=AuditSettings)
     base_dir: Path = ROOT
     urls: dict[str, str] = field(default_factory=dict)
     url_sources: dict[str, str] = field(default_factory=dict)
     pseudonym_key: str | None = None
+    audit_key: str | None = None
+
+    @property
+    def anchors_path(self) -> Path:
+        """The audit anchor file: `[audit] anchors_file` (relative to config.toml), else
+        `audit-anchors.log` in demo_dir."""
+        if not self.audit.anchors_file:
+            return self.demo_dir / DEMO_ANCHORS_FILE
+        return (self.base_dir / self.audit.anchors_file).resolve()
 
     @property
     def demo_dir(self) -> Path:
@@ -187,6 +213,7 @@ _SECTIONS = {
     "policy_facts": PolicyFacts,
     "letters": Letters,
     "smtp": Smtp,
+    "audit": AuditSettings,
 }
 
 
@@ -276,7 +303,15 @@ def parse_settings(raw: dict[str, Any], *, base_dir: Path = ROOT, environ=None) 
         urls[store] = value or settings.demo_url(store)
         sources[store] = f"${var}" if value else "demo file"
     key = (environ.get(settings.databases.pseudonym_key_env) or "").strip() or None
-    return Settings(**parts, base_dir=base_dir, urls=urls, url_sources=sources, pseudonym_key=key)
+    audit_key = (environ.get(settings.audit.key_env) or "").strip() or None
+    return Settings(
+        **parts,
+        base_dir=base_dir,
+        urls=urls,
+        url_sources=sources,
+        pseudonym_key=key,
+        audit_key=audit_key,
+    )
 
 
 def config_path(environ=None) -> Path:

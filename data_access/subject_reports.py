@@ -48,11 +48,14 @@ class ReportTooLarge(RuntimeError):
 
 @dataclass(frozen=True)
 class Report:
-    """A report as built: the ZIP bytes, its file name, and rows per "store.table"."""
+    """A report as built: the ZIP bytes, its file name, and rows per "store.table";
+    `audit_head`: the audit chain's count and short head hash once the report is audited
+    (`requests.prepare_report`, R18), empty before."""
 
     data: bytes
     file_name: str
     rows: dict[str, int]
+    audit_head: str = ""
 
 
 def access_report(dbs: Databases, email: str, *, as_of: date) -> bytes:

@@ -489,7 +489,8 @@ def export_table(
     `full` is given, all rows read again through `full` (shaped like `shown`). The audit
     entry (who, which table, the filters, the row count) is written when the file is
     prepared, not on reruns, because st.download_button's click is not reliably reported
-    back. The prepared file is kept in session state under `export_key(page, name)` until
+    back; the page then prints the audit chain's head (count and short hash, R18) under the
+    button. The prepared file is kept in session state under `export_key(page, name)` until
     the table, its filters or the format change; downloading does not rerun the page, so
     its filters and selections stay.
     """
@@ -510,8 +511,9 @@ def export_table(
     if left.button("Prepare export", key=f"{key}:prepare", disabled=shown.empty):
         rows, complete = export_rows(shown, full)
         data = export_bytes(rows, chosen, sheet=name)
+        head = None
         if personal:
-            audit.record_export(
+            head = audit.record_export(
                 cached.databases(),
                 actor=actor(),
                 what=f"{page}/{name}",
@@ -524,6 +526,7 @@ def export_table(
             "data": data,
             "file_name": file_name,
             "rows": len(rows),
+            "audit_head": head.head_label if head else None,
         }
     prepared = st.session_state.get(key)
     if prepared and prepared["fingerprint"] == fingerprint:
@@ -538,6 +541,8 @@ def export_table(
         )
         if prepared["rows"] != len(shown):
             right.caption(f"The file holds {prepared['rows']:,} rows; {len(shown):,} are shown.")
+        if prepared.get("audit_head"):
+            right.caption(f"Audited; the audit log now holds {prepared['audit_head']}.")
 
 
 # The old name, for pages written before XLSX.

@@ -1,11 +1,13 @@
-"""Audit log: every action and export, newest first, and whether the hash chain is intact
-(RULES.md R18, R40). Needs the ledger only."""
+"""Audit log: every action and export, newest first, and whether the hash chain is intact,
+compared with its head and the anchors kept outside the ledger (RULES.md R18, R40). Needs the
+ledger only."""
 
 from __future__ import annotations
 
 import streamlit as st
 
-from data_access import cached
+from data_access import audit, cached
+from pages import _actions
 from pages import _gate as gate
 from pages import _ui as ui
 
@@ -26,15 +28,27 @@ with st.form("audit_filters"):
     st.form_submit_button("Apply")
 
 entries = ui.fetch(cached.audit_entries, action=action or None)
-intact, broken_at = ui.fetch(cached.chain_status)
+report = ui.fetch(cached.chain_status)
 
-if intact:
-    st.success("The audit chain is intact: every entry matches its content and predecessor.")
-else:
-    st.error(
-        f"The audit chain is broken at entry {broken_at}: that entry or one before it was "
-        "changed or removed after it was written."
+if report.ok:
+    st.success(
+        "The audit chain is intact: every entry matches its content and predecessor under "
+        "the audit key, and the log agrees with its head and every anchor."
     )
+else:
+    where = f" at entry id {report.first_broken}" if report.first_broken is not None else ""
+    findings = "\n".join(f"- {ui.escape_markdown(p)}" for p in report.problems)
+    st.error(
+        f"The audit chain is broken{where}: entries were changed or removed after they "
+        f"were written.\n\n{findings}"
+    )
+for warning in report.warnings:
+    st.warning(ui.escape_markdown(warning))
+anchored = report.anchor.label if report.anchor else "no anchor yet"
+st.caption(
+    f"The log holds {report.entries:,} entries (head {report.head[:12]}). "
+    f"Latest anchor: {anchored}."
+)
 
 if entries.empty:
     ui.empty_state("No audit entries" + (f" for the action '{action}'." if action else " yet."))
@@ -46,16 +60,23 @@ ui.table(
     page=PAGE,
     name="entries",
     filters={"action": action or None},
-    columns=[
-        "id",
-        "occurred_at",
-        "actor",
-        "action",
-        "rule",
-        "store",
-        "subject_ref",
-        "target",
-        "counts",
-        "details",
-    ],
+    columns=["id", *audit.HASHED_COLUMNS],
 )
+
+if _actions.actions_header("Anchor"):
+    st.caption(
+        "Append the chain's count and head hash to the anchor file now (exports and "
+        "prepared reports do it too), so that later removals or rewrites can be shown."
+    )
+    if st.button("Write an anchor now", key="audit_write_anchor"):
+        try:
+            anchor = audit.write_anchor(cached.databases())
+        except OSError as exc:
+            ui.flash(f"The anchor file cannot be written: {ui.escape_markdown(exc)}", "error")
+        else:
+            ui.flash(
+                f"Anchored: {anchor.label}." if anchor else "No anchor file is configured.",
+                "success" if anchor else "warning",
+            )
+        cached.clear("chain_status")
+        st.rerun()

@@ -284,7 +284,10 @@ def report_action() -> None:
             ui.flash(f"The report was not prepared: {ui.escape_markdown(exc)}", "error")
         else:
             st.session_state[key] = {"data": report.data, "file_name": report.file_name}
-            ui.flash(f"Prepared {report.file_name}; the download is recorded in the audit log.")
+            ui.flash(
+                f"Prepared {report.file_name}; the download is recorded in the audit log, "
+                f"which now holds {report.audit_head}."
+            )
         clear_caches()
         st.rerun()
     prepared = st.session_state.get(key)

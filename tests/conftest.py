@@ -85,10 +85,12 @@ class ServerDatabases:
 def make_databases(
     backend: str, tmp_path: Path, policy: Policy | None = None
 ) -> Iterator[Databases]:
-    """Four empty, migrated databases on `backend`; dropped (server) or left in tmp_path."""
+    """Four empty, migrated databases on `backend`; dropped (server) or left in tmp_path.
+    The audit chain is anchored to `audit-anchors.log` in tmp_path, as in production."""
+    anchors = tmp_path / "audit-anchors.log"
     if backend == "sqlite":
         urls = {s: f"sqlite:///{tmp_path / f'{s}.sqlite'}" for s in STORES}
-        dbs = Databases.from_urls(**urls, policy=policy)
+        dbs = Databases.from_urls(**urls, policy=policy, anchors_file=anchors)
         dbs.create_all()
         yield dbs
         dbs.dispose()
@@ -97,7 +99,7 @@ def make_databases(
     prefix = f"dpo_t{uuid.uuid4().hex[:10]}"
     try:
         urls = {s: servers.create(f"{prefix}_{s}") for s in STORES}
-        dbs = Databases.from_urls(**urls, policy=policy)
+        dbs = Databases.from_urls(**urls, policy=policy, anchors_file=anchors)
         dbs.create_all()
         yield dbs
         dbs.dispose()

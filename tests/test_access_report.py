@@ -392,6 +392,9 @@ def test_r9_prepared_report_is_audited_with_the_keyed_hash_only(empty_dbs):
     report = requests.prepare_report(empty_dbs, request_id, actor=ACTOR, as_of=AS_OF)
 
     assert report.rows["users.usage_sessions"] == 3
+    # The receipt prints the audit head, which the report's own entry ends, and anchors it.
+    head = audit.latest_anchor(empty_dbs)
+    assert report.audit_head == head.head_label == audit.current_head(empty_dbs).head_label
     assert sorted(unzip(report.data)) == sorted(
         ["data.json", "letter.md", "letter.html", *(f"{t}.csv" for t in TABLES)]
     )

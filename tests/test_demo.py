@@ -733,11 +733,18 @@ def test_cli_refuses_to_write_over_rows_without_replace(tmp_path, monkeypatch, c
     assert "users.accounts" in out and "2,000" in out
     assert demo.main(args) == 1
     assert "already have rows" in capsys.readouterr().err
+    anchors = tmp_path / "data" / "audit-anchors.log"
+    assert anchors.read_text().count("\n") == 1  # the new chain's first anchor (R18)
     assert demo.main([*args, "--seed", "7", "--replace"]) == 0
     settings = load_settings(config, environ={})
     dbs = Databases.from_settings(settings)
     with dbs.users.connect() as conn:
         assert conn.execute(select(func.count()).select_from(t.accounts)).scalar() == 2_000
+    # The old demo's anchors went with its ledger; the new one is anchored and intact.
+    assert dbs.anchors_file == anchors and anchors.read_text().count("\n") == 1
+    report = audit.verify_chain(dbs)
+    assert report == (True, None) and report.warnings == ()
+    assert report.anchor.entries == report.entries > 0
     dbs.dispose()
 
 

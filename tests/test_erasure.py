@@ -151,6 +151,9 @@ def test_r18_receipt_jobs_and_audit_carry_only_the_keyed_hash(sqlite_dbs):
         dbs, EMAIL, actor=ACTOR, as_of=AS_OF, request_id=ids["request"]
     )
     assert receipt.subject_ref == audit.keyed_hash(dbs, EMAIL)
+    head = audit.current_head(dbs)  # the receipt prints the chain's head (R18)
+    assert head.entries > 0 and receipt.audit_head == head.head_label
+    assert receipt.as_dict()["audit_head"] == f"{head.entries:,} entries, head {head.head[:12]}"
     with dbs.ledger.connect() as conn:
         stored = conn.execute(select(lt.erasure_receipts.c.receipt)).scalar_one()
         params = conn.execute(

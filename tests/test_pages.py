@@ -11,17 +11,17 @@ import csv
 import io
 import json
 import sqlite3
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 
 import openpyxl
 import pytest
-from sqlalchemy import update
+from sqlalchemy import delete, func, select, update
 from streamlit.delta_generator import DeltaGenerator
 from streamlit.runtime.pages_manager import PagesManager
 from streamlit.testing.v1 import AppTest
 
 from data_access import audit, cached, consent, consent_rollup, holds, register, requests, retention
-from data_access.ledger_tables import consent_rollup_state
+from data_access.ledger_tables import audit_head, audit_log, consent_rollup_state
 from data_access.settings import STORES, DatabaseSettings
 from tests import seeded
 from tests.conftest import ROOT, SEED_AS_OF
@@ -29,6 +29,7 @@ from tests.conftest import ROOT, SEED_AS_OF
 # The seeded demo's fixtures, used by name below.
 seeded_demo = seeded.seeded_demo
 app_env = seeded.app_env
+demo_copy = seeded.demo_copy
 
 PAGES = {
     "overview": "Overview",
@@ -334,6 +335,11 @@ def test_r40_export_holds_exactly_the_rows_shown_and_is_audited_once(app_env):
     assert newest["actor"] == "demo@localhost"
     assert newest["counts"] == f'{{"rows":{len(shown)}}}'
 
+    # The footer prints the audit chain's head, which the export's own entry ends (R18).
+    head = audit.current_head(dbs)
+    assert head.last_id == newest["id"]
+    assert f"Audited; the audit log now holds {head.head_label}." in texts(at.caption)
+
     at.run(timeout=60)  # a rerun keeps the prepared file and writes no second entry
     assert at.download_button(key="export:accounts-nearing-deletion:accounts:download")
     assert len(audit.audit_entries(dbs, action="export")) == before + 1
@@ -510,6 +516,50 @@ def test_r18_audit_page_says_the_chain_is_intact(app_env):
     assert audit.verify_chain(app_env.dbs) == (True, None)
     assert "The audit chain is intact" in texts(at.success)
     assert list(at.dataframe[0].value["id"]) == list(audit.audit_entries(app_env.dbs)["id"])
+
+
+def test_r18_audit_page_reports_entries_missing_since_the_anchor(demo_copy):
+    dbs = demo_copy.dbs
+    anchors = demo_copy.folder / "audit-anchors.log"  # the demo's anchor file
+    anchor = audit.write_anchor(dbs, anchors, now=datetime(2026, 11, 29, 6, 0))
+    with dbs.ledger.begin() as conn:  # the newest two entries removed, the head corrected
+        conn.execute(delete(audit_log).where(audit_log.c.id > anchor.last_id - 2))
+        last = conn.execute(select(func.max(audit_log.c.id))).scalar_one()
+        new_head = conn.execute(select(audit_log.c.hash).where(audit_log.c.id == last))
+        conn.execute(
+            update(audit_head).values(hash=new_head.scalar_one(), entries=anchor.entries - 2)
+        )
+
+    at = open_app("audit_log")
+
+    assert not at.exception and not at.success
+    message = texts(at.error)
+    assert f"The audit chain is broken at entry id {last}" in message
+    first, count = anchor.entries - 1, anchor.entries
+    assert (
+        f"Entries {first:,}–{count:,} are missing since the anchor of 2026-11-29 06:00 UTC"
+        in message.replace("\\", "")
+    )
+    assert f"Latest anchor: {anchor.head_label}, anchored 2026-11-29 06:00 UTC." in (
+        texts(at.caption).replace("\\", "")
+    )
+
+
+def test_r18_audit_page_warns_when_no_anchor_was_written(demo_copy):
+    at = open_app("audit_log")
+    assert "The audit chain is intact" in texts(at.success)
+    assert "There is no anchor file at" in texts(at.warning).replace("\\", "")
+
+
+def test_r18_dpo_writes_an_anchor_from_the_audit_page(demo_copy):
+    at = open_app("audit_log")
+    assert "There is no anchor file at" in texts(at.warning).replace("\\", "")
+    at.button(key="audit_write_anchor").click().run(timeout=60)
+    assert not at.exception and not at.error
+    anchor = audit.latest_anchor(demo_copy.dbs, demo_copy.folder / "audit-anchors.log")
+    assert anchor.head == audit.current_head(demo_copy.dbs).head
+    assert f"Anchored: {anchor.label}." in texts(at.success)
+    assert "There is no anchor file" not in texts(at.warning).replace("\\", "")
 
 
 # --- broken configuration ------------------------------------------------------------------

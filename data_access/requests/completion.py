@@ -18,6 +18,7 @@ names.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 from collections.abc import Callable, Iterable
@@ -275,8 +276,8 @@ def prepare_report(
     Access: `subjects.access_report` (R9); portability: `subjects.portability_export`
     (R10), for the request's subject e-mail. Records a `report_prepared` event (file name,
     SHA-256, rows per table) and an audit entry ('access_report' / 'portability_export',
-    with the keyed hash, never the e-mail) in one ledger transaction, then returns the
-    Report (data: ZIP bytes, file_name, rows). Raises RequestRefused for another request
+    with the keyed hash, never the e-mail) in one ledger transaction, anchors the audit
+    chain, then returns the Report (data: ZIP bytes, file_name, rows, audit_head). Raises RequestRefused for another request
     type, a closed request, identity still owed, or a case changed since
     `expected_version`; ValueError for a malformed subject e-mail.
     """
@@ -311,7 +312,8 @@ def prepare_report(
         )
 
     run_step(dbs, request_id, decide, actor=actor, as_of=as_of, expected=expected_version)
-    return report
+    head = audit.anchor_now(dbs)  # personal data leaves: anchor the chain that records it
+    return dataclasses.replace(report, audit_head=head.head_label)
 
 
 # --- erasure (R12) -------------------------------------------------------------------------
