@@ -42,6 +42,9 @@ def _sqlite_pragmas(dbapi_conn, _record) -> None:
     cur.execute("PRAGMA journal_mode=WAL")
     cur.execute("PRAGMA busy_timeout=30000")
     cur.execute("PRAGMA synchronous=NORMAL")
+    # SQLite enforces foreign keys (and a company's ON DELETE CASCADE) only when asked, per
+    # connection; the server databases always do.
+    cur.execute("PRAGMA foreign_keys=ON")
     # 64 MiB of page cache (default 2 MiB): the interior pages of a large table's B-tree
     # stay in memory, so a refresh's 100,000 scattered look-ups read mostly leaf pages.
     cur.execute("PRAGMA cache_size=-65536")

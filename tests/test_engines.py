@@ -83,6 +83,24 @@ def test_sqlite_files_run_in_wal_mode_with_a_busy_timeout(tmp_path):
     with dbs.users.connect() as conn:
         assert conn.execute(text("PRAGMA journal_mode")).scalar_one() == "wal"
         assert conn.execute(text("PRAGMA busy_timeout")).scalar_one() == 30000
+        assert conn.execute(text("PRAGMA foreign_keys")).scalar_one() == 1
+    dbs.dispose()
+
+
+def test_a_companys_on_delete_cascade_is_enforced_on_sqlite(tmp_path):
+    dbs = Databases.from_urls(**sqlite_urls(tmp_path))
+    with dbs.support.begin() as conn:
+        conn.execute(text("CREATE TABLE parent (id INTEGER PRIMARY KEY)"))
+        conn.execute(
+            text(
+                "CREATE TABLE child (id INTEGER PRIMARY KEY, "
+                "parent_id INTEGER REFERENCES parent(id) ON DELETE CASCADE)"
+            )
+        )
+        conn.execute(text("INSERT INTO parent VALUES (1)"))
+        conn.execute(text("INSERT INTO child VALUES (10, 1)"))
+        conn.execute(text("DELETE FROM parent WHERE id = 1"))
+        assert conn.execute(text("SELECT count(*) FROM child")).scalar_one() == 0
     dbs.dispose()
 
 
