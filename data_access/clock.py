@@ -2,6 +2,11 @@
 
 Queries never do date arithmetic in SQL (it differs between SQLite, PostgreSQL and
 MariaDB): they compare a timestamp column to the UTC bounds of an Oslo day computed here.
+
+The source databases are written by other systems, so a timestamp read back may also be
+time-zone aware (PostgreSQL `timestamptz`, any offset) or, on SQLite, ISO 8601 text with a
+`T` and an offset. `utc_naive` / `utc_naive_series` are the one conversion point: every
+date rule (R1, R13, R15, R16) reads its Oslo date through them.
 """
 
 from __future__ import annotations
@@ -24,18 +29,45 @@ def today_oslo() -> date:
     return datetime.now(OSLO).date()
 
 
-def oslo_date(ts: datetime | None) -> date | None:
-    """The Europe/Oslo date of a naive UTC timestamp (RULES.md R1). None stays None."""
-    if ts is None or pd.isna(ts):
+def utc_naive(ts: datetime | str | None) -> datetime | None:
+    """A timestamp as naive UTC: naive values are UTC already; aware ones (any offset) are
+    converted; ISO 8601 text ("2025-11-29T22:59:59+00:00", "2025-11-29 22:59:59") is
+    parsed, without an offset as UTC. None and NaT give None. Raises ValueError for text
+    that is not ISO 8601."""
+    if ts is None or (not isinstance(ts, str) and pd.isna(ts)):
         return None
+    if isinstance(ts, str):
+        ts = datetime.fromisoformat(ts.strip())
     if isinstance(ts, pd.Timestamp):
         ts = ts.to_pydatetime()
+    if ts.tzinfo is not None:
+        ts = ts.astimezone(UTC).replace(tzinfo=None)
+    return ts
+
+
+def utc_naive_series(series: pd.Series) -> pd.Series:
+    """Vectorised `utc_naive`: naive-UTC datetime64 values for naive, aware (any offset,
+    mixed) or ISO 8601 text values; missing values give NaT."""
+    if isinstance(series.dtype, pd.DatetimeTZDtype):
+        return series.dt.tz_convert("UTC").dt.tz_localize(None)
+    if pd.api.types.is_datetime64_dtype(series.dtype):
+        return series
+    converted = pd.to_datetime(series, utc=True, format="ISO8601")
+    return converted.dt.tz_localize(None)
+
+
+def oslo_date(ts: datetime | str | None) -> date | None:
+    """The Europe/Oslo date of a timestamp (RULES.md R1): naive UTC, aware or ISO text as
+    `utc_naive` takes them. None stays None."""
+    ts = utc_naive(ts)
+    if ts is None:
+        return None
     return ts.replace(tzinfo=UTC).astimezone(OSLO).date()
 
 
 def oslo_dates(series: pd.Series) -> pd.Series:
-    """Vectorised `oslo_date` for a Series of naive UTC timestamps; NaT gives None."""
-    ts = pd.to_datetime(series)
+    """Vectorised `oslo_date` (values as `utc_naive_series` takes them); NaT gives None."""
+    ts = utc_naive_series(series)
     local = ts.dt.tz_localize("UTC").dt.tz_convert(OSLO)
     return local.dt.date.where(ts.notna(), None)
 

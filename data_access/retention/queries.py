@@ -20,7 +20,7 @@ import pandas as pd
 from sqlalchemy import func, or_, select
 
 from data_access import holds, rules
-from data_access.clock import OSLO, day_end_utc, oslo_dates
+from data_access.clock import OSLO, day_end_utc, oslo_dates, utc_naive_series
 from data_access.emails import email_condition
 from data_access.engines import Databases
 from data_access.ledger_tables import notices
@@ -633,8 +633,9 @@ def _invoice_filter(dbs: Databases, as_of: date) -> list:
 
 
 def _oslo_days(ts: pd.Series) -> pd.Series:
-    """Naive-UTC timestamps -> their Oslo dates as datetime64 midnights (NaT stays NaT)."""
-    ts = pd.to_datetime(ts)
+    """Timestamps (as clock.utc_naive_series takes them) -> their Oslo dates as datetime64
+    midnights (NaT stays NaT)."""
+    ts = utc_naive_series(ts)
     return ts.dt.tz_localize("UTC").dt.tz_convert(OSLO).dt.tz_localize(None).dt.normalize()
 
 
