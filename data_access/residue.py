@@ -1,0 +1,257 @@
+"""The residue scan: is the person's e-mail, phone or name still anywhere? (RULES.md R18)
+
+After an erasure, R18 wants the person's e-mail, name and phone nowhere in the four
+databases except retained invoices (R15), data under a legal hold (R17) and her request
+intake records (art. 5(2)). The scan proves it: every text column of every table of the four
+databases, found by SQLAlchemy inspection (not a hand list, so a table added later is
+scanned too), is searched for
+
+- the e-mail as a whole address (`identifiers.contains_email`),
+- each phone number in any usual spelling (`identifiers.contains_phone`),
+- each full name as whole words (`identifiers.contains_name`; a name hit may be a namesake,
+  so each hit says what was found: the DPO judges a name-only hit).
+
+Each table is read once per chunk of at most MAX_TERMS OR'ed conditions (one LIKE per text
+column and needle), so a table is scanned in a pass or two, not once per column and
+needle; only the matching rows travel, confirmed in Python as in `data_access.emails`.
+The result names no needle: only how many of each kind were searched, and where the hits
+are (store.table.column and row count), each either residue or allowed with the reason
+(`allowed_by_r18`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass, field
+from datetime import date
+from typing import Any
+
+from sqlalchemy import Connection, MetaData, String, Table, Text, inspect, or_, select
+
+from data_access import holds, rules
+from data_access import identifiers as ids
+from data_access.emails import same_email
+from data_access.engines import Databases
+from data_access.settings import STORES
+
+MAX_TERMS = 40
+_STREAM_ROWS = 1000
+# Why a hit may remain: (store, table, row) -> reason, or None when it is residue.
+Allowance = Callable[[str, str, Mapping[str, Any]], str | None]
+
+
+@dataclass(frozen=True)
+class Needles:
+    """What is searched: the normalised e-mail, phones and names (see `identifiers`)."""
+
+    email: str
+    phones: tuple[str, ...] = ()
+    names: tuple[str, ...] = ()
+
+    def terms(self) -> list[tuple[str, str]]:
+        """(kind, needle) pairs: 'email', 'phone', 'name'."""
+        return (
+            [("email", self.email)]
+            + [("phone", p) for p in self.phones]
+            + [("name", n) for n in self.names]
+        )
+
+    def found_in(self, text: Any) -> set[str]:
+        """The kinds of needle `text` holds (confirmed, not the SQL superset)."""
+        check = {"email": ids.contains_email, "phone": ids.contains_phone}
+        return {
+            kind
+            for kind, needle in self.terms()
+            if check.get(kind, ids.contains_name)(text, needle)
+        }
+
+
+@dataclass
+class Where:
+    """Hits in one column: rows, the kinds found, and why they may remain (None: residue)."""
+
+    column: str  # "store.table.column"
+    rows: int = 0
+    found: set[str] = field(default_factory=set)
+    why: str | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        entry = {"where": self.column, "rows": self.rows, "found": sorted(self.found)}
+        return entry | ({"why": self.why} if self.why else {})
+
+
+@dataclass
+class Scan:
+    """The scan's result (JSON-ready through `as_dict`; it names no needle, R18)."""
+
+    searched: dict[str, int]
+    tables: int = 0
+    text_columns: int = 0
+    hits: dict[tuple[str, str | None], Where] = field(default_factory=dict)
+
+    def add(self, column: str, kinds: set[str], why: str | None) -> None:
+        where = self.hits.setdefault((column, why), Where(column, why=why))
+        where.rows += 1
+        where.found |= kinds
+
+    @property
+    def residue(self) -> list[Where]:
+        return [w for (_, why), w in sorted(self.hits.items(), key=_order) if why is None]
+
+    @property
+    def allowed(self) -> list[Where]:
+        return [w for (_, why), w in sorted(self.hits.items(), key=_order) if why is not None]
+
+    def as_dict(self) -> dict[str, Any]:
+        """{"searched": {"email": 1, "phone": n, "name": n}, "scanned": {"databases",
+        "tables", "text_columns"}, "residue_rows": n, "residue": [{"where", "rows", "found"}],
+        "allowed": [{"where", "rows", "found", "why"}]}; rows are counted per column."""
+        return {
+            "searched": self.searched,
+            "scanned": {
+                "databases": len(STORES),
+                "tables": self.tables,
+                "text_columns": self.text_columns,
+            },
+            "residue_rows": sum(w.rows for w in self.residue),
+            "residue": [w.as_dict() for w in self.residue],
+            "allowed": [w.as_dict() for w in self.allowed],
+        }
+
+
+def _order(item):
+    (column, why), _ = item
+    return (column, why or "")
+
+
+def scan(
+    dbs: Databases,
+    needles: Needles,
+    *,
+    allowed: Allowance | None = None,
+    connections: Mapping[str, Connection] | None = None,
+) -> Scan:
+    """Search every text column of the four databases for the needles (module docstring).
+
+    `allowed(store, table, row)` gives the reason a hit row may remain (None: residue);
+    `connections` replaces a store's engine by an open connection (the erasure's ledger
+    transaction, so the scan sees its own writes). Raises DatabaseUnavailable (or the
+    driver's error) when a store is down.
+    """
+    result = Scan(searched={"email": 1, "phone": len(needles.phones), "name": len(needles.names)})
+    with _connections(dbs, connections or {}) as conns:
+        for store in STORES:
+            for table in _text_tables(conns[store]):
+                result.tables += 1
+                result.text_columns += len(_text_columns(table))
+                _scan_table(conns[store], store, table, needles, allowed, result)
+    return result
+
+
+@contextmanager
+def _connections(dbs: Databases, given: Mapping[str, Connection]) -> Iterator[dict]:
+    with ExitStack() as stack:
+        yield {
+            store: given[store]
+            if store in given
+            else stack.enter_context(dbs.engine(store).connect())
+            for store in STORES
+        }
+
+
+def _text_tables(conn: Connection) -> list[Table]:
+    """Every table of the database (reflected) with at least one text column, by name."""
+    metadata = MetaData()
+    tables = []
+    for name in sorted(inspect(conn).get_table_names()):
+        table = Table(name, metadata, autoload_with=conn)
+        if _text_columns(table):
+            tables.append(table)
+    return tables
+
+
+def _text_columns(table: Table) -> list:
+    return [c for c in table.columns if isinstance(c.type, String | Text)]
+
+
+def _scan_table(
+    conn: Connection,
+    store: str,
+    table: Table,
+    needles: Needles,
+    allowed: Allowance | None,
+    result: Scan,
+) -> None:
+    """One query per chunk of MAX_TERMS conditions; each matching row counted once per
+    column it is confirmed in (a row found by two chunks is not counted twice)."""
+    terms = [
+        ids.phone_condition(column, needle)
+        if kind == "phone"
+        else ids.text_condition(column, needle)
+        for column in _text_columns(table)
+        for kind, needle in needles.terms()
+    ]
+    key = list(table.primary_key.columns) or list(table.columns)
+    seen: set[tuple] = set()
+    for start in range(0, len(terms), MAX_TERMS):
+        query = select(table).where(or_(*terms[start : start + MAX_TERMS]))
+        rows = conn.execution_options(yield_per=_STREAM_ROWS).execute(query)
+        for row in rows.mappings():
+            identity = tuple(row[c.name] for c in key)
+            if identity in seen:
+                continue
+            found = {c.name: needles.found_in(row[c.name]) for c in _text_columns(table)}
+            found = {name: kinds for name, kinds in found.items() if kinds}
+            if not found:
+                continue  # the SQL superset only
+            seen.add(identity)
+            why = allowed(store, table.name, row) if allowed else None
+            for name, kinds in found.items():
+                result.add(f"{store}.{table.name}.{name}", kinds, why)
+
+
+# --- what R18 lets remain after an erasure --------------------------------------------------
+
+_ACCOUNT_DATA = ("users.account_members", "users.invoices", "users.usage_sessions")
+
+
+def allowed_by_r18(dbs: Databases, email: str, *, as_of: date) -> Allowance:
+    """The exclusions of R18 for the person with the normalised `email`, as of `as_of`:
+
+    - every row, while an active legal hold names her e-mail (R17: the erasure kept all);
+    - a row of an account under an active hold (the account, its members, invoices, usage,
+      its support contacts) and a support contact under a hold on it (R17);
+    - an invoice still inside bookkeeping retention (R15, bokføringsloven §13), whoever's;
+    - her own request intake records (subject_email hers), kept as proof that her requests
+      were handled (R18, art. 5(2));
+    - an active legal hold's own row: its scope holds the e-mail while needed (R17, R18).
+    Anything else is residue. Reads the ledger's active holds once.
+    """
+    held = holds.held_keys(dbs)
+    email_held = email in held["email"]
+    policy = dbs.policy
+    cutoff = rules.invoice_issued_cutoff(
+        as_of, policy.invoice_retention_years, policy.fiscal_year_end_md
+    )
+
+    def why(store: str, table: str, row: Mapping[str, Any]) -> str | None:
+        name = f"{store}.{table}"
+        if email_held:
+            return "legal hold on the e-mail (R17)"
+        if name == "users.invoices" and row["issued_on"] is not None and row["issued_on"] > cutoff:
+            return "invoice inside bookkeeping retention (R15)"
+        if name == "support.data_subject_requests" and same_email(row["subject_email"], email):
+            return "the person's request intake record, proof (R18, art. 5(2))"
+        if name == "ledger.legal_holds" and row["released_on"] is None:
+            return "an active legal hold's scope (R17, R18)"
+        account = row["id"] if name == "users.accounts" else None
+        if name in _ACCOUNT_DATA or name == "support.contacts":
+            account = row["account_id"]
+        if account is not None and account in held["account"]:
+            return "legal hold on the account (R17)"
+        if name == "support.contacts" and row["id"] in held["contact"]:
+            return "legal hold on the contact (R17)"
+        return None
+
+    return why
