@@ -196,7 +196,9 @@ def _scan_table(
     seen: set[tuple] = set()
     for start in range(0, len(terms), MAX_TERMS):
         query = select(table).where(or_(*terms[start : start + MAX_TERMS]))
-        rows = conn.execution_options(yield_per=_STREAM_ROWS).execute(query)
+        # Per statement: options set on the connection would outlive the scan (the erasure's
+        # ledger transaction goes on to write through it).
+        rows = conn.execute(query, execution_options={"yield_per": _STREAM_ROWS})
         for row in rows.mappings():
             identity = tuple(row[c.name] for c in key)
             if identity in seen:
