@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import io
+import json
+import zipfile
 from datetime import date, datetime
 
 import factories as f
@@ -10,7 +13,7 @@ from conftest import make_databases
 from sqlalchemy import insert
 from sqlalchemy.dialects import sqlite
 
-from data_access import audit, holds, subjects
+from data_access import audit, holds, identifiers, subjects
 from data_access import ledger_tables as lt
 from data_access import tables as t
 from data_access.settings import Policy
@@ -215,3 +218,134 @@ def test_r12_email_condition_narrows_by_index_ranges_on_sqlite():
     assert "lower(trim(accounts.email)) LIKE 'ka@x.no'" in sql
     postgres = subjects.email_condition(t.accounts.c.email, "ka@x.no", "postgresql")
     assert ">=" not in str(postgres)
+
+
+# --- beyond the e-mail column: her phones, and her e-mail inside free text ---------------------
+
+
+@pytest.mark.parametrize(
+    "spelling",
+    ["+47 912 34 567", "+4791234567", "0047 912 34 567", "4791234567", "91234567", "912-34-567"],
+)
+def test_norwegian_phone_spellings_are_one_number(spelling):
+    assert identifiers.normalised_phone(spelling) == "91234567"
+    assert identifiers.contains_phone(f"Ring tilbake på {spelling}, takk", "91234567")
+
+
+@pytest.mark.parametrize("value", [None, "", "1881", "+47 1881", "ukjent"])
+def test_a_short_or_missing_number_identifies_no_one(value):
+    assert identifiers.normalised_phone(value) is None
+
+
+def test_foreign_numbers_keep_their_country_code():
+    assert identifiers.normalised_phone("+46 70 123 45 67") == "+46701234567"
+    assert identifiers.normalised_phone("0046701234567") == "+46701234567"
+    assert identifiers.contains_phone("tlf. 0046 70 123 45 67", "+46701234567")
+
+
+@pytest.mark.parametrize(
+    "text", ["ordre 1291234567", "912345678", "kunde 91234567890", "faktura INV-0091234567-2"]
+)
+def test_a_number_inside_a_longer_number_is_not_her_phone(text):
+    assert not identifiers.contains_phone(text, "91234567")
+
+
+def test_her_e_mail_inside_text_is_found_only_as_a_whole_address():
+    norm = "kari.nordmann@example.no"
+    assert identifiers.contains_email("Skriv til KARI.Nordmann@example.NO.", norm)
+    assert identifiers.contains_email("<kari.nordmann@example.no>", norm)
+    for other in (
+        "xkari.nordmann@example.no",
+        "kari.nordmann@example.no.uk",
+        "a.kari.nordmann@example.no",
+    ):
+        assert not identifiers.contains_email(f"fra {other} i går", norm), other
+    assert identifiers.redact_email("Kari.Nordmann@example.no og per@example.no", norm) == (
+        "[erased] og per@example.no"
+    )
+
+
+def test_a_first_name_alone_is_no_name():
+    assert identifiers.normalised_name("Kari") is None
+    assert identifiers.normalised_name("  KARI   Nordmann ") == "kari nordmann"
+    assert identifiers.contains_name("Samtale med Kari  NORDMANN i dag", "kari nordmann")
+    assert not identifiers.contains_name("Kari Nordmannsen ringte", "kari nordmann")
+
+
+def _plant_her_beyond_email(dbs) -> dict[str, int]:
+    """Kari by e-mail with a phone, and the rows that hold her without her e-mail column."""
+    own = f.add_account(dbs, email=KARI, full_name="Kari Nordmann")
+    rows = {"own": own}
+    rows["by_email"] = f.add_contact(
+        dbs, started_on=date(2026, 6, 1), email=KARI, phone="+47 912 34 567"
+    )
+    rows["phone_call"] = f.add_contact(
+        dbs, started_on=date(2026, 6, 2), channel="phone", phone="0047 91234567"
+    )
+    rows["mentioning"] = f.add_contact(
+        dbs,
+        started_on=date(2026, 6, 3),
+        email="per@example.no",
+        full_name="Per Hansen",
+        summary="Per vil gi tilgang til kari.nordmann@example.no",
+    )
+    rows["other_request"] = f.add_request(
+        dbs, received_on=date(2026, 9, 2), subject_email="per@example.no", subject_name="Per"
+    )
+    with dbs.support.begin() as conn:
+        conn.execute(
+            t.data_subject_requests.update()
+            .where(t.data_subject_requests.c.id == rows["other_request"])
+            .values(details="Gjelder også meldinger til Kari.Nordmann@Example.no")
+        )
+    add_case(dbs, rows["other_request"])
+    # Not her: the same first name and her number's neighbour; her number on a call that
+    # names another person; her full name on another number; an address containing hers.
+    rows["same_first_name"] = f.add_contact(
+        dbs, started_on=date(2026, 6, 4), full_name="Kari Hansen", phone="+47 912 34 568"
+    )
+    rows["shared_line"] = f.add_contact(
+        dbs, started_on=date(2026, 6, 5), full_name="Ola Nordmann", phone="91234567"
+    )
+    rows["namesake"] = f.add_contact(
+        dbs, started_on=date(2026, 6, 6), email=None, full_name="Kari Nordmann", phone="40000000"
+    )
+    rows["longer_address"] = f.add_contact(
+        dbs,
+        started_on=date(2026, 6, 7),
+        email="ola@example.no",
+        summary="fra ikari.nordmann@example.no",
+    )
+    return rows
+
+
+def test_r12_her_phone_contacts_and_her_e_mail_in_free_text_are_found(empty_dbs):
+    dbs = empty_dbs
+    rows = _plant_her_beyond_email(dbs)
+
+    found = subjects.find_subject(dbs, KARI)
+
+    assert ids(found["support.contacts"]) == [
+        rows["by_email"],
+        rows["phone_call"],
+        rows["mentioning"],
+    ]
+    assert ids(found["support.data_subject_requests"]) == [rows["other_request"]]
+    assert found["ledger.request_cases"].empty  # that case is Per's, not hers
+
+
+def test_r12_lookup_and_the_access_report_find_the_same_rows(empty_dbs):
+    from data_access import subject_reports
+
+    dbs = empty_dbs
+    _plant_her_beyond_email(dbs)
+    found = subjects.find_subject(dbs, KARI)
+
+    report = subject_reports.build_access_report(dbs, KARI, as_of=date(2026, 11, 29))
+
+    assert report.rows == {name: len(frame) for name, frame in found.items()}
+    with zipfile.ZipFile(io.BytesIO(report.data)) as archive:
+        tables = json.loads(archive.read("data.json"))["tables"]
+    for name, frame in found.items():
+        key = "request_id" if name == "ledger.request_cases" else "id"
+        assert [row[key] for row in tables[name]] == ids(frame, key), name
