@@ -188,7 +188,7 @@ def _scan_table(
     terms = [
         ids.phone_condition(column, needle)
         if kind == "phone"
-        else ids.text_condition(column, needle)
+        else ids.text_condition(column, needle, conn.dialect.name)
         for column in _text_columns(table)
         for kind, needle in needles.terms()
     ]
