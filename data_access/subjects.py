@@ -53,7 +53,9 @@ def find_subject(dbs: Databases, email: str) -> dict[str, pd.DataFrame]:
     usage_sessions, consent_events, contacts, notices and account holds; contacts also by
     her phone numbers and by the e-mail inside `summary`, request intake rows by the
     e-mail inside `details` (`data_access.identifiers`); request_cases through the
-    person's own request ids (by subject_email). Each frame is capped at policy.max_rows with
+    person's own request ids (by subject_email). The contacts and request frames list in
+    `.attrs["mentions_only"]` the ids of rows that are someone else's and only mention her
+    e-mail. Each frame is capped at policy.max_rows with
     `.attrs["truncated"]`. Raises ValueError for an empty or malformed e-mail and
     DatabaseUnavailable when a store is down.
     """
@@ -76,8 +78,17 @@ def find_subject(dbs: Databases, email: str) -> dict[str, pd.DataFrame]:
     by_email("consent", t.consent_events, "email", ids={"account_id": owned})
     by_email("consent", t.newsletter_subscribers, "email")
     with dbs.support.connect() as conn:
-        contacts, mentioned_in = _support_rows_beyond_email(dbs, conn, norm, owned)
-    by_email("support", t.contacts, "email", ids={"account_id": owned, "id": contacts})
+        by_phone, mentioning, mentioned_in = _support_rows_beyond_email(dbs, conn, norm, owned)
+    contacts = by_email(
+        "support", t.contacts, "email", ids={"account_id": owned, "id": by_phone + mentioning}
+    )
+    contacts.attrs["mentions_only"] = [
+        cid
+        for cid, email, account in zip(
+            contacts["id"], contacts["email"], contacts["account_id"], strict=True
+        )
+        if cid not in by_phone and not same_email(email, norm) and account not in owned
+    ]
     requests = by_email(
         "support", t.data_subject_requests, "subject_email", ids={"id": mentioned_in}
     )
@@ -86,6 +97,7 @@ def find_subject(dbs: Databases, email: str) -> dict[str, pd.DataFrame]:
         for r, e in zip(requests["id"], requests["subject_email"], strict=True)
         if same_email(e, norm)
     ]
+    requests.attrs["mentions_only"] = [r for r in requests["id"] if r not in own_requests]
     found["ledger.notices"] = _matching_rows(
         dbs.ledger, lt.notices, limit, ids={"account_id": owned}
     )
@@ -100,13 +112,15 @@ def find_subject(dbs: Databases, email: str) -> dict[str, pd.DataFrame]:
 
 def _support_rows_beyond_email(
     dbs, conn, norm: str, owned: set[int]
-) -> tuple[list[int], list[int]]:
-    """Contact ids found by her phone or by her e-mail in `summary`, and request intake ids
-    with her e-mail in `details` (`data_access.identifiers`; the erasure uses the same)."""
+) -> tuple[list[int], list[int], list[int]]:
+    """Contact ids found by her phone, contact ids with her e-mail in `summary`, and request
+    intake ids with it in `details` (`data_access.identifiers`; the erasure uses the same)."""
     known = identifiers.person_identifiers(dbs, norm, owned)
-    contacts = identifiers.contact_ids_by_phone(conn, norm, known)
-    contacts += identifiers.ids_with_email_in_text(conn, t.contacts, norm)
-    return contacts, identifiers.ids_with_email_in_text(conn, t.data_subject_requests, norm)
+    return (
+        identifiers.contact_ids_by_phone(conn, norm, known),
+        identifiers.ids_with_email_in_text(conn, t.contacts, norm),
+        identifiers.ids_with_email_in_text(conn, t.data_subject_requests, norm),
+    )
 
 
 def _matching_rows(

@@ -338,8 +338,9 @@ def test_r12_lookup_and_the_access_report_find_the_same_rows(empty_dbs):
     from data_access import subject_reports
 
     dbs = empty_dbs
-    _plant_her_beyond_email(dbs)
+    rows = _plant_her_beyond_email(dbs)
     found = subjects.find_subject(dbs, KARI)
+    assert found["support.contacts"].attrs["mentions_only"] == [rows["mentioning"]]
 
     report = subject_reports.build_access_report(dbs, KARI, as_of=date(2026, 11, 29))
 
@@ -349,3 +350,14 @@ def test_r12_lookup_and_the_access_report_find_the_same_rows(empty_dbs):
     for name, frame in found.items():
         key = "request_id" if name == "ledger.request_cases" else "id"
         assert [row[key] for row in tables[name]] == ids(frame, key), name
+    # Per's rows are in it for the text about her, without who Per is (art. 15(4)).
+    per_contact = next(r for r in tables["support.contacts"] if r["id"] == rows["mentioning"])
+    assert (per_contact["full_name"], per_contact["email"]) == (None, None)
+    assert per_contact["summary"] == "Per vil gi tilgang til kari.nordmann@example.no"
+    (per_request,) = tables["support.data_subject_requests"]
+    assert (per_request["subject_email"], per_request["subject_name"]) == (None, None)
+    assert "Kari.Nordmann@Example.no" in per_request["details"]
+    own = next(r for r in tables["support.contacts"] if r["id"] == rows["by_email"])
+    assert own["email"] == KARI and own["phone"] == "+47 912 34 567"  # hers stay whole
+    with zipfile.ZipFile(io.BytesIO(report.data)) as archive:
+        assert "Per Hansen" not in archive.read("support.contacts.csv").decode("utf-8-sig")
