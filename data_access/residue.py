@@ -241,18 +241,22 @@ def allowed_by_r18(dbs: Databases, email: str, *, as_of: date) -> Allowance:
         name = f"{store}.{table}"
         if email_held:
             return "legal hold on the e-mail (R17)"
-        if name == "users.invoices" and row["issued_on"] is not None and row["issued_on"] > cutoff:
+        if (
+            name == "users.invoices"
+            and row.get("issued_on") is not None
+            and row["issued_on"] > cutoff
+        ):
             return "invoice inside bookkeeping retention (R15)"
-        if name == "support.data_subject_requests" and same_email(row["subject_email"], email):
+        if name == "support.data_subject_requests" and same_email(row.get("subject_email"), email):
             return "the person's request intake record, proof (R18, art. 5(2))"
-        if name == "ledger.legal_holds" and row["released_on"] is None:
+        if name == "ledger.legal_holds" and "released_on" in row and row["released_on"] is None:
             return "an active legal hold's scope (R17, R18)"
         account = row["id"] if name == "users.accounts" else None
         if name in _ACCOUNT_DATA or name == "support.contacts":
-            account = row["account_id"]
+            account = row.get("account_id")
         if account is not None and account in held["account"]:
             return "legal hold on the account (R17)"
-        if name == "support.contacts" and row["id"] in held["contact"]:
+        if name == "support.contacts" and row.get("id") in held["contact"]:
             return "legal hold on the contact (R17)"
         return None
 
