@@ -10,7 +10,9 @@ from datetime import date, datetime
 import factories as f
 import pytest
 from conftest import make_databases
-from sqlalchemy import insert
+from hypothesis import given
+from hypothesis import strategies as st
+from sqlalchemy import create_engine, insert, literal, select
 from sqlalchemy.dialects import sqlite
 
 from data_access import audit, holds, identifiers, subjects
@@ -361,3 +363,43 @@ def test_r12_lookup_and_the_access_report_find_the_same_rows(empty_dbs):
     assert own["email"] == KARI and own["phone"] == "+47 912 34 567"  # hers stay whole
     with zipfile.ZipFile(io.BytesIO(report.data)) as archive:
         assert "Per Hansen" not in archive.read("support.contacts.csv").decode("utf-8-sig")
+
+
+_SQLITE = create_engine("sqlite://")
+
+
+def _sql_true(condition) -> bool:
+    with _SQLITE.connect() as conn:
+        return bool(conn.execute(select(condition)).scalar())
+
+
+@given(
+    national=st.integers(0, 9_999_999).map(lambda n: f"{9 if n % 2 else 4}{n:07d}"),
+    prefix=st.sampled_from(["", "+47", "+47 ", "0047 ", "47", "(+47) "]),
+    cuts=st.lists(st.integers(1, 7), max_size=3, unique=True),
+    separator=st.sampled_from([" ", "-", ".", " - "]),
+    before=st.sampled_from(["", "Ring ", "tlf: ", "nr. "]),
+)
+def test_any_spelling_of_her_number_is_found_by_sql_and_python(
+    national, prefix, cuts, separator, before
+):
+    parts, last = [], 0
+    for cut in sorted(cuts):
+        parts.append(national[last:cut])
+        last = cut
+    spelling = prefix + separator.join(parts + [national[last:]])
+    text = f"{before}{spelling}, takk"
+    assert identifiers.normalised_phone(spelling) == national
+    assert identifiers.contains_phone(text, national)
+    assert _sql_true(identifiers.phone_condition(literal(text), national))
+
+
+@given(
+    address=st.from_regex(r"[a-zæøå][a-z0-9._%+æøå-]{0,12}@[a-z]{1,8}\.(no|com)", fullmatch=True),
+    upper=st.booleans(),
+)
+def test_her_e_mail_in_any_case_is_found_by_sql_and_python(address, upper):
+    norm = address.lower()
+    text = f"Svar til {address.upper() if upper else address} i dag"
+    assert identifiers.contains_email(text, norm)
+    assert _sql_true(identifiers.text_condition(literal(text), norm, "sqlite"))
