@@ -88,6 +88,7 @@ class Scan:
     searched: dict[str, int]
     tables: int = 0
     text_columns: int = 0
+    residue_rows: int = 0  # distinct rows with residue (a row may hit in several columns)
     hits: dict[tuple[str, str | None], Where] = field(default_factory=dict)
 
     def add(self, column: str, kinds: set[str], why: str | None) -> None:
@@ -105,8 +106,9 @@ class Scan:
 
     def as_dict(self) -> dict[str, Any]:
         """{"searched": {"email": 1, "phone": n, "name": n}, "scanned": {"databases",
-        "tables", "text_columns"}, "residue_rows": n, "residue": [{"where", "rows", "found"}],
-        "allowed": [{"where", "rows", "found", "why"}]}; rows are counted per column."""
+        "tables", "text_columns"}, "residue_rows": distinct rows, "residue": [{"where", "rows",
+        "found"}], "allowed": [{"where", "rows", "found", "why"}]}; "rows" in an entry counts
+        the rows hit in that column."""
         return {
             "searched": self.searched,
             "scanned": {
@@ -114,7 +116,7 @@ class Scan:
                 "tables": self.tables,
                 "text_columns": self.text_columns,
             },
-            "residue_rows": sum(w.rows for w in self.residue),
+            "residue_rows": self.residue_rows,
             "residue": [w.as_dict() for w in self.residue],
             "allowed": [w.as_dict() for w in self.allowed],
         }
@@ -209,6 +211,7 @@ def _scan_table(
                 continue  # the SQL superset only
             seen.add(identity)
             why = allowed(store, table.name, row) if allowed else None
+            result.residue_rows += why is None
             for name, kinds in found.items():
                 result.add(f"{store}.{table.name}.{name}", kinds, why)
 
