@@ -13,9 +13,11 @@ job (DESIGN.md "Actions") with one step per store:
   person's request `details` is replaced by "[erased]", the row stays (it is someone
   else's); her own data-subject request intake rows are kept as proof that requests were
   handled (art. 5(2));
-- ledger: notices, outbox messages, e-mails in released holds; then the receipt is written,
-  ending with the residue scan (`data_access.residue`): where her e-mail, phones and names
-  still are, each hit residue or allowed by R18 with the reason.
+- ledger: notices, outbox messages, e-mails in released holds;
+- last, the residue scan (`data_access.residue`): where her e-mail, phones and names still
+  are, each hit residue or allowed by R18 with the reason; then the receipt is written.
+  A step of its own, reading before it writes: the scan of a large data set takes a while,
+  and holding the ledger's write lock meanwhile would stall every other action.
 Data under an active legal hold (R17) is kept wherever the hold reaches. The receipt says
 what was erased, what was kept, why and until when; it and the audit entries carry only
 the keyed hash of the e-mail (R18). The e-mail, phones and names stay in the job's
@@ -46,6 +48,7 @@ STEPS = (
     ("consent", "erase_consent"),
     ("support", "erase_support"),
     ("ledger", "erase_ledger_copies"),
+    ("ledger", "scan_residue"),
 )
 
 
@@ -472,8 +475,16 @@ def _erase_ledger_copies(conn: Connection, ctx: jobs.StepContext) -> dict[str, i
             .values(email=None),
         )
     _note(ctx, erased=counts, conn=conn)
-    _finish_receipt(conn, ctx)
     return counts
+
+
+def _scan_residue(conn: Connection, ctx: jobs.StepContext) -> dict[str, int]:
+    """The residue scan, then the receipt marked done with it (module docstring). The scan
+    reads through its own connections, so this transaction's first statement is a write
+    (a read first would, on SQLite, tie it to a snapshot another writer can outdate)."""
+    found = _residue_scan(ctx)
+    _finish_receipt(conn, ctx, found)
+    return {"residue_rows": found["residue_rows"]}
 
 
 # --- the receipt -------------------------------------------------------------------------------
@@ -516,10 +527,9 @@ def _note(
             apply(c)
 
 
-def _finish_receipt(conn: Connection, ctx: jobs.StepContext) -> None:
-    """Drop the e-mail, phones and names from the job's parameters (R18), scan for residue
-    (`residue.scan`, the ledger through this transaction so that it sees the cleared
-    parameters) and mark the receipt done with the scan as its last section."""
+def _finish_receipt(conn: Connection, ctx: jobs.StepContext, found: dict[str, Any]) -> None:
+    """Drop the e-mail, phones and names from the job's parameters (R18) and mark the
+    receipt done with the residue scan `found` as its last section."""
     params = {**ctx.params, "email": None, "phones": None, "names": None}
     conn.execute(
         update(lt.jobs)
@@ -531,7 +541,7 @@ def _finish_receipt(conn: Connection, ctx: jobs.StepContext) -> None:
     ).scalar_one()
     body = json.loads(row)
     body["status"] = "done"
-    body["residue"] = _residue_scan(conn, ctx)
+    body["residue"] = found
     conn.execute(
         update(lt.erasure_receipts)
         .where(lt.erasure_receipts.c.id == _receipt_id(ctx))
@@ -539,14 +549,15 @@ def _finish_receipt(conn: Connection, ctx: jobs.StepContext) -> None:
     )
 
 
-def _residue_scan(conn: Connection, ctx: jobs.StepContext) -> dict[str, Any]:
+def _residue_scan(ctx: jobs.StepContext) -> dict[str, Any]:
     """The residue section of the receipt: the scan for the person's e-mail, phones and
-    names, with R18's exclusions (`residue.allowed_by_r18`)."""
+    names, with R18's exclusions (`residue.allowed_by_r18`; this job's own parameters are
+    cleared in the transaction that records the scan)."""
     known = identifiers.Identifiers.from_params(ctx.params)
     email = ctx.params["email"]
     needles = residue.Needles(email, known.phones, known.names)
-    allowed = residue.allowed_by_r18(ctx.dbs, email, as_of=ctx.as_of)
-    return residue.scan(ctx.dbs, needles, allowed=allowed, connections={"ledger": conn}).as_dict()
+    allowed = residue.allowed_by_r18(ctx.dbs, email, as_of=ctx.as_of, job_id=ctx.job_id)
+    return residue.scan(ctx.dbs, needles, allowed=allowed).as_dict()
 
 
 def _rows(conn: Connection, statement) -> int:
@@ -558,4 +569,5 @@ HANDLERS: dict[str, jobs.Handler] = {
     "erase_consent": _erase_consent,
     "erase_support": _erase_support,
     "erase_ledger_copies": _erase_ledger_copies,
+    "scan_residue": _scan_residue,
 }

@@ -21,8 +21,7 @@ are (store.table.column and row count), each either residue or allowed with the 
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Mapping
-from contextlib import ExitStack, contextmanager
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
@@ -132,34 +131,21 @@ def scan(
     needles: Needles,
     *,
     allowed: Allowance | None = None,
-    connections: Mapping[str, Connection] | None = None,
 ) -> Scan:
     """Search every text column of the four databases for the needles (module docstring).
 
-    `allowed(store, table, row)` gives the reason a hit row may remain (None: residue);
-    `connections` replaces a store's engine by an open connection (the erasure's ledger
-    transaction, so the scan sees its own writes). Raises DatabaseUnavailable (or the
+    `allowed(store, table, row)` gives the reason a hit row may remain (None: residue).
+    Reads each store through a connection of its own. Raises DatabaseUnavailable (or the
     driver's error) when a store is down.
     """
     result = Scan(searched={"email": 1, "phone": len(needles.phones), "name": len(needles.names)})
-    with _connections(dbs, connections or {}) as conns:
-        for store in STORES:
-            for table in _text_tables(conns[store]):
+    for store in STORES:
+        with dbs.engine(store).connect() as conn:
+            for table in _text_tables(conn):
                 result.tables += 1
                 result.text_columns += len(_text_columns(table))
-                _scan_table(conns[store], store, table, needles, allowed, result)
+                _scan_table(conn, store, table, needles, allowed, result)
     return result
-
-
-@contextmanager
-def _connections(dbs: Databases, given: Mapping[str, Connection]) -> Iterator[dict]:
-    with ExitStack() as stack:
-        yield {
-            store: given[store]
-            if store in given
-            else stack.enter_context(dbs.engine(store).connect())
-            for store in STORES
-        }
 
 
 def _text_tables(conn: Connection) -> list[Table]:
@@ -198,8 +184,7 @@ def _scan_table(
     seen: set[tuple] = set()
     for start in range(0, len(terms), MAX_TERMS):
         query = select(table).where(or_(*terms[start : start + MAX_TERMS]))
-        # Per statement: options set on the connection would outlive the scan (the erasure's
-        # ledger transaction goes on to write through it).
+        # Per statement: options set on a connection outlive the query they were meant for.
         rows = conn.execute(query, execution_options={"yield_per": _STREAM_ROWS})
         for row in rows.mappings():
             identity = tuple(row[c.name] for c in key)
@@ -221,7 +206,9 @@ def _scan_table(
 _ACCOUNT_DATA = ("users.account_members", "users.invoices", "users.usage_sessions")
 
 
-def allowed_by_r18(dbs: Databases, email: str, *, as_of: date) -> Allowance:
+def allowed_by_r18(
+    dbs: Databases, email: str, *, as_of: date, job_id: int | None = None
+) -> Allowance:
     """The exclusions of R18 for the person with the normalised `email`, as of `as_of`:
 
     - every row, while an active legal hold names her e-mail (R17: the erasure kept all);
@@ -230,7 +217,8 @@ def allowed_by_r18(dbs: Databases, email: str, *, as_of: date) -> Allowance:
     - an invoice still inside bookkeeping retention (R15, bokføringsloven §13), whoever's;
     - her own request intake records (subject_email hers), kept as proof that her requests
       were handled (R18, art. 5(2));
-    - an active legal hold's own row: its scope holds the e-mail while needed (R17, R18).
+    - an active legal hold's own row: its scope holds the e-mail while needed (R17, R18);
+    - the erasure job `job_id`'s own parameters, cleared as the erasure records the scan.
     Anything else is residue. Reads the ledger's active holds once.
     """
     held = holds.held_keys(dbs)
@@ -242,6 +230,8 @@ def allowed_by_r18(dbs: Databases, email: str, *, as_of: date) -> Allowance:
 
     def why(store: str, table: str, row: Mapping[str, Any]) -> str | None:
         name = f"{store}.{table}"
+        if name == "ledger.jobs" and job_id is not None and row.get("id") == job_id:
+            return "this erasure's own parameters, cleared as it records this scan"
         if email_held:
             return "legal hold on the e-mail (R17)"
         if (
