@@ -88,6 +88,7 @@ class Scan:
     tables: int = 0
     text_columns: int = 0
     residue_rows: int = 0  # distinct rows with residue (a row may hit in several columns)
+    name_only_rows: int = 0  # of those, rows hit by a name alone: possibly a namesake
     hits: dict[tuple[str, str | None], Where] = field(default_factory=dict)
 
     def add(self, column: str, kinds: set[str], why: str | None) -> None:
@@ -105,9 +106,10 @@ class Scan:
 
     def as_dict(self) -> dict[str, Any]:
         """{"searched": {"email": 1, "phone": n, "name": n}, "scanned": {"databases",
-        "tables", "text_columns"}, "residue_rows": distinct rows, "residue": [{"where", "rows",
-        "found"}], "allowed": [{"where", "rows", "found", "why"}]}; "rows" in an entry counts
-        the rows hit in that column."""
+        "tables", "text_columns"}, "residue_rows": distinct rows, "name_only_rows": those of
+        them hit by a name alone (possibly a namesake: the DPO judges), "residue": [{"where",
+        "rows", "found"}], "allowed": [{"where", "rows", "found", "why"}]}; "rows" in an entry
+        counts the rows hit in that column."""
         return {
             "searched": self.searched,
             "scanned": {
@@ -116,6 +118,7 @@ class Scan:
                 "text_columns": self.text_columns,
             },
             "residue_rows": self.residue_rows,
+            "name_only_rows": self.name_only_rows,
             "residue": [w.as_dict() for w in self.residue],
             "allowed": [w.as_dict() for w in self.allowed],
         }
@@ -196,7 +199,9 @@ def _scan_table(
                 continue  # the SQL superset only
             seen.add(identity)
             why = allowed(store, table.name, row) if allowed else None
-            result.residue_rows += why is None
+            if why is None:
+                result.residue_rows += 1
+                result.name_only_rows += set().union(*found.values()) == {"name"}
             for name, kinds in found.items():
                 result.add(f"{store}.{table.name}.{name}", kinds, why)
 
