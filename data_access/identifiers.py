@@ -41,6 +41,7 @@ from sqlalchemy import ColumnElement, Connection, Table, and_, func, or_, select
 
 from data_access import tables as t
 from data_access.emails import email_condition, same_email
+from data_access.engines import Databases
 
 NORWAY = "47"
 NATIONAL_DIGITS = 8
@@ -196,7 +197,7 @@ def phone_condition(column: ColumnElement, phone: str) -> ColumnElement[bool]:
 # --- the person's identifiers and rows -----------------------------------------------------
 
 
-def person_identifiers(dbs, norm: str, owned: Iterable[int]) -> Identifiers:
+def person_identifiers(dbs: Databases, norm: str, owned: Iterable[int]) -> Identifiers:
     """Phones and names known from the person's own rows (see the module docstring).
 
     `norm` is the normalised e-mail, `owned` the ids of the accounts she owns. Reads users,

@@ -16,7 +16,7 @@ from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 import pandas as pd
-from sqlalchemy import Engine, Table, false, or_, select
+from sqlalchemy import Connection, Engine, Table, false, or_, select
 
 from data_access import audit, identifiers
 from data_access import ledger_tables as lt
@@ -111,7 +111,7 @@ def find_subject(dbs: Databases, email: str) -> dict[str, pd.DataFrame]:
 
 
 def _support_rows_beyond_email(
-    dbs, conn, norm: str, owned: set[int]
+    dbs: Databases, conn: Connection, norm: str, owned: set[int]
 ) -> tuple[list[int], list[int], list[int]]:
     """Contact ids found by her phone, contact ids with her e-mail in `summary`, and request
     intake ids with it in `details` (`data_access.identifiers`; the erasure uses the same)."""
