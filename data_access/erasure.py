@@ -8,13 +8,21 @@ job (DESIGN.md "Actions") with one step per store:
   retention (R15) are detached and kept, restricted to bookkeeping; older ones are
   anonymised;
 - consent: account-keyed and e-mail-keyed consent events, the newsletter subscription;
-- support: contacts by e-mail or owned account (the data-subject request intake rows are
-  kept as proof that requests were handled, art. 5(2));
-- ledger: notices, outbox messages, e-mails in released holds; then the receipt is written.
+- support: contacts by e-mail, owned account or her phone (`data_access.identifiers`:
+  a phone contact with no e-mail); her e-mail inside another contact's `summary` or another
+  person's request `details` is replaced by "[erased]", the row stays (it is someone
+  else's); her own data-subject request intake rows are kept as proof that requests were
+  handled (art. 5(2));
+- ledger: notices, outbox messages, e-mails in released holds;
+- last, the residue scan (`data_access.residue`): where her e-mail, phones and names still
+  are, each hit residue or allowed by R18 with the reason; then the receipt is written.
+  A step of its own, reading before it writes: the scan of a large data set takes a while,
+  and holding the ledger's write lock meanwhile would stall every other action.
 Data under an active legal hold (R17) is kept wherever the hold reaches. The receipt says
 what was erased, what was kept, why and until when; it and the audit entries carry only
-the keyed hash of the e-mail (R18). The e-mail stays in the job's parameters only until
-the job is done.
+the keyed hash of the e-mail (R18). The e-mail, phones and names stay in the job's
+parameters only until the job is done (they are fixed when the job is planned, since the
+rows they come from go in the first steps).
 """
 
 from __future__ import annotations
@@ -27,7 +35,7 @@ from typing import Any
 
 from sqlalchemy import Connection, Table, delete, insert, or_, select, update
 
-from data_access import audit, consent_rollup, holds, jobs, rules
+from data_access import audit, consent_rollup, holds, identifiers, jobs, residue, rules
 from data_access import ledger_tables as lt
 from data_access import tables as t
 from data_access.clock import utc_now
@@ -40,6 +48,7 @@ STEPS = (
     ("consent", "erase_consent"),
     ("support", "erase_support"),
     ("ledger", "erase_ledger_copies"),
+    ("ledger", "scan_residue"),
 )
 
 
@@ -51,7 +60,9 @@ class ErasureReceipt:
     kept record set {"what", "why", "until"} (until: ISO date or None for "while the hold
     lasts"); `status`: 'done', or 'partial' with `failed` naming the step and error
     (resumable with `resume_erasure`); `audit_head`: the audit chain's count and short head
-    hash when the receipt was read (R18), e.g. "1,000 entries, head 3fa9c2e1b0d4"."""
+    hash when the receipt was read (R18), e.g. "1,000 entries, head 3fa9c2e1b0d4";
+    `residue`: the residue scan run as the erasure finished (`residue.Scan.as_dict`; empty
+    until then)."""
 
     receipt_id: int
     subject_ref: str
@@ -63,6 +74,7 @@ class ErasureReceipt:
     kept: list[dict[str, Any]] = field(default_factory=list)
     failed: dict[str, str] = field(default_factory=dict)
     audit_head: str = ""
+    residue: dict[str, Any] = field(default_factory=dict)
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -76,6 +88,7 @@ class ErasureReceipt:
             "kept": self.kept,
             "failed": self.failed,
             "audit_head": self.audit_head,
+            "residue": self.residue,
         }
 
 
@@ -101,6 +114,7 @@ def erase_subject(
         # Fixed when the job is planned: once step 1 has deleted the accounts, the later
         # steps could no longer find them by e-mail.
         owned = _ids_by_email(conn, t.accounts, "email", norm)
+    known = identifiers.person_identifiers(dbs, norm, owned)
     receipt_id = _new_receipt(dbs, ref, request_id, actor, as_of)
     target = f"receipt:{receipt_id}"
     job_id, created = jobs.create_job(
@@ -109,7 +123,7 @@ def erase_subject(
         actor=actor,
         as_of=as_of,
         steps=[jobs.PlannedStep(target, store, step, ref, "R12") for store, step in STEPS],
-        params={"email": norm, "owned": owned, "request_id": request_id},
+        params={"email": norm, "owned": owned, "request_id": request_id, **known.as_params()},
         idempotency_key=idempotency_key,
     )
     if created:
@@ -153,6 +167,7 @@ def receipt_of_job(
         kept=body.get("kept", []),
         failed=failed,
         audit_head=audit.current_head(dbs).head_label,
+        residue=body.get("residue", {}),
     )
 
 
@@ -368,11 +383,15 @@ def _erase_support(conn: Connection, ctx: jobs.StepContext) -> dict[str, int]:
     if scope.owned:
         query = select(t.contacts.c.id).where(t.contacts.c.account_id.in_(scope.owned))
         ids.update(i for (i,) in conn.execute(query))
+    known = identifiers.Identifiers.from_params(ctx.params)
+    ids.update(identifiers.contact_ids_by_phone(conn, scope.email, known))
+    # Someone else's contact that mentions her e-mail: the e-mail goes, the contact stays.
+    mentioning = set(identifiers.ids_with_email_in_text(conn, t.contacts, scope.email)) - ids
     rows = {
         r.id: r
         for r in conn.execute(
             select(t.contacts.c.id, t.contacts.c.account_id).where(
-                t.contacts.c.id.in_(sorted(ids) or [-1])
+                t.contacts.c.id.in_(sorted(ids | mentioning) or [-1])
             )
         )
     }
@@ -384,14 +403,22 @@ def _erase_support(conn: Connection, ctx: jobs.StepContext) -> dict[str, int]:
         for cid, r in rows.items()
         if cid in covering["contact"] or r.account_id in covering["account"]
     }
-    erasable = sorted(set(rows) - held)
+    erasable = sorted(ids - held)
     counts = {
         "support.contacts": _rows(conn, delete(t.contacts).where(t.contacts.c.id.in_(erasable)))
         if erasable
-        else 0
+        else 0,
+        "support.contacts_summary_redacted": _redact(
+            conn, t.contacts, sorted(mentioning - held), scope.email
+        ),
     }
     kept = [_kept(ctx, f"{len(held)} support contact(s)", "legal hold (R17)", None)] if held else []
     requests = _ids_by_email(conn, t.data_subject_requests, "subject_email", scope.email)
+    # Another person's request that mentions her: that intake row is their proof and stays.
+    others = set(identifiers.ids_with_email_in_text(conn, t.data_subject_requests, scope.email))
+    counts["support.data_subject_requests_details_redacted"] = _redact(
+        conn, t.data_subject_requests, sorted(others - set(requests)), scope.email
+    )
     if requests:
         kept.append(
             _kept(
@@ -403,6 +430,20 @@ def _erase_support(conn: Connection, ctx: jobs.StepContext) -> dict[str, int]:
         )
     _note(ctx, erased=counts, kept=kept)
     return counts
+
+
+def _redact(conn: Connection, table: Table, row_ids: list[int], norm: str) -> int:
+    """Replace the e-mail inside the free-text column (`identifiers.FREE_TEXT`) of these rows
+    by `identifiers.REDACTED`; returns the rows changed."""
+    column = table.c[identifiers.FREE_TEXT[table.name]]
+    changed = 0
+    for row_id, text in conn.execute(select(table.c.id, column).where(table.c.id.in_(row_ids))):
+        redacted = identifiers.redact_email(text, norm)
+        if redacted != text:
+            changed += _rows(
+                conn, update(table).where(table.c.id == row_id).values({column.name: redacted})
+            )
+    return changed
 
 
 def _erase_ledger_copies(conn: Connection, ctx: jobs.StepContext) -> dict[str, int]:
@@ -439,8 +480,16 @@ def _erase_ledger_copies(conn: Connection, ctx: jobs.StepContext) -> dict[str, i
             .values(email=None),
         )
     _note(ctx, erased=counts, conn=conn)
-    _finish_receipt(conn, ctx)
     return counts
+
+
+def _scan_residue(conn: Connection, ctx: jobs.StepContext) -> dict[str, int]:
+    """The residue scan, then the receipt marked done with it (module docstring). The scan
+    reads through its own connections, so this transaction's first statement is a write
+    (a read first would, on SQLite, tie it to a snapshot another writer can outdate)."""
+    found = _residue_scan(ctx)
+    _finish_receipt(conn, ctx, found)
+    return {"residue_rows": found["residue_rows"]}
 
 
 # --- the receipt -------------------------------------------------------------------------------
@@ -483,24 +532,37 @@ def _note(
             apply(c)
 
 
-def _finish_receipt(conn: Connection, ctx: jobs.StepContext) -> None:
-    """Mark the receipt done and drop the e-mail from the job's parameters (R18)."""
-    row = conn.execute(
-        select(lt.erasure_receipts.c.receipt).where(lt.erasure_receipts.c.id == _receipt_id(ctx))
-    ).scalar_one()
-    body = json.loads(row)
-    body["status"] = "done"
-    conn.execute(
-        update(lt.erasure_receipts)
-        .where(lt.erasure_receipts.c.id == _receipt_id(ctx))
-        .values(receipt=audit.canonical_json(body))
-    )
-    params = {**ctx.params, "email": None}
+def _finish_receipt(conn: Connection, ctx: jobs.StepContext, found: dict[str, Any]) -> None:
+    """Drop the e-mail, phones and names from the job's parameters (R18) and mark the
+    receipt done with the residue scan `found` as its last section."""
+    params = {**ctx.params, "email": None, "phones": None, "names": None}
     conn.execute(
         update(lt.jobs)
         .where(lt.jobs.c.id == ctx.job_id)
         .values(params=audit.canonical_json(params))
     )
+    row = conn.execute(
+        select(lt.erasure_receipts.c.receipt).where(lt.erasure_receipts.c.id == _receipt_id(ctx))
+    ).scalar_one()
+    body = json.loads(row)
+    body["status"] = "done"
+    body["residue"] = found
+    conn.execute(
+        update(lt.erasure_receipts)
+        .where(lt.erasure_receipts.c.id == _receipt_id(ctx))
+        .values(receipt=audit.canonical_json(body))
+    )
+
+
+def _residue_scan(ctx: jobs.StepContext) -> dict[str, Any]:
+    """The residue section of the receipt: the scan for the person's e-mail, phones and
+    names, with R18's exclusions (`residue.allowed_by_r18`; this job's own parameters are
+    cleared in the transaction that records the scan)."""
+    known = identifiers.Identifiers.from_params(ctx.params)
+    email = ctx.params["email"]
+    needles = residue.Needles(email, known.phones, known.names)
+    allowed = residue.allowed_by_r18(ctx.dbs, email, as_of=ctx.as_of, job_id=ctx.job_id)
+    return residue.scan(ctx.dbs, needles, allowed=allowed).as_dict()
 
 
 def _rows(conn: Connection, statement) -> int:
@@ -512,4 +574,5 @@ HANDLERS: dict[str, jobs.Handler] = {
     "erase_consent": _erase_consent,
     "erase_support": _erase_support,
     "erase_ledger_copies": _erase_ledger_copies,
+    "scan_residue": _scan_residue,
 }

@@ -40,6 +40,12 @@ PORTABILITY_TABLES = (
 )
 # Rows per table a report may hold; a person with more is refused rather than cut short.
 REPORT_MAX_ROWS = 1_000_000
+# Someone else's row that only mentions the person's e-mail in its free text: the report
+# keeps the row and its text (data about her) but not who the other person is (art. 15(4)).
+OTHER_PERSON_COLUMNS = {
+    "support.contacts": ("full_name", "email", "phone", "location", "account_id"),
+    "support.data_subject_requests": ("subject_email", "subject_name", "account_id"),
+}
 
 
 class ReportTooLarge(RuntimeError):
@@ -128,8 +134,9 @@ def build_portability_export(dbs: Databases, email: str, *, as_of: date) -> Repo
 
 def subject_rows(dbs: Databases, email: str) -> dict[str, pd.DataFrame]:
     """Every row held about the person: `subjects.find_subject` with the display cap raised
-    to REPORT_MAX_ROWS per table. Raises ReportTooLarge rather than return a table cut
-    short, ValueError for a malformed e-mail."""
+    to REPORT_MAX_ROWS per table, and the other person's columns (OTHER_PERSON_COLUMNS)
+    blanked in rows that are someone else's and only mention her e-mail. Raises
+    ReportTooLarge rather than return a table cut short, ValueError for a malformed e-mail."""
     # Imported here: subjects re-exports this module's functions at its end.
     from data_access import subjects
 
@@ -143,7 +150,18 @@ def subject_rows(dbs: Databases, email: str) -> dict[str, pd.DataFrame]:
                 f"{name} holds more than {REPORT_MAX_ROWS:,} rows about this person; "
                 "the report would be incomplete."
             )
-    return found
+    return {name: _without_other_people(name, frame) for name, frame in found.items()}
+
+
+def _without_other_people(name: str, frame: pd.DataFrame) -> pd.DataFrame:
+    others = frame.attrs.get("mentions_only")
+    if not others or name not in OTHER_PERSON_COLUMNS:
+        return frame
+    masked = frame.copy()
+    rows = masked["id"].isin(others)
+    for column in OTHER_PERSON_COLUMNS[name]:
+        masked[column] = masked[column].where(~rows, None)
+    return masked
 
 
 def _name_of(found: dict[str, pd.DataFrame]) -> str | None:

@@ -3,6 +3,9 @@
 The person is found by e-mail, trimmed and case-insensitive, in every table that has an
 e-mail column, and through the accounts they own (by `account_id`). A member of someone
 else's account is found by their member row only: the account's other data is the owner's.
+Support contacts are also found by her phone numbers (a phone call with no e-mail), and
+contacts and request intake rows by her e-mail inside their free text; what counts as her
+phone and name, and why a name alone finds no one, is in `data_access.identifiers`.
 
 E-mails are matched by `data_access.emails` (correct first, then fast; see there).
 """
@@ -13,9 +16,9 @@ from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 import pandas as pd
-from sqlalchemy import Engine, Table, false, or_, select
+from sqlalchemy import Connection, Engine, Table, false, or_, select
 
-from data_access import audit
+from data_access import audit, identifiers
 from data_access import ledger_tables as lt
 from data_access import tables as t
 from data_access.emails import email_condition, normalised_email, same_email
@@ -47,8 +50,12 @@ def find_subject(dbs: Databases, email: str) -> dict[str, pd.DataFrame]:
     account_members, consent_events, newsletter_subscribers, contacts,
     data_subject_requests (subject_email), legal_holds and outbox (to_email, or the keyed
     hash in subject_ref); through the accounts the person owns for invoices,
-    usage_sessions, consent_events, contacts, notices and account holds; request_cases
-    through the person's request ids. Each frame is capped at policy.max_rows with
+    usage_sessions, consent_events, contacts, notices and account holds; contacts also by
+    her phone numbers and by the e-mail inside `summary`, request intake rows by the
+    e-mail inside `details` (`data_access.identifiers`); request_cases through the
+    person's own request ids (by subject_email). The contacts and request frames list in
+    `.attrs["mentions_only"]` the ids of rows that are someone else's and only mention her
+    e-mail. Each frame is capped at policy.max_rows with
     `.attrs["truncated"]`. Raises ValueError for an empty or malformed e-mail and
     DatabaseUnavailable when a store is down.
     """
@@ -70,8 +77,27 @@ def find_subject(dbs: Databases, email: str) -> dict[str, pd.DataFrame]:
         )
     by_email("consent", t.consent_events, "email", ids={"account_id": owned})
     by_email("consent", t.newsletter_subscribers, "email")
-    by_email("support", t.contacts, "email", ids={"account_id": owned})
-    requests = by_email("support", t.data_subject_requests, "subject_email")
+    with dbs.support.connect() as conn:
+        by_phone, mentioning, mentioned_in = _support_rows_beyond_email(dbs, conn, norm, owned)
+    contacts = by_email(
+        "support", t.contacts, "email", ids={"account_id": owned, "id": by_phone + mentioning}
+    )
+    contacts.attrs["mentions_only"] = [
+        cid
+        for cid, email, account in zip(
+            contacts["id"], contacts["email"], contacts["account_id"], strict=True
+        )
+        if cid not in by_phone and not same_email(email, norm) and account not in owned
+    ]
+    requests = by_email(
+        "support", t.data_subject_requests, "subject_email", ids={"id": mentioned_in}
+    )
+    own_requests = [
+        r
+        for r, e in zip(requests["id"], requests["subject_email"], strict=True)
+        if same_email(e, norm)
+    ]
+    requests.attrs["mentions_only"] = [r for r in requests["id"] if r not in own_requests]
     found["ledger.notices"] = _matching_rows(
         dbs.ledger, lt.notices, limit, ids={"account_id": owned}
     )
@@ -79,9 +105,22 @@ def find_subject(dbs: Databases, email: str) -> dict[str, pd.DataFrame]:
     by_email("ledger", lt.legal_holds, "email", ids={"account_id": owned, "subject_ref": {ref}})
     by_email("ledger", lt.outbox, "to_email", ids={"subject_ref": {ref}})
     found["ledger.request_cases"] = _matching_rows(
-        dbs.ledger, lt.request_cases, limit, ids={"request_id": set(requests["id"].tolist())}
+        dbs.ledger, lt.request_cases, limit, ids={"request_id": set(own_requests)}
     )
     return {name: found[name] for name in TABLES}
+
+
+def _support_rows_beyond_email(
+    dbs: Databases, conn: Connection, norm: str, owned: set[int]
+) -> tuple[list[int], list[int], list[int]]:
+    """Contact ids found by her phone, contact ids with her e-mail in `summary`, and request
+    intake ids with it in `details` (`data_access.identifiers`; the erasure uses the same)."""
+    known = identifiers.person_identifiers(dbs, norm, owned)
+    return (
+        identifiers.contact_ids_by_phone(conn, norm, known),
+        identifiers.ids_with_email_in_text(conn, t.contacts, norm),
+        identifiers.ids_with_email_in_text(conn, t.data_subject_requests, norm),
+    )
 
 
 def _matching_rows(

@@ -360,11 +360,14 @@ def confirm_erasure(inputs: dict, note: str) -> None:
     """Say exactly what the erasure does before it runs; it cannot be undone."""
     st.write(
         "This erases the data subject everywhere: their account with its members, usage "
-        "sessions, consent events and support contacts, their member rows in other accounts, "
-        "their newsletter subscription and the ledger's copies (R12, R14). Kept: invoices "
-        "inside bookkeeping retention (R15), data under a legal hold (R17) and the request "
-        "intake. Then one notification task per recipient is created (R11). It cannot be "
-        "undone."
+        "sessions, consent events and support contacts (also calls from their phone number "
+        "with no e-mail), their member rows in other accounts, their newsletter subscription "
+        "and the ledger's copies (R12, R14); their e-mail inside other people's contact "
+        'summaries and request details is replaced by "[erased]". Kept: invoices inside '
+        "bookkeeping retention (R15), data under a legal hold (R17) and the request intake. "
+        "A residue scan of every text column then shows where their e-mail, phone or name "
+        "still appears (R18). Then one notification task per recipient is created (R11). It "
+        "cannot be undone."
     )
     left, right = st.columns(2)
     if left.button("Erase and continue", key="request_erase_confirm", type="primary"):

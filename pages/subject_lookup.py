@@ -17,8 +17,10 @@ PAGE = "subject-lookup"
 ui.page_header(
     "Subject lookup",
     stores=STORES,
-    caption="Found by e-mail (trimmed, case-insensitive) and through the accounts the person "
-    "owns. Times are UTC; dates are Europe/Oslo.",
+    caption="Found by e-mail (trimmed, case-insensitive), through the accounts the person "
+    "owns, by their phone numbers (calls with no e-mail; never by a name alone) and by their "
+    "e-mail inside support summaries and request details. Times are UTC; dates are "
+    "Europe/Oslo.",
 )
 
 with st.form("lookup_form"):

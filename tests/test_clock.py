@@ -7,7 +7,7 @@ right at the boundary second, on both sides of midnight and of a daylight-saving
 
 from __future__ import annotations
 
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta, timezone
 
 import pandas as pd
 import pytest
@@ -18,7 +18,7 @@ PLUS_TWO = timezone(timedelta(hours=2))
 CASES = [
     # 2024-03-31 21:30 UTC is 23:30 in Oslo (summer time began that morning): still the 31st.
     (datetime(2024, 3, 31, 21, 30), date(2024, 3, 31)),
-    (datetime(2024, 3, 31, 21, 30, tzinfo=timezone.utc), date(2024, 3, 31)),
+    (datetime(2024, 3, 31, 21, 30, tzinfo=UTC), date(2024, 3, 31)),
     (datetime(2024, 3, 31, 23, 30, tzinfo=PLUS_TWO), date(2024, 3, 31)),
     ("2024-03-31T21:30:00+00:00", date(2024, 3, 31)),
     ("2024-03-31T22:00:00Z", date(2024, 4, 1)),  # midnight in Oslo

@@ -7,10 +7,11 @@ import json
 from datetime import date
 
 import pytest
-from sqlalchemy import MetaData, String, Text, select
+from sqlalchemy import Column, Integer, MetaData, String, Table, Text, select, update
 
-from data_access import audit, erasure, holds, jobs, retention, subjects
+from data_access import audit, erasure, holds, identifiers, jobs, residue, retention, subjects
 from data_access import ledger_tables as lt
+from data_access import tables as t
 from data_access.settings import STORES
 from tests import factories as f
 
@@ -193,6 +194,12 @@ def test_r17_a_hold_on_the_e_mail_keeps_everything(sqlite_dbs):
     after.pop("ledger.legal_holds", None)
     before.pop("ledger.legal_holds", None)
     assert after == before
+    # The scan finds all of it, and all of it kept under the hold.
+    assert receipt.residue["residue_rows"] == 0
+    assert {w["why"] for w in receipt.residue["allowed"] if w["where"] != "ledger.jobs.params"} == {
+        "legal hold on the e-mail (R17)"
+    }
+    assert len(receipt.residue["allowed"]) > 5
     assert all("legal hold" in k["why"] for k in receipt.kept[:3])
     assert set(holds.blocked_attempts(dbs)["hold_id"]) == {hold_id}
 
@@ -275,3 +282,267 @@ def test_r20_erasure_keeps_the_consent_roll_up_equal_to_the_events(empty_dbs):
         ].to_dict("records")
     marketing = consent.consent_rates(dbs, AS_OF).set_index("purpose").loc["marketing"]
     assert (marketing["subjects"], marketing["withdrawn"]) == (1, 1)  # the owner's own event stays
+
+
+# --- phone contacts, her e-mail in free text, and the residue scan (R12, R18) -------------------
+
+PHONE_OTHER_SPELLING = "0047 91234567"  # the same number as PHONE
+
+
+def _plant_beyond_email(dbs, ids) -> dict[str, int]:
+    """Rows that hold Åse without her e-mail column, and neighbours that must stay as they are."""
+    planted = {
+        # She called from her phone; the log has her name and number, no e-mail.
+        "phone_contact": f.add_contact(
+            dbs,
+            started_on=date(2026, 10, 5),
+            channel="phone",
+            full_name="ÅSE  ødegård",
+            phone=PHONE_OTHER_SPELLING,
+            summary="Spør om faktura",
+        ),
+        # A nameless call from her number.
+        "nameless_call": f.add_contact(
+            dbs, started_on=date(2026, 10, 6), channel="phone", full_name=None, phone="91234567"
+        ),
+        # Ola's chat mentions her address: his contact stays, her e-mail goes.
+        "mentioning": f.add_contact(
+            dbs,
+            started_on=date(2026, 10, 7),
+            email="ola@example.no",
+            full_name="Ola Nordmann",
+            summary=f"Vil dele bryggeloggen med {EMAIL.upper()}, og med per@example.no.",
+        ),
+        # Another person's request naming her in its details: their proof, minus her e-mail.
+        "other_request": f.add_request(
+            dbs,
+            received_on=date(2026, 11, 1),
+            subject_email="ola@example.no",
+            subject_name="Ola Nordmann",
+        ),
+        # Not her: the same first name; an address that only contains hers.
+        "same_first_name": f.add_contact(
+            dbs,
+            started_on=date(2026, 10, 8),
+            channel="phone",
+            full_name="Åse Hansen",
+            phone="+47 400 11 222",
+            summary="Åse ringte om Keg Management",
+        ),
+        "longer_address": f.add_contact(
+            dbs,
+            started_on=date(2026, 10, 11),
+            email="x@example.no",
+            full_name="Xena Li",
+            summary="Skrev fra x" + EMAIL.lower() + " og " + EMAIL.lower() + ".uk",
+        ),
+    }
+    with dbs.support.begin() as conn:
+        conn.execute(
+            update(t.data_subject_requests)
+            .where(t.data_subject_requests.c.id == planted["other_request"])
+            .values(details=f"Ber om innsyn, også om meldinger til {EMAIL}.")
+        )
+    return planted
+
+
+def _plant_shared_phone(dbs) -> dict[str, int]:
+    """Her number on calls that name someone else: a shared line, not her (the rule)."""
+    return {
+        "shared_line": f.add_contact(
+            dbs,
+            started_on=date(2026, 10, 9),
+            channel="phone",
+            email="per.odegard@example.no",
+            full_name="Per Ødegård",
+            phone=PHONE,
+        ),
+        "other_name_same_phone": f.add_contact(
+            dbs,
+            started_on=date(2026, 10, 10),
+            channel="phone",
+            full_name="Per Ødegård",
+            phone=PHONE,
+        ),
+    }
+
+
+def _contacts(dbs) -> dict[int, dict]:
+    with dbs.support.connect() as conn:
+        return {r["id"]: dict(r) for r in conn.execute(select(t.contacts)).mappings()}
+
+
+def _scan(dbs):
+    norm = EMAIL.lower()
+    owned = subjects.find_subject(dbs, norm)["users.accounts"]["id"].tolist()
+    known = identifiers.person_identifiers(dbs, norm, owned)
+    return residue.scan(dbs, residue.Needles(norm, known.phones, known.names)).as_dict()
+
+
+def _where(scan_part) -> dict[str, tuple[int, list[str]]]:
+    return {w["where"]: (w["rows"], w["found"]) for w in scan_part}
+
+
+def test_r12_r18_phone_contacts_and_her_e_mail_in_free_text_go_and_the_scan_shows_it(empty_dbs):
+    dbs = empty_dbs
+    ids = _seed_person(dbs)
+    planted = _plant_beyond_email(dbs, ids)
+    holds.place_hold(
+        dbs,
+        contact_id=ids["contact_held"],
+        reason="Klagesak",
+        case_ref="SAK-7",
+        review_on=date(2027, 6, 1),
+        actor=ACTOR,
+        as_of=AS_OF,
+    )
+
+    before = _scan(dbs)
+    assert before["searched"] == {"email": 1, "phone": 1, "name": 1}
+    where = _where(before["residue"])
+    assert where["support.contacts.phone"][0] == 5  # her own contacts, any spelling
+    assert where["support.contacts.full_name"][0] == 4  # her spelling with two blanks too
+    assert where["support.contacts.summary"] == (1, ["email"])  # not the longer address
+    assert where["support.data_subject_requests.details"] == (1, ["email"])
+    lookup = subjects.find_subject(dbs, EMAIL)
+    found_contacts = set(lookup["support.contacts"]["id"])
+    assert {planted["phone_contact"], planted["nameless_call"], planted["mentioning"]} <= (
+        found_contacts
+    )
+    assert not found_contacts & {planted["same_first_name"], planted["longer_address"]}
+    assert planted["other_request"] in set(lookup["support.data_subject_requests"]["id"])
+
+    receipt = subjects.erase_subject(
+        dbs, EMAIL, actor=ACTOR, as_of=AS_OF, request_id=ids["request"]
+    )
+
+    assert receipt.status == "done"
+    assert receipt.erased["support.contacts"] == 4  # the held one stays
+    assert receipt.erased["support.contacts_summary_redacted"] == 1
+    assert receipt.erased["support.data_subject_requests_details_redacted"] == 1
+    contacts = _contacts(dbs)
+    assert planted["phone_contact"] not in contacts and planted["nameless_call"] not in contacts
+    assert contacts[planted["mentioning"]]["summary"] == (
+        "Vil dele bryggeloggen med [erased], og med per@example.no."
+    )
+    assert contacts[planted["same_first_name"]]["summary"] == "Åse ringte om Keg Management"
+    assert contacts[planted["longer_address"]]["summary"].startswith("Skrev fra x")
+    # The receipt's scan: nothing outside R18's exceptions, each exception with its reason.
+    assert receipt.residue["residue_rows"] == 0, receipt.residue["residue"]
+    assert receipt.residue["residue"] == []
+    allowed = {w["where"]: w for w in receipt.residue["allowed"]}
+    assert allowed["users.invoices.customer_name"]["rows"] == 1
+    assert "R15" in allowed["users.invoices.customer_name"]["why"]
+    assert "R17" in allowed["support.contacts.email"]["why"]  # the held contact
+    assert "art. 5(2)" in allowed["support.data_subject_requests.subject_email"]["why"]
+    assert receipt.residue["scanned"]["databases"] == 4
+    assert receipt.residue["scanned"]["text_columns"] > 40
+    # Run again afterwards, the scan agrees: the same needles, the same exceptions.
+    again = residue.scan(
+        dbs,
+        residue.Needles(EMAIL.lower(), ("91234567",), ("åse ødegård",)),
+        allowed=residue.allowed_by_r18(dbs, EMAIL.lower(), as_of=AS_OF),
+    ).as_dict()
+    assert again["residue"] == []
+    assert allowed.pop("ledger.jobs.params")["why"].startswith("this erasure's own parameters")
+    assert {w["where"]: w for w in again["allowed"]} == allowed  # cleared since
+    # The receipt as stored says the same and holds none of what was searched.
+    stored = subjects.resume_erasure(dbs, receipt.job_id)
+    assert stored.residue == receipt.residue
+    text = json.dumps(receipt.as_dict(), ensure_ascii=False).lower()
+    assert EMAIL.lower() not in text and "ødegård" not in text and "91234567" not in text
+
+
+def test_r18_her_number_under_another_name_stays_and_the_scan_reports_it(empty_dbs):
+    """A call from her number that names someone else (a shared line), and a namesake with
+    another number, are not hers by the rule: they stay untouched, and the scan lists them as
+    residue (phone-only and name-only hits) for the DPO to judge."""
+    dbs = empty_dbs
+    ids = _seed_person(dbs)
+    shared = _plant_shared_phone(dbs)
+    namesake = f.add_contact(
+        dbs, started_on=date(2026, 10, 12), channel="phone", full_name=NAME, phone="+4740055666"
+    )
+    found = set(subjects.find_subject(dbs, EMAIL)["support.contacts"]["id"])
+    assert not found & {*shared.values(), namesake}
+
+    receipt = subjects.erase_subject(
+        dbs, EMAIL, actor=ACTOR, as_of=AS_OF, request_id=ids["request"]
+    )
+
+    assert receipt.status == "done"
+    contacts = _contacts(dbs)
+    assert [contacts[i]["phone"] for i in shared.values()] == [PHONE, PHONE]
+    assert contacts[namesake]["full_name"] == NAME
+    assert _where(receipt.residue["residue"]) == {
+        "support.contacts.phone": (2, ["phone"]),
+        "support.contacts.full_name": (1, ["name"]),
+    }
+    assert (receipt.residue["residue_rows"], receipt.residue["name_only_rows"]) == (3, 1)
+
+
+def test_r18_the_scan_reads_every_table_there_is_not_a_hand_list(empty_dbs):
+    """A table the dashboard does not know (a CRM's notes) is scanned too, and what is left
+    there is reported as residue with its column."""
+    dbs = empty_dbs
+    ids = _seed_person(dbs)
+    notes = Table(
+        "crm_notes",
+        MetaData(),
+        Column("id", Integer, primary_key=True),
+        Column("note", Text),
+        Column("caller", String(40)),
+    )
+    notes.create(dbs.support)
+    with dbs.support.begin() as conn:
+        conn.execute(
+            notes.insert(),
+            [
+                {"note": f"Ring {NAME} tilbake", "caller": "+47 91 23 45 67"},
+                {"note": "Ingen personopplysninger", "caller": "+47 400 00 000"},
+            ],
+        )
+
+    receipt = subjects.erase_subject(
+        dbs, EMAIL, actor=ACTOR, as_of=AS_OF, request_id=ids["request"]
+    )
+
+    assert receipt.status == "done"
+    assert receipt.residue["residue_rows"] == 1  # one row, hit in two columns
+    assert _where(receipt.residue["residue"]) == {
+        "support.crm_notes.caller": (1, ["phone"]),
+        "support.crm_notes.note": (1, ["name"]),
+    }
+
+
+def test_r18_a_failed_scan_leaves_the_erasure_partial_and_resume_finishes_it(
+    sqlite_dbs, monkeypatch
+):
+    dbs = sqlite_dbs
+    ids = _seed_person(dbs)
+
+    def down(*args, **kwargs):
+        raise ConnectionError("support database went away")
+
+    monkeypatch.setattr(residue, "scan", down)
+    receipt = subjects.erase_subject(
+        dbs, EMAIL, actor=ACTOR, as_of=AS_OF, request_id=ids["request"]
+    )
+    assert receipt.status == "partial" and receipt.residue == {}
+    with dbs.ledger.connect() as conn:
+        params = conn.execute(
+            select(lt.jobs.c.params).where(lt.jobs.c.id == receipt.job_id)
+        ).scalar_one()
+    assert json.loads(params)["phones"] == ["91234567"]  # still needed to finish
+
+    monkeypatch.undo()
+    resumed = subjects.resume_erasure(dbs, receipt.job_id)
+    assert resumed.status == "done"
+    assert resumed.residue["residue_rows"] == 0
+    with dbs.ledger.connect() as conn:
+        params = json.loads(
+            conn.execute(
+                select(lt.jobs.c.params).where(lt.jobs.c.id == receipt.job_id)
+            ).scalar_one()
+        )
+    assert (params["email"], params["phones"], params["names"]) == (None, None, None)

@@ -933,6 +933,7 @@ def test_r12_erasure_request_erases_then_waits_for_its_recipient_tasks(empty_dbs
     erased = [d for e, _on, d in events_of(empty_dbs, rid) if e == "erased"]
     assert erased[0]["receipt_id"] == receipts[0].id
     assert erased[0]["erased"]["users.accounts"] == 1
+    assert (erased[0]["residue_rows"], erased[0]["residue"]) == (0, [])  # R18 scan in short
 
     for task_id in requests.recipient_tasks(empty_dbs, rid)["task_id"]:
         requests.close_recipient_task(

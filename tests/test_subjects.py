@@ -2,15 +2,20 @@
 
 from __future__ import annotations
 
+import io
+import json
+import zipfile
 from datetime import date, datetime
 
 import factories as f
 import pytest
 from conftest import make_databases
-from sqlalchemy import insert
+from hypothesis import given
+from hypothesis import strategies as st
+from sqlalchemy import create_engine, insert, literal, select
 from sqlalchemy.dialects import sqlite
 
-from data_access import audit, holds, subjects
+from data_access import audit, holds, identifiers, subjects
 from data_access import ledger_tables as lt
 from data_access import tables as t
 from data_access.settings import Policy
@@ -215,3 +220,186 @@ def test_r12_email_condition_narrows_by_index_ranges_on_sqlite():
     assert "lower(trim(accounts.email)) LIKE 'ka@x.no'" in sql
     postgres = subjects.email_condition(t.accounts.c.email, "ka@x.no", "postgresql")
     assert ">=" not in str(postgres)
+
+
+# --- beyond the e-mail column: her phones, and her e-mail inside free text ---------------------
+
+
+@pytest.mark.parametrize(
+    "spelling",
+    ["+47 912 34 567", "+4791234567", "0047 912 34 567", "4791234567", "91234567", "912-34-567"],
+)
+def test_norwegian_phone_spellings_are_one_number(spelling):
+    assert identifiers.normalised_phone(spelling) == "91234567"
+    assert identifiers.contains_phone(f"Ring tilbake på {spelling}, takk", "91234567")
+
+
+@pytest.mark.parametrize("value", [None, "", "1881", "+47 1881", "ukjent"])
+def test_a_short_or_missing_number_identifies_no_one(value):
+    assert identifiers.normalised_phone(value) is None
+
+
+def test_foreign_numbers_keep_their_country_code():
+    assert identifiers.normalised_phone("+46 70 123 45 67") == "+46701234567"
+    assert identifiers.normalised_phone("0046701234567") == "+46701234567"
+    assert identifiers.contains_phone("tlf. 0046 70 123 45 67", "+46701234567")
+
+
+@pytest.mark.parametrize(
+    "text", ["ordre 1291234567", "912345678", "kunde 91234567890", "faktura INV-0091234567-2"]
+)
+def test_a_number_inside_a_longer_number_is_not_her_phone(text):
+    assert not identifiers.contains_phone(text, "91234567")
+
+
+def test_her_e_mail_inside_text_is_found_only_as_a_whole_address():
+    norm = "kari.nordmann@example.no"
+    assert identifiers.contains_email("Skriv til KARI.Nordmann@example.NO.", norm)
+    assert identifiers.contains_email("<kari.nordmann@example.no>", norm)
+    for other in (
+        "xkari.nordmann@example.no",
+        "kari.nordmann@example.no.uk",
+        "a.kari.nordmann@example.no",
+    ):
+        assert not identifiers.contains_email(f"fra {other} i går", norm), other
+    assert identifiers.redact_email("Kari.Nordmann@example.no og per@example.no", norm) == (
+        "[erased] og per@example.no"
+    )
+
+
+def test_a_first_name_alone_is_no_name():
+    assert identifiers.normalised_name("Kari") is None
+    assert identifiers.normalised_name("  KARI   Nordmann ") == "kari nordmann"
+    assert identifiers.contains_name("Samtale med Kari  NORDMANN i dag", "kari nordmann")
+    assert not identifiers.contains_name("Kari Nordmannsen ringte", "kari nordmann")
+
+
+def _plant_her_beyond_email(dbs) -> dict[str, int]:
+    """Kari by e-mail with a phone, and the rows that hold her without her e-mail column."""
+    own = f.add_account(dbs, email=KARI, full_name="Kari Nordmann")
+    rows = {"own": own}
+    rows["by_email"] = f.add_contact(
+        dbs, started_on=date(2026, 6, 1), email=KARI, phone="+47 912 34 567"
+    )
+    rows["phone_call"] = f.add_contact(
+        dbs, started_on=date(2026, 6, 2), channel="phone", phone="0047 91234567"
+    )
+    rows["mentioning"] = f.add_contact(
+        dbs,
+        started_on=date(2026, 6, 3),
+        email="per@example.no",
+        full_name="Per Hansen",
+        summary="Per vil gi tilgang til kari.nordmann@example.no",
+    )
+    rows["other_request"] = f.add_request(
+        dbs, received_on=date(2026, 9, 2), subject_email="per@example.no", subject_name="Per"
+    )
+    with dbs.support.begin() as conn:
+        conn.execute(
+            t.data_subject_requests.update()
+            .where(t.data_subject_requests.c.id == rows["other_request"])
+            .values(details="Gjelder også meldinger til Kari.Nordmann@Example.no")
+        )
+    add_case(dbs, rows["other_request"])
+    # Not her: the same first name and her number's neighbour; her number on a call that
+    # names another person; her full name on another number; an address containing hers.
+    rows["same_first_name"] = f.add_contact(
+        dbs, started_on=date(2026, 6, 4), full_name="Kari Hansen", phone="+47 912 34 568"
+    )
+    rows["shared_line"] = f.add_contact(
+        dbs, started_on=date(2026, 6, 5), full_name="Ola Nordmann", phone="91234567"
+    )
+    rows["namesake"] = f.add_contact(
+        dbs, started_on=date(2026, 6, 6), email=None, full_name="Kari Nordmann", phone="40000000"
+    )
+    rows["longer_address"] = f.add_contact(
+        dbs,
+        started_on=date(2026, 6, 7),
+        email="ola@example.no",
+        summary="fra ikari.nordmann@example.no",
+    )
+    return rows
+
+
+def test_r12_her_phone_contacts_and_her_e_mail_in_free_text_are_found(empty_dbs):
+    dbs = empty_dbs
+    rows = _plant_her_beyond_email(dbs)
+
+    found = subjects.find_subject(dbs, KARI)
+
+    assert ids(found["support.contacts"]) == [
+        rows["by_email"],
+        rows["phone_call"],
+        rows["mentioning"],
+    ]
+    assert ids(found["support.data_subject_requests"]) == [rows["other_request"]]
+    assert found["ledger.request_cases"].empty  # that case is Per's, not hers
+
+
+def test_r12_lookup_and_the_access_report_find_the_same_rows(empty_dbs):
+    from data_access import subject_reports
+
+    dbs = empty_dbs
+    rows = _plant_her_beyond_email(dbs)
+    found = subjects.find_subject(dbs, KARI)
+    assert found["support.contacts"].attrs["mentions_only"] == [rows["mentioning"]]
+
+    report = subject_reports.build_access_report(dbs, KARI, as_of=date(2026, 11, 29))
+
+    assert report.rows == {name: len(frame) for name, frame in found.items()}
+    with zipfile.ZipFile(io.BytesIO(report.data)) as archive:
+        tables = json.loads(archive.read("data.json"))["tables"]
+    for name, frame in found.items():
+        key = "request_id" if name == "ledger.request_cases" else "id"
+        assert [row[key] for row in tables[name]] == ids(frame, key), name
+    # Per's rows are in it for the text about her, without who Per is (art. 15(4)).
+    per_contact = next(r for r in tables["support.contacts"] if r["id"] == rows["mentioning"])
+    assert (per_contact["full_name"], per_contact["email"]) == (None, None)
+    assert per_contact["summary"] == "Per vil gi tilgang til kari.nordmann@example.no"
+    (per_request,) = tables["support.data_subject_requests"]
+    assert (per_request["subject_email"], per_request["subject_name"]) == (None, None)
+    assert "Kari.Nordmann@Example.no" in per_request["details"]
+    own = next(r for r in tables["support.contacts"] if r["id"] == rows["by_email"])
+    assert own["email"] == KARI and own["phone"] == "+47 912 34 567"  # hers stay whole
+    with zipfile.ZipFile(io.BytesIO(report.data)) as archive:
+        assert "Per Hansen" not in archive.read("support.contacts.csv").decode("utf-8-sig")
+
+
+_SQLITE = create_engine("sqlite://")
+
+
+def _sql_true(condition) -> bool:
+    with _SQLITE.connect() as conn:
+        return bool(conn.execute(select(condition)).scalar())
+
+
+@given(
+    national=st.integers(0, 9_999_999).map(lambda n: f"{9 if n % 2 else 4}{n:07d}"),
+    prefix=st.sampled_from(["", "+47", "+47 ", "0047 ", "47", "(+47) "]),
+    cuts=st.lists(st.integers(1, 7), max_size=3, unique=True),
+    separator=st.sampled_from([" ", "-", ".", " - "]),
+    before=st.sampled_from(["", "Ring ", "tlf: ", "nr. "]),
+)
+def test_any_spelling_of_her_number_is_found_by_sql_and_python(
+    national, prefix, cuts, separator, before
+):
+    parts, last = [], 0
+    for cut in sorted(cuts):
+        parts.append(national[last:cut])
+        last = cut
+    spelling = prefix + separator.join(parts + [national[last:]])
+    text = f"{before}{spelling}, takk"
+    assert identifiers.normalised_phone(spelling) == national
+    assert identifiers.contains_phone(text, national)
+    assert _sql_true(identifiers.phone_condition(literal(text), national))
+
+
+@given(
+    address=st.from_regex(r"[a-zæøå][a-z0-9._%+æøå-]{0,12}@[a-z]{1,8}\.(no|com)", fullmatch=True),
+    upper=st.booleans(),
+)
+def test_her_e_mail_in_any_case_is_found_by_sql_and_python(address, upper):
+    norm = address.lower()
+    text = f"Svar til {address.upper() if upper else address} i dag"
+    assert identifiers.contains_email(text, norm)
+    assert _sql_true(identifiers.text_condition(literal(text), norm, "sqlite"))

@@ -363,6 +363,10 @@ def _erase(
                 "job_id": receipt.job_id,
                 "erased": receipt.erased,
                 "kept": receipt.kept,
+                # The residue scan in short (R18): rows still holding the person outside
+                # the exceptions, and where; the full scan is in the receipt.
+                "residue_rows": receipt.residue.get("residue_rows"),
+                "residue": receipt.residue.get("residue", []),
             },
             audit_details={"receipt_id": receipt.receipt_id},
         )
