@@ -49,8 +49,10 @@ class ErasureReceipt:
 
     `erased`: "store.table" -> rows removed (or anonymised, as named); `kept`: one entry per
     kept record set {"what", "why", "until"} (until: ISO date or None for "while the hold
-    lasts"); `status`: 'done', or 'partial' with `failed` naming the step and error
-    (resumable with `resume_erasure`)."""
+    lasts"); `status`: 'done'; 'partial' with `failed` naming the step and error
+    (resumable with `resume_erasure`); or 'running' while another run holds the job's live
+    lease (`failed` says who and until when; once the lease expires the job is interrupted
+    and `resume_erasure` finishes it)."""
 
     receipt_id: int
     subject_ref: str
@@ -113,16 +115,18 @@ def erase_subject(
         _link_receipt(dbs, receipt_id, job_id)
     else:
         _drop_receipt(dbs, receipt_id)  # the click was handled before: report that job
-    return _run(dbs, job_id, progress)
+    return _run(dbs, job_id, actor, progress)
 
 
-def resume_erasure(dbs: Databases, job_id: int, *, progress=None) -> ErasureReceipt:
-    """Finish a partial erasure job; only the steps not yet done run."""
-    return _run(dbs, job_id, progress)
+def resume_erasure(dbs: Databases, job_id: int, *, actor: str, progress=None) -> ErasureReceipt:
+    """Finish a partial or interrupted erasure job; only the steps not yet done run, audited
+    with `actor`, the one resuming it. A job another run holds (a live lease) does not run:
+    the receipt's status is then 'running'."""
+    return _run(dbs, job_id, actor, progress)
 
 
-def _run(dbs: Databases, job_id: int, progress) -> ErasureReceipt:
-    outcome = jobs.run_job(dbs, job_id, HANDLERS, progress=progress)
+def _run(dbs: Databases, job_id: int, actor: str, progress) -> ErasureReceipt:
+    outcome = jobs.run_job(dbs, job_id, HANDLERS, actor=actor, progress=progress)
     return receipt_of_job(dbs, job_id, outcome)
 
 
@@ -139,6 +143,8 @@ def receipt_of_job(
     body = json.loads(row["receipt"])
     failed = dict(outcome.failed) if outcome else {}
     status = "done" if body.get("status") == "done" and not failed else "partial"
+    if outcome is not None and outcome.status == "running":
+        status = "running"
     return ErasureReceipt(
         receipt_id=row["id"],
         subject_ref=row["subject_ref"],

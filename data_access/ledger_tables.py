@@ -101,6 +101,12 @@ jobs = Table(
     Column("params", Text),  # canonical JSON
     Column("error", Text),
     Column("finished_at", DateTime),
+    # The claim is a lease (jobs.run_job): whoever runs the job renews it per batch; a
+    # 'running' job whose lease expired was interrupted (its process is gone).
+    Column("claimed_by", String(EMAIL)),  # the actor running (or last running) the job
+    Column("claimed_at", DateTime),  # UTC
+    Column("lease_expires_at", DateTime),  # UTC; None when nobody holds the job
+    Column("claim_token", String(32)),  # which claim holds it (two tabs of one actor differ)
 )
 
 job_steps = Table(

@@ -211,7 +211,7 @@ def test_a_failed_store_leaves_the_erasure_partial_and_resume_finishes_it(sqlite
     assert jobs.unfinished_jobs(dbs)["job_id"].tolist() == [receipt.job_id]
 
     monkeypatch.undo()
-    resumed = subjects.resume_erasure(dbs, receipt.job_id)
+    resumed = subjects.resume_erasure(dbs, receipt.job_id, actor=ACTOR)
     assert resumed.status == "done"
     assert resumed.receipt_id == receipt.receipt_id
     assert subjects.find_subject(dbs, EMAIL)["consent.newsletter_subscribers"].empty

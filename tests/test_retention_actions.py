@@ -375,7 +375,7 @@ def test_r14_a_store_that_fails_leaves_the_job_partial_and_resume_completes(
     failed = jobs.job_steps_frame(dbs, first.job_id, status="failed")
     assert failed["store"].tolist() == ["consent"] * 3
 
-    resumed = retention.resume_job(dbs, first.job_id)
+    resumed = retention.resume_job(dbs, first.job_id, actor=DPO)
 
     assert sorted(resumed.succeeded) == sorted(accounts)
     assert resumed.failed == {}
@@ -414,7 +414,7 @@ def test_r14_a_failure_inside_a_batch_fails_exactly_that_account(empty_dbs, monk
     assert count(dbs.support, t.contacts, t.contacts.c.account_id == unlucky) == 1
     assert count(dbs.support, t.contacts, t.contacts.c.account_id.in_(accounts)) == 1
 
-    resumed = retention.resume_job(dbs, first.job_id)
+    resumed = retention.resume_job(dbs, first.job_id, actor=DPO)
 
     assert sorted(resumed.succeeded) == sorted(accounts)
     assert count(dbs.support, t.contacts, t.contacts.c.account_id.in_(accounts)) == 0
@@ -444,7 +444,7 @@ def test_r14_activity_after_approval_makes_the_users_step_refuse_on_resume(empty
             .values(last_active_at=f.oslo_noon(READY))
         )
 
-    resumed = retention.resume_job(dbs, first.job_id)
+    resumed = retention.resume_job(dbs, first.job_id, actor=DPO)
 
     assert sorted(resumed.succeeded) == sorted([accounts[0], accounts[2]])
     assert resumed.failed == {
@@ -546,7 +546,7 @@ def test_r17_a_hold_placed_while_the_job_waits_refuses_the_deletion(empty_dbs, m
         first = retention.approve_deletions(dbs, [account], actor=DPO, as_of=READY)
     hold_id = hold(dbs, account_id=account, as_of=READY)
 
-    resumed = retention.resume_job(dbs, first.job_id)
+    resumed = retention.resume_job(dbs, first.job_id, actor=DPO)
 
     assert resumed.failed == {
         account: f"a legal hold was placed ({hold_id}); deletion blocked (R17)"

@@ -339,7 +339,13 @@ def _erase(
             progress=progress,
         )
     elif receipt.status != "done":
-        receipt = erasure.resume_erasure(dbs, receipt.job_id, progress=progress)
+        receipt = erasure.resume_erasure(dbs, receipt.job_id, actor=actor, progress=progress)
+    if receipt.status == "running":
+        why = next(iter(receipt.failed.values()), "")
+        raise RequestRefused(
+            f"The erasure (job {receipt.job_id}) is not finished: {why}. Complete the request "
+            "again once it has finished or its lease has expired."
+        )
     if receipt.status != "done":
         failures = "; ".join(f"{t}: {why}" for t, why in receipt.failed.items())
         raise RequestRefused(

@@ -66,7 +66,8 @@ def approve_deletions(
     if idempotency_key:
         existing = jobs.existing_job(dbs, idempotency_key)
         if existing is not None:
-            return jobs.run_job(dbs, existing, HANDLERS, progress=progress).as_action_result()
+            outcome = jobs.run_job(dbs, existing, HANDLERS, actor=actor, progress=progress)
+            return outcome.as_action_result()
     ids = list(dict.fromkeys(int(i) for i in account_ids))
     refused = ActionResult()
     ready = _ready_accounts(dbs, ids, as_of, actor, refused)
@@ -81,7 +82,8 @@ def approve_deletions(
         idempotency_key=idempotency_key,
     )
     return _merge(
-        refused, jobs.run_job(dbs, job_id, HANDLERS, progress=progress).as_action_result()
+        refused,
+        jobs.run_job(dbs, job_id, HANDLERS, actor=actor, progress=progress).as_action_result(),
     )
 
 
