@@ -25,6 +25,7 @@ from data_access.ledger_tables import jobs as jobs_table
 from data_access.retention import deletion
 from data_access.settings import Smtp
 from tests import factories as f
+from tests import interrupted_run
 from tests.conftest import SEED_AS_OF
 
 AS_OF = SEED_AS_OF  # 2026-11-29: notices are sent on this day
@@ -486,6 +487,96 @@ def test_r14_small_pages_and_batches_delete_the_same_set(empty_dbs, monkeypatch)
     assert count(dbs.ledger, notices) == 0
     assert len(audit_rows(dbs, action="delete_account_ledger_copies")) == 5
     assert seen == sorted(seen) and seen[-1] == 1.0
+    assert audit.verify_chain(dbs) == (True, None)
+
+
+# --- R14 a deletion killed mid-job ------------------------------------------------------------
+
+DELETION_STEPS = (
+    "delete_account",
+    "delete_account_consent_events",
+    "delete_account_contacts",
+    "delete_account_ledger_copies",
+)
+RESUMING_DPO = "other.dpo@plaato.example"
+
+
+def ready_accounts_with_data(dbs, n: int) -> list[int]:
+    """`n` notified accounts, each with a usage session, a consent event, a support contact,
+    a notice and its outbox message (names and e-mails): ready on READY."""
+    accounts = notified(dbs, *(f"kunde{i}@example.no" for i in range(n)))
+    for account in accounts:
+        f.add_usage_session(dbs, account, on=date(2025, 9, 1))
+        f.add_consent_event(
+            dbs, purpose="usage_statistics", action="granted", on=date(2025, 1, 1),
+            account_id=account,
+        )  # fmt: skip
+        f.add_contact(dbs, started_on=date(2025, 9, 1), account_id=account)
+    return accounts
+
+
+def left_of(dbs, accounts: list[int]) -> dict[str, int]:
+    """Rows the deleted accounts left in each store (all zero when the deletion is done)."""
+    refs = [audit.keyed_hash(dbs, f"kunde{i}@example.no") for i in range(len(accounts))]
+    return {
+        "accounts": count(dbs.users, t.accounts, t.accounts.c.id.in_(accounts)),
+        "usage_sessions": count(
+            dbs.users, t.usage_sessions, t.usage_sessions.c.account_id.in_(accounts)
+        ),
+        "consent_events": count(
+            dbs.consent, t.consent_events, t.consent_events.c.account_id.in_(accounts)
+        ),
+        "contacts": count(dbs.support, t.contacts, t.contacts.c.account_id.in_(accounts)),
+        "notices": count(dbs.ledger, notices, notices.c.account_id.in_(accounts)),
+        "outbox": count(dbs.ledger, outbox, outbox.c.subject_ref.in_(refs)),
+    }
+
+
+@pytest.mark.parametrize("pause_at", ["after_batch", "before_done_marks"])
+def test_r14_a_deletion_killed_mid_job_is_interrupted_and_resumes_to_done(
+    empty_dbs, tmp_path, pause_at
+):
+    """SIGKILL after the first batch (3 of 12 accounts' first step) is committed, or between
+    its store commit and its done marks: the job shows interrupted once its lease expires,
+    resumes to done, no store keeps anything of the deleted accounts, and every step of
+    every account has exactly one audit entry, the resumed ones by the resuming DPO."""
+    dbs = empty_dbs
+    accounts = ready_accounts_with_data(dbs, 12)
+    bystander = notified(dbs, "nabo@example.no")[0]
+    f.add_contact(dbs, started_on=date(2025, 9, 1), account_id=bystander)
+
+    job_id = interrupted_run.killed_mid_job(
+        dbs,
+        tmp_path,
+        action="approve_deletions",
+        arguments={"account_ids": accounts, "actor": DPO, "as_of": READY.isoformat()},
+        pause_at=pause_at,
+    )
+
+    assert count(dbs.users, t.accounts, t.accounts.c.id.in_(accounts)) == 9  # 3 went
+    assert left_of(dbs, accounts)["contacts"] == 12  # mid-job: the support step never ran
+    done_before = len(jobs.job_steps_frame(dbs, job_id, status="done"))
+    assert done_before == (3 if pause_at == "after_batch" else 0)
+    interrupted_run.wait_for_lease_to_expire(dbs, job_id)
+    listed = jobs.interrupted_jobs(dbs, "account_deletion")
+    assert listed[["job_id", "status", "claimed_by"]].values.tolist() == [
+        [job_id, "interrupted", DPO]
+    ]
+
+    resumed = jobs.resume_interrupted_jobs(dbs, RESUMING_DPO)
+
+    assert (resumed.succeeded, resumed.failed) == ([job_id], {})
+    assert left_of(dbs, accounts) == dict.fromkeys(left_of(dbs, accounts), 0)
+    assert count(dbs.users, t.accounts, t.accounts.c.id == bystander) == 1
+    assert count(dbs.support, t.contacts, t.contacts.c.account_id == bystander) == 1
+    assert count(dbs.ledger, notices, notices.c.account_id == bystander) == 1
+    assert jobs.unfinished_jobs(dbs).empty
+    for action in DELETION_STEPS:
+        entries = audit_rows(dbs, action=action)
+        assert sorted(e["target"] for e in entries) == sorted(f"account:{a}" for a in accounts)
+    actors = [e["actor"] for a in DELETION_STEPS for e in audit_rows(dbs, action=a)]
+    assert actors.count(DPO) == done_before
+    assert actors.count(RESUMING_DPO) == 4 * 12 - done_before
     assert audit.verify_chain(dbs) == (True, None)
 
 
