@@ -469,7 +469,9 @@ def _note(
         ).scalar_one()
         body = json.loads(row)
         for name, n in (erased or {}).items():
-            body["erased"][name] = n  # a re-run step overwrites its own figures
+            # A step re-run after its store committed (the process was killed before its
+            # done mark) finds nothing left: its figures then stay those of the first run.
+            body["erased"][name] = max(n, body["erased"].get(name, 0))
         known = {json.dumps(k, sort_keys=True) for k in body["kept"]}
         body["kept"].extend(k for k in (kept or []) if json.dumps(k, sort_keys=True) not in known)
         c.execute(

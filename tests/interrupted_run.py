@@ -133,12 +133,12 @@ def main(spec: dict) -> None:
     arguments = dict(spec["arguments"])
     arguments["as_of"] = date.fromisoformat(arguments["as_of"])
     if spec["action"] == "approve_deletions":
-        retention.approve_deletions(dbs, progress=progress, **arguments)
+        result = retention.approve_deletions(dbs, progress=progress, **arguments)
     elif spec["action"] == "complete_request":
-        requests.complete_request(dbs, progress=progress, **arguments)
+        result = requests.complete_request(dbs, progress=progress, **arguments)
     else:
         raise SystemExit(f"unknown action {spec['action']!r}")
-    raise SystemExit("the action finished without pausing")
+    raise SystemExit(f"the action finished without pausing: {result}")
 
 
 if __name__ == "__main__":

@@ -9,10 +9,12 @@ from datetime import date
 import pytest
 from sqlalchemy import MetaData, String, Text, select
 
-from data_access import audit, erasure, holds, jobs, retention, subjects
+from data_access import audit, erasure, holds, jobs, requests, retention, subjects
 from data_access import ledger_tables as lt
+from data_access import tables as t
 from data_access.settings import STORES
 from tests import factories as f
+from tests import interrupted_run
 
 AS_OF = date(2026, 11, 29)
 EMAIL = "Aase.Odegard@Example.no"
@@ -272,3 +274,79 @@ def test_r20_erasure_keeps_the_consent_roll_up_equal_to_the_events(empty_dbs):
         ].to_dict("records")
     marketing = consent.consent_rates(dbs, AS_OF).set_index("purpose").loc["marketing"]
     assert (marketing["subjects"], marketing["withdrawn"]) == (1, 1)  # the owner's own event stays
+
+
+# --- an erasure killed mid-job -----------------------------------------------------------------
+
+RESUMING = "other.dpo@plaato.example"
+ERASURE_STEPS = ("erase_users", "erase_consent", "erase_support", "erase_ledger_copies")
+
+
+@pytest.mark.parametrize("pause_at", ["after_batch", "before_done_marks"])
+def test_r12_an_erasure_killed_mid_job_resumes_when_the_request_is_completed_again(
+    empty_dbs, tmp_path, pause_at
+):
+    """The request's completion is SIGKILLed after the users step of its erasure committed
+    (with or without its done mark): once the lease expires the job is interrupted, and
+    completing the request again as another DPO finishes the erasure with the same residue
+    and receipt as an uninterrupted one, each step audited once."""
+    dbs = empty_dbs
+    ids = _seed_person(dbs)
+    holds.place_hold(
+        dbs,
+        contact_id=ids["contact_held"],
+        reason="Klagesak",
+        case_ref="SAK-7",
+        review_on=date(2027, 6, 1),
+        actor=ACTOR,
+        as_of=AS_OF,
+    )
+    rid = ids["request"]
+    confirmed = requests.confirm_identity(
+        dbs, rid, method="Svar fra e-posten", actor=ACTOR, as_of=AS_OF
+    )
+    assert confirmed.succeeded == [rid]
+
+    job_id = interrupted_run.killed_mid_job(
+        dbs,
+        tmp_path,
+        action="complete_request",
+        arguments={"request_id": rid, "actor": ACTOR, "as_of": AS_OF.isoformat()},
+        pause_at=pause_at,
+    )
+
+    found = subjects.find_subject(dbs, EMAIL)
+    assert found["users.accounts"].empty  # the users step committed
+    contacts = [ids[k] for k in ("contact_by_email", "contact_by_account", "contact_held")]
+    with dbs.support.connect() as conn:
+        left = conn.execute(select(t.contacts.c.id).where(t.contacts.c.id.in_(contacts)))
+        assert sorted(left.scalars()) == sorted(contacts)  # the support step never ran
+    assert len(found["consent.consent_events"]) == 1  # nor the consent step
+    interrupted_run.wait_for_lease_to_expire(dbs, job_id)
+    listed = jobs.interrupted_jobs(dbs, erasure.KIND)
+    assert listed[["job_id", "status"]].values.tolist() == [[job_id, "interrupted"]]
+
+    done = requests.complete_request(dbs, rid, actor=RESUMING, as_of=AS_OF)
+
+    assert (done.succeeded, done.failed) == ([rid], {})
+    assert _residue(dbs) == {
+        "users.invoices": [ids["invoice_kept"]],
+        "support.contacts": [ids["contact_held"]],
+        "support.data_subject_requests": [rid],
+    }
+    receipt = erasure.receipt_of_job(dbs, job_id)
+    assert receipt.status == "done"
+    assert (receipt.erased["users.accounts"], receipt.erased["users.account_members"]) == (1, 2)
+    assert receipt.erased["consent.consent_events"] == 2
+    assert receipt.erased["support.contacts"] == 2
+    steps = audit.audit_entries(dbs)
+    steps = steps[steps["action"].isin(ERASURE_STEPS)].sort_values("id")
+    assert sorted(steps["action"]) == sorted(ERASURE_STEPS)  # each once
+    resumed = ERASURE_STEPS[1:] if pause_at == "after_batch" else ERASURE_STEPS
+    assert steps.set_index("action")["actor"].to_dict() == {
+        step: RESUMING if step in resumed else ACTOR for step in ERASURE_STEPS
+    }
+    events = list(requests.request(dbs, rid, as_of=AS_OF)["events"]["event"])
+    assert (events.count("erased"), events.count("completed")) == (1, 1)
+    assert jobs.unfinished_jobs(dbs).empty
+    assert audit.verify_chain(dbs) == (True, None)
