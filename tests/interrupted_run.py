@@ -37,17 +37,18 @@ PAUSED = "paused"  # what the child writes to the marker file once it has paused
 def killed_mid_job(
     dbs: Databases,
     tmp_path: Path,
-    *,
     action: str,
-    arguments: dict,
+    *,
     pause_at: str = "after_batch",
     pause_after: int = 1,
     batch_targets: int = 3,
     lease_seconds: int = 2,
     timeout: float = 120.0,
+    **arguments,
 ) -> int:
-    """Run `action` ('approve_deletions' | 'complete_request') with `arguments` in a child
-    process on the same databases, SIGKILL it where `pause_at` says; returns the job id.
+    """Run `action` ('approve_deletions' | 'complete_request') with `arguments` (JSON values
+    and an `as_of` date) in a child process on the same databases, SIGKILL it where
+    `pause_at` says; returns the job id.
 
     Raises AssertionError when the child ends or does not pause within `timeout` seconds."""
     marker = tmp_path / f"paused-{time.monotonic_ns()}"
@@ -60,7 +61,7 @@ def killed_mid_job(
         "pause_after": pause_after,
         "marker": str(marker),
         "action": action,
-        "arguments": arguments,
+        "arguments": {**arguments, "as_of": arguments["as_of"].isoformat()},
     }
     log = tmp_path / "interrupted_run.log"
     with log.open("ab") as out:

@@ -84,6 +84,21 @@ def _seed_person(dbs) -> dict[str, int]:
     return ids
 
 
+def _seed_person_with_a_held_contact(dbs) -> dict[str, int]:
+    """`_seed_person`, with a legal hold on one of her support contacts (R17)."""
+    ids = _seed_person(dbs)
+    holds.place_hold(
+        dbs,
+        contact_id=ids["contact_held"],
+        reason="Klagesak",
+        case_ref="SAK-7",
+        review_on=date(2027, 6, 1),
+        actor=ACTOR,
+        as_of=AS_OF,
+    )
+    return ids
+
+
 def _residue(dbs) -> dict[str, list]:
     """Every row, in every text column of all four databases, holding the e-mail, name or phone."""
     needles = [EMAIL.lower(), NAME.lower(), PHONE]
@@ -106,16 +121,7 @@ def _residue(dbs) -> dict[str, list]:
 
 def test_r12_r18_erasure_leaves_no_residue_outside_the_exceptions(empty_dbs):
     dbs = empty_dbs
-    ids = _seed_person(dbs)
-    holds.place_hold(
-        dbs,
-        contact_id=ids["contact_held"],
-        reason="Klagesak",
-        case_ref="SAK-7",
-        review_on=date(2027, 6, 1),
-        actor=ACTOR,
-        as_of=AS_OF,
-    )
+    ids = _seed_person_with_a_held_contact(dbs)
 
     receipt = subjects.erase_subject(
         dbs, "  " + EMAIL + " ", actor=ACTOR, as_of=AS_OF, request_id=ids["request"]
@@ -291,16 +297,7 @@ def test_r12_an_erasure_killed_mid_job_resumes_when_the_request_is_completed_aga
     completing the request again as another DPO finishes the erasure with the same residue
     and receipt as an uninterrupted one, each step audited once."""
     dbs = empty_dbs
-    ids = _seed_person(dbs)
-    holds.place_hold(
-        dbs,
-        contact_id=ids["contact_held"],
-        reason="Klagesak",
-        case_ref="SAK-7",
-        review_on=date(2027, 6, 1),
-        actor=ACTOR,
-        as_of=AS_OF,
-    )
+    ids = _seed_person_with_a_held_contact(dbs)
     rid = ids["request"]
     confirmed = requests.confirm_identity(
         dbs, rid, method="Svar fra e-posten", actor=ACTOR, as_of=AS_OF
@@ -308,12 +305,9 @@ def test_r12_an_erasure_killed_mid_job_resumes_when_the_request_is_completed_aga
     assert confirmed.succeeded == [rid]
 
     job_id = interrupted_run.killed_mid_job(
-        dbs,
-        tmp_path,
-        action="complete_request",
-        arguments={"request_id": rid, "actor": ACTOR, "as_of": AS_OF.isoformat()},
-        pause_at=pause_at,
-    )
+        dbs, tmp_path, "complete_request", pause_at=pause_at, request_id=rid, actor=ACTOR,
+        as_of=AS_OF,
+    )  # fmt: skip
 
     found = subjects.find_subject(dbs, EMAIL)
     assert found["users.accounts"].empty  # the users step committed

@@ -546,12 +546,9 @@ def test_r14_a_deletion_killed_mid_job_is_interrupted_and_resumes_to_done(
     f.add_contact(dbs, started_on=date(2025, 9, 1), account_id=bystander)
 
     job_id = interrupted_run.killed_mid_job(
-        dbs,
-        tmp_path,
-        action="approve_deletions",
-        arguments={"account_ids": accounts, "actor": DPO, "as_of": READY.isoformat()},
-        pause_at=pause_at,
-    )
+        dbs, tmp_path, "approve_deletions", pause_at=pause_at, account_ids=accounts, actor=DPO,
+        as_of=READY,
+    )  # fmt: skip
 
     assert count(dbs.users, t.accounts, t.accounts.c.id.in_(accounts)) == 9  # 3 went
     assert left_of(dbs, accounts)["contacts"] == 12  # mid-job: the support step never ran
