@@ -616,6 +616,14 @@ def unfinished_jobs(
     return _with_status(read_frame(dbs.ledger, _of_kind(query, kind, dbs)), now or utc_now())
 
 
+def job_status(dbs: Databases, job_id: int, *, now: datetime | None = None) -> dict | None:
+    """One job as a row of `unfinished_jobs` (its status 'done' too), or None when there is
+    no such job."""
+    query = _unfinished().where(jobs.c.id == job_id)
+    frame = _with_status(read_frame(dbs.ledger, query), now or utc_now())
+    return None if frame.empty else frame.iloc[0].to_dict()
+
+
 def interrupted_jobs(
     dbs: Databases, kind: str | None = None, *, now: datetime | None = None
 ) -> pd.DataFrame:

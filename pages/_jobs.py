@@ -186,23 +186,26 @@ def unfinished_jobs(
                 )
             elif job.error:
                 st.caption(ui.escape_markdown(job.error))
-            st.caption(ui.escape_markdown(claim_text(job)))
+            st.caption(
+                ui.escape_markdown(claim_text(job.status, job.claimed_by, job.lease_expires_at))
+            )
             if _actions.can_act() and job.status != "running":
                 _resume_button(
                     int(job.job_id), resume=resume, noun=noun, caches=caches, results_as=results_as
                 )
 
 
-def claim_text(job) -> str:
-    """What a job's claim says about it: running now, interrupted, or who ran it last."""
-    by = job.claimed_by if isinstance(job.claimed_by, str) else None
-    lease = None if pd.isna(job.lease_expires_at) else f"{job.lease_expires_at:%Y-%m-%d %H:%M:%S}"
-    if job.status == "running":
+def claim_text(status: str, claimed_by, lease_expires_at) -> str:
+    """What a job's claim says about it (plain text): running now, interrupted, or who ran
+    it last. `status` as `jobs.unfinished_jobs` gives it; `lease_expires_at` UTC or NaT."""
+    by = claimed_by if isinstance(claimed_by, str) else None
+    lease = None if pd.isna(lease_expires_at) else f"{lease_expires_at:%Y-%m-%d %H:%M:%S}"
+    if status == "running":
         return (
             f"This job is running now ({by or 'another click or tab'}; its lease runs to "
             f"{lease} UTC and is renewed while it runs)."
         )
-    if job.status == "interrupted":
+    if status == "interrupted":
         since = f"its lease expired at {lease} UTC" if lease else "it has no lease"
         return (
             f"Interrupted: the run by {by or 'an earlier version'} stopped mid-job ({since}). "

@@ -22,7 +22,7 @@ import time
 from datetime import date
 from pathlib import Path
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from data_access import jobs, requests, retention
 from data_access.clock import utc_now
@@ -91,6 +91,14 @@ def wait_for_lease_to_expire(dbs: Databases, job_id: int) -> None:
             select(jobs_table.c.lease_expires_at).where(jobs_table.c.id == job_id)
         ).scalar_one()
     time.sleep(max((expires - utc_now()).total_seconds(), 0) + 1.1)
+
+
+def set_lease(dbs: Databases, job_id: int, expires_at) -> None:
+    """Move a job's lease (naive UTC), as if its run were still alive or long gone."""
+    with dbs.ledger.begin() as conn:
+        conn.execute(
+            update(jobs_table).where(jobs_table.c.id == job_id).values(lease_expires_at=expires_at)
+        )
 
 
 # --- the child -------------------------------------------------------------------------------
