@@ -213,11 +213,25 @@ def run_job(
     if token is None:
         # Another click, tab or process holds a live lease: never run a job twice.
         return _outcome(dbs, job_id, running=True)
+    try:
+        finished = _run_claimed(dbs, job, token, handlers, progress, batch_targets)
+    except BaseException as exc:
+        _abandon(dbs, job_id, token, exc)
+        raise
+    if not finished:
+        # The lease expired and another claim took the job over: it runs the rest.
+        return _outcome(dbs, job_id, running=True)
+    return _outcome(dbs, job_id, running=False, token=token)
+
+
+def _run_claimed(dbs, job, token, handlers, progress, batch_targets) -> bool:
+    """The steps not yet done, batch by batch, renewing the lease before each; False when
+    the claim was lost (nothing more is run), True when every step was handled."""
     params = json.loads(job["params"] or "{}")
-    total = max(_step_count(dbs, job_id), 1)
+    total = max(_step_count(dbs, job["id"]), 1)
     blocked: dict[str, str] = {}  # target -> why its later steps do not run
     handled = 0  # steps done, refused, skipped or just run, for the progress bar
-    for page in _step_pages(dbs, job_id):
+    for page in _step_pages(dbs, job["id"]):
         open_steps = []
         for step in page:
             if step["status"] in (REFUSED, SKIPPED):
@@ -226,16 +240,25 @@ def run_job(
                 open_steps.append(step)
         handled += len(page) - len(open_steps)
         for batch in _batches(open_steps, batch_targets or BATCH_TARGETS):
-            if not _renew(dbs, job_id, token):
-                # The lease expired and another claim took the job over: it runs the rest.
-                return _outcome(dbs, job_id, running=True)
+            if not _renew(dbs, job["id"], token):
+                return False
             handled += len(batch)
             runnable = [s for s in batch if s["target"] not in blocked]
             if runnable:
                 blocked.update(_run_batch(dbs, runnable, handlers, job, params))
             if progress:
                 progress(min(handled / total, 1.0), f"{batch[-1]['target']}: {batch[-1]['step']}")
-    return _outcome(dbs, job_id, running=False, token=token)
+    return True
+
+
+def _abandon(dbs: Databases, job_id: int, token: str, exc: BaseException) -> None:
+    """A run stopped by an exception (a page's script stopped mid-job, the ledger gone):
+    leave the job partial and its lease ended, so it can be resumed at once. If even that
+    fails, the lease runs out by itself."""
+    try:
+        _release(dbs, job_id, token, status="partial", error=f"stopped mid-job ({exc!r})"[:2000])
+    except Exception:  # noqa: BLE001 - the original exception is the one to report
+        pass
 
 
 def _batches(steps: list[dict], batch_targets: int) -> Iterator[list[dict]]:
