@@ -19,7 +19,10 @@ lease has expired the job is *interrupted* (`interrupted_jobs`) and the next cla
 "Resume" or the daily run's `resume_interrupted_jobs`, takes it over. A live lease is never
 taken over, so two processes never run the same job. Steps are audited with the actor who
 runs them (the resuming one after an interruption); a step's done mark and audit entry are
-written only if no one marked it done before, so no audit entry is ever doubled.
+written only if no one marked it done before, so no audit entry is ever doubled. A batch's
+steps are marked *started* before its store transaction begins: a handler that finds its work
+already done can tell its own earlier attempt (`StepContext.retry`) from another job's
+(`done_by`, e.g. two DPOs approving the same accounts).
 """
 
 from __future__ import annotations
@@ -48,6 +51,10 @@ from data_access.results import ActionResult
 # its own target's rows.
 Handler = Callable[[Connection, "StepContext"], dict[str, int]]
 OPEN, DONE, FAILED, REFUSED, SKIPPED = "pending", "done", "failed", "refused", "skipped"
+# A step whose store transaction was begun: after a crash its change may be committed
+# without its done mark, so the handler may find its own work done (`StepContext.retry`).
+STARTED = "started"
+UNFINISHED = (OPEN, STARTED, FAILED)  # steps a run or resume still has to run
 BATCH_TARGETS = 200  # targets per store transaction in a batch
 _PAGE_STEPS = 2000  # steps read from the ledger at a time
 _INSERT_ROWS = 1000  # planned steps inserted per statement
@@ -79,6 +86,9 @@ class StepContext:
     params: dict[str, Any]
     step: str = ""
     data: dict[str, Any] = field(default_factory=dict)  # the PlannedStep's data
+    # True when this step was begun before (a crash or a failure): its own change may be
+    # committed already, so finding the work done is not someone else's doing.
+    retry: bool = False
 
     @property
     def target_id(self) -> int:
@@ -236,7 +246,7 @@ def _run_claimed(dbs, job, token, handlers, progress, batch_targets) -> bool:
         for step in page:
             if step["status"] in (REFUSED, SKIPPED):
                 blocked.setdefault(step["target"], step["error"])
-            if step["status"] in (OPEN, FAILED):
+            if step["status"] in UNFINISHED:
                 open_steps.append(step)
         handled += len(page) - len(open_steps)
         for batch in _batches(open_steps, batch_targets or BATCH_TARGETS):
@@ -245,6 +255,7 @@ def _run_claimed(dbs, job, token, handlers, progress, batch_targets) -> bool:
             handled += len(batch)
             runnable = [s for s in batch if s["target"] not in blocked]
             if runnable:
+                _mark_started(dbs, runnable)
                 blocked.update(_run_batch(dbs, runnable, handlers, job, params))
             if progress:
                 progress(min(handled / total, 1.0), f"{batch[-1]['target']}: {batch[-1]['step']}")
@@ -338,9 +349,28 @@ def _one_at_a_time(
 
 def _context(dbs: Databases, job: dict, params: dict, step: dict) -> StepContext:
     data = json.loads(step["counts"] or "{}").get("data") or {}
+    retry = step["status"] in (STARTED, FAILED)
     return StepContext(
-        dbs, job["id"], step["target"], job["actor"], job["as_of"], params, step["step"], data
+        dbs,
+        job["id"],
+        step["target"],
+        job["actor"],
+        job["as_of"],
+        params,
+        step["step"],
+        data,
+        retry,
     )
+
+
+def _mark_started(dbs: Databases, steps: list[dict]) -> None:
+    """Record that these steps' store transaction is about to begin (see STARTED)."""
+    with dbs.ledger.begin() as conn:
+        conn.execute(
+            update(job_steps)
+            .where(job_steps.c.id.in_([s["id"] for s in steps]), job_steps.c.status == OPEN)
+            .values(status=STARTED)
+        )
 
 
 def _mark_done_many(
@@ -353,7 +383,7 @@ def _mark_done_many(
     with dbs.ledger.begin() as conn:
         for step, rows, ctx in zip(batch, counts, contexts, strict=True):
             meta = json.loads(step["counts"] or "{}")
-            if _mark_done(conn, step, meta, rows, now):
+            if _mark_done(conn, step, {**meta, "by": ctx.actor}, rows, now):
                 entries.append(_audit_entry(step, meta, rows, ctx, now))
         audit.append_many(conn, entries)
 
@@ -408,9 +438,43 @@ def _run_step(
         return reason
     now = utc_now()
     with dbs.ledger.begin() as conn:
-        if _mark_done(conn, step, meta, counts, now):
+        if _mark_done(conn, step, {**meta, "by": ctx.actor}, counts, now):
             audit.append(conn, **_audit_entry(step, meta, counts, ctx, now))
     return None
+
+
+_NOT_DONE = {False: "not run yet", True: "interrupted while it ran"}
+
+
+def done_by(
+    dbs: Databases, targets: Iterable[str], step: str, *, other_than: int | None = None
+) -> dict[str, str]:
+    """Who did `step` for each of `targets` in a job other than `other_than`: target ->
+    "<actor> (job N)", the actor of its done step, or else the claimant of a job running it
+    now; targets no other job did are left out. For work found already done (two DPOs
+    approving the same accounts)."""
+    wanted = sorted(set(targets))
+    found: dict[str, tuple[bool, str]] = {}  # target -> (done, who)
+    with dbs.ledger.connect() as conn:
+        for start in range(0, len(wanted), _INSERT_ROWS):
+            query = (
+                select(job_steps.c.target, job_steps.c.status, job_steps.c.counts, jobs.c.id)
+                .add_columns(jobs.c.claimed_by)
+                .join(jobs, jobs.c.id == job_steps.c.job_id)
+                .where(
+                    job_steps.c.target.in_(wanted[start : start + _INSERT_ROWS]),
+                    job_steps.c.step == step,
+                    job_steps.c.job_id != (-1 if other_than is None else other_than),
+                    or_(job_steps.c.status == DONE, jobs.c.status == "running"),
+                )
+                .order_by(job_steps.c.id)
+            )
+            for target, status, counts, job_id, claimed_by in conn.execute(query):
+                done = status == DONE
+                by = json.loads(counts or "{}").get("by") if done else claimed_by
+                if target not in found or (done and not found[target][0]):
+                    found[target] = (done, f"{by or 'another run'} (job {job_id})")
+    return {target: who for target, (_done, who) in found.items()}
 
 
 def _failure_reason(step: dict, exc: Exception) -> str:
@@ -504,11 +568,11 @@ def _outcome(dbs: Databases, job_id: int, *, running: bool, token: str | None = 
         with result:
             for target, status, error in result:
                 if status != DONE and first_bad.get(target) is None:
-                    first_bad[target] = error or "not run yet"
+                    first_bad[target] = error or _NOT_DONE[status == STARTED]
                 else:
                     first_bad.setdefault(target, None)
                 # Refused targets are final; only failed or unrun steps make it resumable.
-                resumable = resumable or status in (OPEN, FAILED)
+                resumable = resumable or status in UNFINISHED
                 if status == FAILED and first_error is None:
                     first_error = error
     succeeded = [t for t, reason in first_bad.items() if reason is None]
@@ -597,7 +661,7 @@ def job_steps_frame(
     dbs: Databases, job_id: int, *, status: str | None = None, limit: int | None = None
 ) -> pd.DataFrame:
     """The steps of one job in seq order, optionally only those with `status` ('pending',
-    'done', 'failed', 'refused', 'skipped'). Capped at `limit` (default policy.max_rows).
+    'started', 'done', 'failed', 'refused', 'skipped'). Capped at `limit` (default policy.max_rows).
 
     Columns: seq, target, store, step, status, error, done_at (UTC)."""
     columns = ["seq", "target", "store", "step", "status", "error", "done_at"]

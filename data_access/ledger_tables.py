@@ -118,11 +118,12 @@ job_steps = Table(
     Column("target", String(200), nullable=False),  # 'account:42'
     Column("store", String(20), nullable=False),
     Column("step", String(60), nullable=False),
-    Column("status", String(12), nullable=False),  # pending | done | failed | skipped
+    Column("status", String(12), nullable=False),  # pending | started | done | failed | ...
     Column("counts", Text),
     Column("error", Text),
     Column("done_at", DateTime),
     UniqueConstraint("job_id", "seq", name="uq_job_steps_job_seq"),
+    Index("ix_job_steps_target", "target", "step"),  # who did a step (jobs.done_by)
 )
 
 legal_holds = Table(

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import socket
+import threading
 from datetime import date, timedelta
 from decimal import Decimal
 
@@ -340,9 +341,11 @@ def test_r14_a_stale_selection_never_acts_on_another_account(empty_dbs):
     )
 
     assert stale.succeeded == []
-    assert stale.failed == {first_id: "no such account (already deleted or never existed)"}
+    assert stale.failed == {first_id: f"already deleted by {DPO} (job 1)"}
     assert count(dbs.users, t.accounts, t.accounts.c.id == second_id) == 1
     assert len(audit_rows(dbs, action="delete_account")) == 1
+    unknown = retention.approve_deletions(dbs, [999_999], actor=DPO, as_of=READY)
+    assert unknown.failed == {999_999: "no such account (already deleted or never existed)"}
 
 
 def test_r14_a_store_that_fails_leaves_the_job_partial_and_resume_completes(
@@ -574,6 +577,51 @@ def test_r14_a_deletion_killed_mid_job_is_interrupted_and_resumes_to_done(
     actors = [e["actor"] for a in DELETION_STEPS for e in audit_rows(dbs, action=a)]
     assert actors.count(DPO) == done_before
     assert actors.count(RESUMING_DPO) == 4 * 12 - done_before
+    assert audit.verify_chain(dbs) == (True, None)
+
+
+@pytest.mark.parametrize("batch_targets", [3, 200])
+def test_r14_two_dpos_approving_the_same_accounts_delete_each_once(
+    empty_dbs, monkeypatch, batch_targets
+):
+    """Two DPO sessions approve the same twelve ready accounts at the same moment (each
+    with its own click): each account is deleted and audited once, credited to one of them;
+    the other's result says who already deleted it."""
+    dbs = empty_dbs
+    monkeypatch.setattr(jobs, "BATCH_TARGETS", batch_targets)
+    accounts = ready_accounts_with_data(dbs, 12)
+    dpos = (DPO, RESUMING_DPO)
+    barrier = threading.Barrier(2)
+    results = {}
+
+    def approve(actor):
+        barrier.wait(timeout=30)
+        results[actor] = retention.approve_deletions(
+            dbs, accounts, actor=actor, as_of=READY, idempotency_key=f"click:{actor}"
+        )
+
+    threads = [threading.Thread(target=approve, args=(actor,)) for actor in dpos]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=300)
+
+    assert set(results) == set(dpos)
+    for account in accounts:
+        winners = [a for a in dpos if account in results[a].succeeded]
+        assert len(winners) == 1, (account, {a: results[a].failed.get(account) for a in dpos})
+        [loser] = set(dpos) - set(winners)
+        assert results[loser].failed[account].startswith(f"already deleted by {winners[0]} ")
+    assert left_of(dbs, accounts) == dict.fromkeys(left_of(dbs, accounts), 0)
+    deleted = audit_rows(dbs, action="delete_account")
+    assert sorted(e["target"] for e in deleted) == sorted(f"account:{a}" for a in accounts)
+    assert all(json.loads(e["counts"])["accounts"] == 1 for e in deleted)
+    for action in DELETION_STEPS[1:]:
+        entries = audit_rows(dbs, action=action)
+        assert sorted(e["target"] for e in entries) == sorted(f"account:{a}" for a in accounts)
+    credited = {e["target"]: e["actor"] for e in deleted}
+    for account in accounts:
+        assert account in results[credited[f"account:{account}"]].succeeded
     assert audit.verify_chain(dbs) == (True, None)
 
 
