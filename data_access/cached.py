@@ -223,6 +223,12 @@ def request_detail(request_id: int, as_of: date) -> dict:
 
 
 @st.cache_data(ttl=TTL_SECONDS, show_spinner=False)
+def unfinished_erasure(request_id: int) -> dict | None:
+    """`requests.unfinished_erasure`: the request's erasure job if it did not finish."""
+    return requests.unfinished_erasure(databases(), request_id)
+
+
+@st.cache_data(ttl=TTL_SECONDS, show_spinner=False)
 def recipient_tasks(request_id: int) -> pd.DataFrame:
     """`requests.recipient_tasks` of one request (RULES.md R11)."""
     return requests.recipient_tasks(databases(), request_id)

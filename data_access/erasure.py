@@ -58,8 +58,10 @@ class ErasureReceipt:
 
     `erased`: "store.table" -> rows removed (or anonymised, as named); `kept`: one entry per
     kept record set {"what", "why", "until"} (until: ISO date or None for "while the hold
-    lasts"); `status`: 'done', or 'partial' with `failed` naming the step and error
-    (resumable with `resume_erasure`); `audit_head`: the audit chain's count and short head
+    lasts"); `status`: 'done'; 'partial' with `failed` naming the step and error
+    (resumable with `resume_erasure`); or 'running' while another run holds the job's live
+    lease (`failed` says who and until when; once the lease expires the job is interrupted
+    and `resume_erasure` finishes it); `audit_head`: the audit chain's count and short head
     hash when the receipt was read (R18), e.g. "1,000 entries, head 3fa9c2e1b0d4";
     `residue`: the residue scan run as the erasure finished (`residue.Scan.as_dict`; empty
     until then)."""
@@ -130,16 +132,18 @@ def erase_subject(
         _link_receipt(dbs, receipt_id, job_id)
     else:
         _drop_receipt(dbs, receipt_id)  # the click was handled before: report that job
-    return _run(dbs, job_id, progress)
+    return _run(dbs, job_id, actor, progress)
 
 
-def resume_erasure(dbs: Databases, job_id: int, *, progress=None) -> ErasureReceipt:
-    """Finish a partial erasure job; only the steps not yet done run."""
-    return _run(dbs, job_id, progress)
+def resume_erasure(dbs: Databases, job_id: int, *, actor: str, progress=None) -> ErasureReceipt:
+    """Finish a partial or interrupted erasure job; only the steps not yet done run, audited
+    with `actor`, the one resuming it. A job another run holds (a live lease) does not run:
+    the receipt's status is then 'running'."""
+    return _run(dbs, job_id, actor, progress)
 
 
-def _run(dbs: Databases, job_id: int, progress) -> ErasureReceipt:
-    outcome = jobs.run_job(dbs, job_id, HANDLERS, progress=progress)
+def _run(dbs: Databases, job_id: int, actor: str, progress) -> ErasureReceipt:
+    outcome = jobs.run_job(dbs, job_id, HANDLERS, actor=actor, progress=progress)
     return receipt_of_job(dbs, job_id, outcome)
 
 
@@ -156,6 +160,8 @@ def receipt_of_job(
     body = json.loads(row["receipt"])
     failed = dict(outcome.failed) if outcome else {}
     status = "done" if body.get("status") == "done" and not failed else "partial"
+    if outcome is not None and outcome.status == "running":
+        status = "running"
     return ErasureReceipt(
         receipt_id=row["id"],
         subject_ref=row["subject_ref"],
@@ -516,7 +522,9 @@ def _note(
         ).scalar_one()
         body = json.loads(row)
         for name, n in (erased or {}).items():
-            body["erased"][name] = n  # a re-run step overwrites its own figures
+            # A step re-run after its store committed (the process was killed before its
+            # done mark) finds nothing left: its figures then stay those of the first run.
+            body["erased"][name] = max(n, body["erased"].get(name, 0))
         known = {json.dumps(k, sort_keys=True) for k in body["kept"]}
         body["kept"].extend(k for k in (kept or []) if json.dumps(k, sort_keys=True) not in known)
         c.execute(

@@ -12,19 +12,31 @@ transaction, and their done marks and audit entries share one ledger transaction
 that raises is rolled back and retried one target at a time, so exactly the failing target
 fails; a target refused inside a batch is recorded as refused and the others run without it.
 Steps are read from the ledger a page at a time, so memory does not grow with the job.
+
+A claim is a lease with a heartbeat: `run_job` claims the job for `policy.job_lease_seconds`
+and renews the lease before every batch. A process killed mid-job stops renewing it; once the
+lease has expired the job is *interrupted* (`interrupted_jobs`) and the next claim, a DPO's
+"Resume" or the daily run's `resume_interrupted_jobs`, takes it over. A live lease is never
+taken over, so two processes never run the same job. Steps are audited with the actor who
+runs them (the resuming one after an interruption); a step's done mark and audit entry are
+written only if no one marked it done before, so no audit entry is ever doubled. A batch's
+steps are marked *started* before its store transaction begins: a handler that finds its work
+already done can tell its own earlier attempt (`StepContext.retry`) from another job's
+(`done_by`, e.g. two DPOs approving the same accounts).
 """
 
 from __future__ import annotations
 
 import itertools
 import json
+import uuid
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, datetime, timedelta
 from typing import Any
 
 import pandas as pd
-from sqlalchemy import Connection, bindparam, func, insert, select, update
+from sqlalchemy import Connection, and_, func, insert, or_, select, update
 
 from data_access import audit
 from data_access.clock import utc_now
@@ -39,6 +51,10 @@ from data_access.results import ActionResult
 # its own target's rows.
 Handler = Callable[[Connection, "StepContext"], dict[str, int]]
 OPEN, DONE, FAILED, REFUSED, SKIPPED = "pending", "done", "failed", "refused", "skipped"
+# A step whose store transaction was begun: after a crash its change may be committed
+# without its done mark, so the handler may find its own work done (`StepContext.retry`).
+STARTED = "started"
+UNFINISHED = (OPEN, STARTED, FAILED)  # steps a run or resume still has to run
 BATCH_TARGETS = 200  # targets per store transaction in a batch
 _PAGE_STEPS = 2000  # steps read from the ledger at a time
 _INSERT_ROWS = 1000  # planned steps inserted per statement
@@ -70,6 +86,9 @@ class StepContext:
     params: dict[str, Any]
     step: str = ""
     data: dict[str, Any] = field(default_factory=dict)  # the PlannedStep's data
+    # True when this step was begun before (a crash or a failure): its own change may be
+    # committed already, so finding the work done is not someone else's doing.
+    retry: bool = False
 
     @property
     def target_id(self) -> int:
@@ -84,6 +103,8 @@ class JobOutcome:
     succeeded: list[str]  # targets whose every step is done
     failed: dict[str, str]  # target -> reason of its first failed step
     created: bool  # False when the idempotency key named an existing job
+    running_by: str | None = None  # status 'running': who holds the job's live lease
+    lease_expires_at: datetime | None = None  # status 'running': until when (UTC)
 
     def as_action_result(self) -> ActionResult:
         """Per record id ('account:42' -> 42), with `job_id` for a "Resume" button."""
@@ -179,40 +200,76 @@ def run_job(
     job_id: int,
     handlers: dict[str, Handler],
     *,
+    actor: str | None = None,
+    now: datetime | None = None,
     progress: Callable[[float, str], None] | None = None,
     batch_targets: int | None = None,
 ) -> JobOutcome:
     """Run every step of the job not yet done, in order; a failed step skips the rest of
     its target. Returns which targets are complete and why the others are not.
 
+    `actor` runs the job and is in the audit entries of the steps it runs (default: the
+    actor who planned it); a resume passes the resuming actor. The job is claimed first
+    (a lease, see the module docstring; `now`, naive UTC, defaults to the clock): while
+    another claim's lease is live nothing runs and the outcome's status is 'running'.
+
     Each target's steps run in their planned order. Within a page of steps, the k-th open
     step of up to `batch_targets` (default BATCH_TARGETS) targets runs as one batch when it
-    is the same store and step (see the module docstring). `progress(fraction, message)` is called after each
-    batch with the share of the job's steps finished (0..1)."""
+    is the same store and step (see the module docstring). `progress(fraction, message)`
+    is called after each batch with the share of the job's steps finished (0..1)."""
     job = _job(dbs, job_id)
-    if not _claim(dbs, job_id):
-        # Another click or rerun is running this job right now: never run it twice.
+    job["actor"] = actor or job["actor"]  # the steps are audited with whoever runs them
+    token = _claim(dbs, job_id, job["actor"], now or utc_now())
+    if token is None:
+        # Another click, tab or process holds a live lease: never run a job twice.
         return _outcome(dbs, job_id, running=True)
+    try:
+        finished = _run_claimed(dbs, job, token, handlers, progress, batch_targets)
+    except BaseException as exc:
+        _abandon(dbs, job_id, token, exc)
+        raise
+    if not finished:
+        # The lease expired and another claim took the job over: it runs the rest.
+        return _outcome(dbs, job_id, running=True)
+    return _outcome(dbs, job_id, running=False, token=token)
+
+
+def _run_claimed(dbs, job, token, handlers, progress, batch_targets) -> bool:
+    """The steps not yet done, batch by batch, renewing the lease before each; False when
+    the claim was lost (nothing more is run), True when every step was handled."""
     params = json.loads(job["params"] or "{}")
-    total = max(_step_count(dbs, job_id), 1)
+    total = max(_step_count(dbs, job["id"]), 1)
     blocked: dict[str, str] = {}  # target -> why its later steps do not run
     handled = 0  # steps done, refused, skipped or just run, for the progress bar
-    for page in _step_pages(dbs, job_id):
+    for page in _step_pages(dbs, job["id"]):
         open_steps = []
         for step in page:
             if step["status"] in (REFUSED, SKIPPED):
                 blocked.setdefault(step["target"], step["error"])
-            if step["status"] in (OPEN, FAILED):
+            if step["status"] in UNFINISHED:
                 open_steps.append(step)
         handled += len(page) - len(open_steps)
         for batch in _batches(open_steps, batch_targets or BATCH_TARGETS):
+            if not _renew(dbs, job["id"], token):
+                return False
             handled += len(batch)
             runnable = [s for s in batch if s["target"] not in blocked]
             if runnable:
+                _mark_started(dbs, runnable)
                 blocked.update(_run_batch(dbs, runnable, handlers, job, params))
             if progress:
                 progress(min(handled / total, 1.0), f"{batch[-1]['target']}: {batch[-1]['step']}")
-    return _finish(dbs, job_id)
+    return True
+
+
+def _abandon(dbs: Databases, job_id: int, token: str, exc: BaseException) -> None:
+    """A run stopped by an exception (a page's script stopped mid-job, the ledger gone):
+    leave the job partial and its lease ended, so it can be resumed at once. If even that
+    fails, the lease runs out by itself."""
+    try:
+        _release(dbs, job_id, token, status="partial", error=f"stopped mid-job ({exc!r})"[:2000])
+    except Exception:  # noqa: BLE001 - the original exception is the one to report
+        pass
 
 
 def _batches(steps: list[dict], batch_targets: int) -> Iterator[list[dict]]:
@@ -292,31 +349,59 @@ def _one_at_a_time(
 
 def _context(dbs: Databases, job: dict, params: dict, step: dict) -> StepContext:
     data = json.loads(step["counts"] or "{}").get("data") or {}
+    retry = step["status"] in (STARTED, FAILED)
     return StepContext(
-        dbs, job["id"], step["target"], job["actor"], job["as_of"], params, step["step"], data
+        dbs,
+        job["id"],
+        step["target"],
+        job["actor"],
+        job["as_of"],
+        params,
+        step["step"],
+        data,
+        retry,
     )
+
+
+def _mark_started(dbs: Databases, steps: list[dict]) -> None:
+    """Record that these steps' store transaction is about to begin (see STARTED)."""
+    with dbs.ledger.begin() as conn:
+        conn.execute(
+            update(job_steps)
+            .where(job_steps.c.id.in_([s["id"] for s in steps]), job_steps.c.status == OPEN)
+            .values(status=STARTED)
+        )
 
 
 def _mark_done_many(
     dbs: Databases, batch: list[dict], counts: list[dict[str, int]], contexts: list[StepContext]
 ) -> None:
-    """Done marks and audit entries of a committed batch, in one ledger transaction."""
+    """Done marks and audit entries of a committed batch, in one ledger transaction; a
+    step someone else marked done meanwhile gets neither (no audit entry is doubled)."""
     now = utc_now()
-    marks, entries = [], []
-    for step, rows, ctx in zip(batch, counts, contexts, strict=True):
-        meta = json.loads(step["counts"] or "{}")
-        marks.append(
-            {"step_id": step["id"], "counts": audit.canonical_json({**meta, "rows": rows})}
-        )
-        entries.append(_audit_entry(step, meta, rows, ctx, now))
+    entries = []
     with dbs.ledger.begin() as conn:
-        conn.execute(
-            update(job_steps)
-            .where(job_steps.c.id == bindparam("step_id"), job_steps.c.status != DONE)
-            .values(status=DONE, error=None, done_at=now, counts=bindparam("counts")),
-            marks,
-        )
+        for step, rows, ctx in zip(batch, counts, contexts, strict=True):
+            meta = json.loads(step["counts"] or "{}")
+            if _mark_done(conn, step, {**meta, "by": ctx.actor}, rows, now):
+                entries.append(_audit_entry(step, meta, rows, ctx, now))
         audit.append_many(conn, entries)
+
+
+def _mark_done(conn: Connection, step: dict, meta: dict, rows: dict[str, int], now) -> bool:
+    """Mark one step done unless it already is; True when this call marked it. The guarded
+    UPDATE waits for and re-reads a concurrent mark on PostgreSQL and MariaDB."""
+    marked = conn.execute(
+        update(job_steps)
+        .where(job_steps.c.id == step["id"], job_steps.c.status != DONE)
+        .values(
+            status=DONE,
+            error=None,
+            done_at=now,
+            counts=audit.canonical_json({**meta, "rows": rows}),
+        )
+    )
+    return marked.rowcount == 1
 
 
 def _audit_entry(step: dict, meta: dict, rows: dict[str, int], ctx: StepContext, now) -> dict:
@@ -353,18 +438,43 @@ def _run_step(
         return reason
     now = utc_now()
     with dbs.ledger.begin() as conn:
-        conn.execute(
-            update(job_steps)
-            .where(job_steps.c.id == step["id"], job_steps.c.status != DONE)
-            .values(
-                status=DONE,
-                error=None,
-                done_at=now,
-                counts=audit.canonical_json({**meta, "rows": counts}),
-            )
-        )
-        audit.append(conn, **_audit_entry(step, meta, counts, ctx, now))
+        if _mark_done(conn, step, {**meta, "by": ctx.actor}, counts, now):
+            audit.append(conn, **_audit_entry(step, meta, counts, ctx, now))
     return None
+
+
+_NOT_DONE = {False: "not run yet", True: "interrupted while it ran"}
+
+
+def done_by(
+    dbs: Databases, targets: Iterable[str], step: str, *, other_than: int | None = None
+) -> dict[str, str]:
+    """Who did `step` for each of `targets` in a job other than `other_than`: target ->
+    "<actor> (job N)", the actor of its done step, or else the claimant of a job running it
+    now; targets no other job did are left out. For work found already done (two DPOs
+    approving the same accounts)."""
+    wanted = sorted(set(targets))
+    found: dict[str, tuple[bool, str]] = {}  # target -> (done, who)
+    with dbs.ledger.connect() as conn:
+        for start in range(0, len(wanted), _INSERT_ROWS):
+            query = (
+                select(job_steps.c.target, job_steps.c.status, job_steps.c.counts, jobs.c.id)
+                .add_columns(jobs.c.claimed_by)
+                .join(jobs, jobs.c.id == job_steps.c.job_id)
+                .where(
+                    job_steps.c.target.in_(wanted[start : start + _INSERT_ROWS]),
+                    job_steps.c.step == step,
+                    job_steps.c.job_id != (-1 if other_than is None else other_than),
+                    or_(job_steps.c.status == DONE, jobs.c.status == "running"),
+                )
+                .order_by(job_steps.c.id)
+            )
+            for target, status, counts, job_id, claimed_by in conn.execute(query):
+                done = status == DONE
+                by = json.loads(counts or "{}").get("by") if done else claimed_by
+                if target not in found or (done and not found[target][0]):
+                    found[target] = (done, f"{by or 'another run'} (job {job_id})")
+    return {target: who for target, (_done, who) in found.items()}
 
 
 def _failure_reason(step: dict, exc: Exception) -> str:
@@ -376,20 +486,46 @@ def _refuse(dbs: Databases, step: dict, ctx: StepContext, reason: str) -> None:
     _skip_rest_of_target(dbs, ctx.job_id, ctx.target, reason=reason)
 
 
-def _claim(dbs: Databases, job_id: int) -> bool:
-    """Mark the job running unless it already is; the guarded UPDATE makes this atomic."""
+def _claim(dbs: Databases, job_id: int, actor: str, now: datetime) -> str | None:
+    """Claim the job for `actor` unless another claim's lease is live; returns the claim's
+    token, or None. The guarded UPDATE makes this atomic: of two claims at once, one wins."""
+    token = uuid.uuid4().hex
     with dbs.ledger.begin() as conn:
         claimed = conn.execute(
             update(jobs)
-            .where(jobs.c.id == job_id, jobs.c.status != "running")
-            .values(status="running", error=None)
+            .where(jobs.c.id == job_id, or_(jobs.c.status != "running", _lease_expired(now)))
+            .values(
+                status="running",
+                error=None,
+                claimed_by=actor,
+                claimed_at=now,
+                lease_expires_at=now + _lease(dbs),
+                claim_token=token,
+            )
         )
-        return claimed.rowcount == 1
+    return token if claimed.rowcount == 1 else None
 
 
-def release_stale_claim(dbs: Databases, job_id: int) -> None:
-    """Let a job left 'running' by a crashed process be resumed (its steps are idempotent)."""
-    _set_job(dbs, job_id, status="partial", error="interrupted; resumable")
+def _renew(dbs: Databases, job_id: int, token: str) -> bool:
+    """The heartbeat: extend this claim's lease from now; False when the claim was lost
+    (it expired and another claim took the job over)."""
+    with dbs.ledger.begin() as conn:
+        renewed = conn.execute(
+            update(jobs)
+            .where(jobs.c.id == job_id, jobs.c.claim_token == token, jobs.c.status == "running")
+            .values(lease_expires_at=utc_now() + _lease(dbs))
+        )
+    return renewed.rowcount == 1
+
+
+def _lease(dbs: Databases) -> timedelta:
+    return timedelta(seconds=dbs.policy.job_lease_seconds)
+
+
+def _lease_expired(now: datetime):
+    """A 'running' job's lease has expired at `now`; one with no lease (left running before
+    leases existed) counts as expired."""
+    return or_(jobs.c.lease_expires_at.is_(None), jobs.c.lease_expires_at <= now)
 
 
 def _skip_rest_of_target(dbs: Databases, job_id: int, target: str, *, reason: str) -> None:
@@ -409,16 +545,15 @@ def _skip_rest_of_target(dbs: Databases, job_id: int, target: str, *, reason: st
 def _mark(dbs: Databases, step_id: int, status: str, *, error: str) -> None:
     with dbs.ledger.begin() as conn:
         conn.execute(
-            update(job_steps).where(job_steps.c.id == step_id).values(status=status, error=error)
+            update(job_steps)
+            .where(job_steps.c.id == step_id, job_steps.c.status != DONE)
+            .values(status=status, error=error)
         )
 
 
-def _finish(dbs: Databases, job_id: int) -> JobOutcome:
-    return _outcome(dbs, job_id, running=False)
-
-
-def _outcome(dbs: Databases, job_id: int, *, running: bool) -> JobOutcome:
-    """Which targets are complete and why the others are not; records the job's status.
+def _outcome(dbs: Databases, job_id: int, *, running: bool, token: str | None = None) -> JobOutcome:
+    """Which targets are complete and why the others are not. Unless `running` (another
+    claim holds the job), records the job's status and releases the claim `token`.
 
     The steps are streamed: per target only its first unfinished step's reason is kept."""
     first_bad: dict[str, str | None] = {}  # target -> reason of its first unfinished step
@@ -433,30 +568,49 @@ def _outcome(dbs: Databases, job_id: int, *, running: bool) -> JobOutcome:
         with result:
             for target, status, error in result:
                 if status != DONE and first_bad.get(target) is None:
-                    first_bad[target] = error or "not run yet"
+                    first_bad[target] = error or _NOT_DONE[status == STARTED]
                 else:
                     first_bad.setdefault(target, None)
                 # Refused targets are final; only failed or unrun steps make it resumable.
-                resumable = resumable or status in (OPEN, FAILED)
+                resumable = resumable or status in UNFINISHED
                 if status == FAILED and first_error is None:
                     first_error = error
     succeeded = [t for t, reason in first_bad.items() if reason is None]
     failed = {t: reason for t, reason in first_bad.items() if reason is not None}
     if running:
-        return JobOutcome(job_id, "running", succeeded, failed, False)
+        holder = _job(dbs, job_id)
+        busy = running_now(holder["claimed_by"], holder["lease_expires_at"])
+        return JobOutcome(
+            job_id,
+            "running",
+            succeeded,
+            dict.fromkeys(failed, busy),
+            False,
+            running_by=holder["claimed_by"],
+            lease_expires_at=holder["lease_expires_at"],
+        )
     status = "partial" if resumable else "done"
-    _set_job(dbs, job_id, status=status, error=first_error, finished=True)
+    _release(dbs, job_id, token, status=status, error=first_error)
     return JobOutcome(job_id, status, succeeded, failed, True)
 
 
-def _set_job(
-    dbs: Databases, job_id: int, *, status: str, error: str | None = None, finished=False
-) -> None:
-    values: dict[str, Any] = {"status": status, "error": error}
-    if finished:
-        values["finished_at"] = utc_now()
+def running_now(claimed_by: str | None, lease_expires_at: datetime | None) -> str:
+    """Why a job with a live lease does not run again: who runs it and until when."""
+    until = f"{lease_expires_at:%Y-%m-%d %H:%M:%S} UTC" if lease_expires_at else "?"
+    return (
+        f"the job is running now (claimed by {claimed_by or '?'}; its lease runs to {until}, "
+        "after which it can be resumed); nothing was done twice"
+    )
+
+
+def _release(dbs: Databases, job_id: int, token: str | None, *, status: str, error) -> None:
+    """Record how the run ended and end its lease, if the claim is still this run's."""
     with dbs.ledger.begin() as conn:
-        conn.execute(update(jobs).where(jobs.c.id == job_id).values(**values))
+        conn.execute(
+            update(jobs)
+            .where(jobs.c.id == job_id, jobs.c.claim_token == token)
+            .values(status=status, error=error, finished_at=utc_now(), lease_expires_at=None)
+        )
 
 
 def _job(dbs: Databases, job_id: int) -> dict:
@@ -507,7 +661,7 @@ def job_steps_frame(
     dbs: Databases, job_id: int, *, status: str | None = None, limit: int | None = None
 ) -> pd.DataFrame:
     """The steps of one job in seq order, optionally only those with `status` ('pending',
-    'done', 'failed', 'refused', 'skipped'). Capped at `limit` (default policy.max_rows).
+    'started', 'done', 'failed', 'refused', 'skipped'). Capped at `limit` (default policy.max_rows).
 
     Columns: seq, target, store, step, status, error, done_at (UTC)."""
     columns = ["seq", "target", "store", "step", "status", "error", "done_at"]
@@ -519,26 +673,113 @@ def job_steps_frame(
         return pd.DataFrame(conn.execute(query).mappings().all(), columns=columns)
 
 
-def unfinished_jobs(dbs: Databases, kind: str | None = None) -> pd.DataFrame:
-    """Jobs left partial, pending or running (a crash), newest first, for a "Resume" button;
-    only jobs of `kind` when given (e.g. 'account_deletion').
+UNFINISHED_COLUMNS = [
+    "job_id",
+    "kind",
+    "created_at",
+    "actor",
+    "as_of",
+    "status",
+    "error",
+    "claimed_by",
+    "claimed_at",
+    "lease_expires_at",
+]
 
-    Columns: job_id, kind, created_at (UTC), actor, as_of, status, error.
+
+def unfinished_jobs(
+    dbs: Databases, kind: str | None = None, *, now: datetime | None = None
+) -> pd.DataFrame:
+    """Jobs not done, newest first, for a "Resume" button; only jobs of `kind` when given
+    (e.g. 'account_deletion').
+
+    status: 'partial' (a store failed; resumable), 'running' (a live lease: someone runs it
+    now), 'interrupted' (running, but its lease expired at `now`, default the clock: the
+    process is gone; resumable) or 'pending' (planned, never started).
+    Columns: job_id, kind, created_at, actor (who planned it), as_of, status, error,
+    claimed_by (who ran it last), claimed_at, lease_expires_at (UTC times).
     """
-    query = (
-        select(
-            jobs.c.id.label("job_id"),
-            jobs.c.kind,
-            jobs.c.created_at,
-            jobs.c.actor,
-            jobs.c.as_of,
-            jobs.c.status,
-            jobs.c.error,
+    query = _unfinished().where(jobs.c.status.in_(("partial", "running", "pending")))
+    return _with_status(read_frame(dbs.ledger, _of_kind(query, kind, dbs)), now or utc_now())
+
+
+def job_status(dbs: Databases, job_id: int, *, now: datetime | None = None) -> dict | None:
+    """One job as a row of `unfinished_jobs` (its status 'done' too), or None when there is
+    no such job."""
+    query = _unfinished().where(jobs.c.id == job_id)
+    frame = _with_status(read_frame(dbs.ledger, query), now or utc_now())
+    return None if frame.empty else frame.iloc[0].to_dict()
+
+
+def interrupted_jobs(
+    dbs: Databases, kind: str | None = None, *, now: datetime | None = None
+) -> pd.DataFrame:
+    """Jobs whose process is gone, oldest first: running with a lease expired at `now`
+    (naive UTC, default the clock), or planned and never claimed within a lease's length.
+
+    Columns as `unfinished_jobs`; status 'interrupted' or 'pending'."""
+    now = now or utc_now()
+    query = _unfinished().where(
+        or_(
+            and_(jobs.c.status == "running", _lease_expired(now)),
+            and_(jobs.c.status == "pending", jobs.c.created_at <= now - _lease(dbs)),
         )
-        .where(jobs.c.status.in_(("partial", "running", "pending")))
-        .order_by(jobs.c.id.desc())
-        .limit(dbs.policy.max_rows)
     )
-    if kind is not None:
-        query = query.where(jobs.c.kind == kind)
-    return read_frame(dbs.ledger, query)
+    query = _of_kind(query, kind, dbs).order_by(None).order_by(jobs.c.id)
+    return _with_status(read_frame(dbs.ledger, query), now)
+
+
+def resume_interrupted_jobs(
+    dbs: Databases, actor: str, now: datetime | None = None
+) -> ActionResult:
+    """Resume every interrupted job (`interrupted_jobs` at `now`), oldest first, as `actor`
+    (e.g. the daily run), whose name the resumed steps' audit entries carry.
+
+    Per job id: succeeded when it ran to done; failed with the reason when it stays partial
+    or another claim took it first. A job of an unknown kind fails and is left alone."""
+    result = ActionResult()
+    resumers = _handlers_by_kind()
+    for job in interrupted_jobs(dbs, now=now).itertuples():
+        handlers = resumers.get(job.kind)
+        if handlers is None:
+            result.failed[int(job.job_id)] = f"no handlers for jobs of kind {job.kind!r}"
+            continue
+        outcome = run_job(dbs, int(job.job_id), handlers, actor=actor, now=now)
+        if outcome.status == "done":
+            result.succeeded.append(int(job.job_id))
+        else:
+            result.failed[int(job.job_id)] = _why_not_done(outcome)
+    return result
+
+
+def _why_not_done(outcome: JobOutcome) -> str:
+    if outcome.status == "running":
+        return running_now(outcome.running_by, outcome.lease_expires_at)
+    target, reason = next(iter(outcome.failed.items()))
+    return f"partial: {len(outcome.failed)} target(s) not done, first {target}: {reason}"
+
+
+def _handlers_by_kind() -> dict[str, dict[str, Handler]]:
+    """Each job kind's step handlers. Imported here: those modules import this one."""
+    from data_access import erasure
+    from data_access.retention import runner
+
+    return {**dict.fromkeys(runner.KINDS, runner.HANDLERS), erasure.KIND: erasure.HANDLERS}
+
+
+def _unfinished():
+    return select(jobs.c.id.label("job_id"), *(jobs.c[c] for c in UNFINISHED_COLUMNS[1:])).order_by(
+        jobs.c.id.desc()
+    )
+
+
+def _of_kind(query, kind: str | None, dbs: Databases):
+    query = query.limit(dbs.policy.max_rows)
+    return query if kind is None else query.where(jobs.c.kind == kind)
+
+
+def _with_status(frame: pd.DataFrame, now: datetime) -> pd.DataFrame:
+    """'running' becomes 'interrupted' where the lease expired at `now` (or is missing)."""
+    expired = frame["lease_expires_at"].isna() | (pd.to_datetime(frame["lease_expires_at"]) <= now)
+    frame.loc[(frame["status"] == "running") & expired, "status"] = "interrupted"
+    return frame

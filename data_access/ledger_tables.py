@@ -101,6 +101,12 @@ jobs = Table(
     Column("params", Text),  # canonical JSON
     Column("error", Text),
     Column("finished_at", DateTime),
+    # The claim is a lease (jobs.run_job): whoever runs the job renews it per batch; a
+    # 'running' job whose lease expired was interrupted (its process is gone).
+    Column("claimed_by", String(EMAIL)),  # the actor running (or last running) the job
+    Column("claimed_at", DateTime),  # UTC
+    Column("lease_expires_at", DateTime),  # UTC; None when nobody holds the job
+    Column("claim_token", String(32)),  # which claim holds it (two tabs of one actor differ)
 )
 
 job_steps = Table(
@@ -112,11 +118,12 @@ job_steps = Table(
     Column("target", String(200), nullable=False),  # 'account:42'
     Column("store", String(20), nullable=False),
     Column("step", String(60), nullable=False),
-    Column("status", String(12), nullable=False),  # pending | done | failed | skipped
+    Column("status", String(12), nullable=False),  # pending | started | done | failed | ...
     Column("counts", Text),
     Column("error", Text),
     Column("done_at", DateTime),
     UniqueConstraint("job_id", "seq", name="uq_job_steps_job_seq"),
+    Index("ix_job_steps_target", "target", "step"),  # who did a step (jobs.done_by)
 )
 
 legal_holds = Table(

@@ -24,6 +24,7 @@ STORES = ("users", "consent", "support", "ledger")
 # policy, and low enough that every date computed from them stays within year 9999.
 _POLICY_MAX = {"_years": 100, "_months": 1200, "_days": 36_500}
 MAX_ROWS_MAX = 1_000_000
+JOB_LEASE_MAX = 86_400  # a day: a batch that runs longer has hung
 
 
 class SettingsError(ValueError):
@@ -47,6 +48,9 @@ class Policy:
     recipient_review_months: int = 12
     duplicate_request_days: int = 30
     max_rows: int = 5000
+    # Not a policy figure: how long a job's claim lasts without a heartbeat before the job
+    # counts as interrupted (its process is gone) and may be resumed ([jobs] lease_seconds).
+    job_lease_seconds: int = 120
 
     @property
     def fiscal_year_end_md(self) -> tuple[int, int]:
@@ -208,6 +212,7 @@ class Settings:
 _SECTIONS = {
     "policy": Policy,
     "display": None,  # max_rows lives on Policy so every data function sees it
+    "jobs": None,  # likewise lease_seconds (as job_lease_seconds)
     "databases": DatabaseSettings,
     "roles": Roles,
     "policy_facts": PolicyFacts,
@@ -215,6 +220,10 @@ _SECTIONS = {
     "smtp": Smtp,
     "audit": AuditSettings,
 }
+
+
+# Sections whose one key lives on Policy: (section, key, Policy field).
+_ON_POLICY = (("display", "max_rows", "max_rows"), ("jobs", "lease_seconds", "job_lease_seconds"))
 
 
 def _coerce(key: str, value: Any, expected: Any) -> Any:
@@ -253,6 +262,11 @@ def _section(name: str, cls: type, raw: dict[str, Any]) -> Any:
 
 
 def _check_policy(policy: Policy) -> None:
+    if not 1 <= policy.job_lease_seconds <= JOB_LEASE_MAX:
+        raise SettingsError(
+            f"config.toml: 'jobs.lease_seconds' must be from 1 to {JOB_LEASE_MAX:,}, "
+            f"got {policy.job_lease_seconds}"
+        )
     for f in fields(Policy):
         value = getattr(policy, f.name)
         if isinstance(value, int) and value < 0:
@@ -288,12 +302,13 @@ def parse_settings(raw: dict[str, Any], *, base_dir: Path = ROOT, environ=None) 
                 f"config.toml: unknown section [{name}] (known: {', '.join(sorted(_SECTIONS))})"
             )
     parts = {n: _section(n, c, raw.get(n, {})) for n, c in _SECTIONS.items() if c is not None}
-    display = raw.get("display", {})
-    if not isinstance(display, dict) or set(display) - {"max_rows"}:
-        raise SettingsError("config.toml: [display] takes only 'max_rows' (int)")
-    if "max_rows" in display:
-        max_rows = _coerce("display.max_rows", display["max_rows"], int)
-        parts["policy"] = Policy(**{**parts["policy"].__dict__, "max_rows": max_rows})
+    for section, key, name in _ON_POLICY:
+        values = raw.get(section, {})
+        if not isinstance(values, dict) or set(values) - {key}:
+            raise SettingsError(f"config.toml: [{section}] takes only '{key}' (int)")
+        if key in values:
+            value = _coerce(f"{section}.{key}", values[key], int)
+            parts["policy"] = Policy(**{**parts["policy"].__dict__, name: value})
     _check_policy(parts["policy"])
     settings = Settings(**parts, base_dir=base_dir)
     urls, sources = {}, {}

@@ -157,11 +157,13 @@ def unfinished_jobs(
     caches: Iterable[str],
     results_as: str,
 ) -> None:
-    """Jobs of `kind` left partial (a store failed mid-job): which step failed and why, and
-    for a DPO a "Resume" button that runs only the steps not yet done (DESIGN.md "Actions").
+    """Jobs of `kind` that did not finish: left partial (a store failed mid-job) or
+    interrupted (the process running them is gone: their lease expired), with which step
+    failed and why, and for a DPO a "Resume" button that runs only the steps not yet done
+    (DESIGN.md "Actions"). A job whose lease is live is running now: no button.
 
-    `resume(job_id, progress)` runs the action; `caches` are cleared after it and its
-    per-record results are shown as those of the action `results_as`."""
+    `resume(job_id, progress)` runs the action as the signed-in user; `caches` are cleared
+    after it and its per-record results are shown as those of the action `results_as`."""
     jobs = ui.fetch(cached.unfinished_jobs, kind)
     if jobs.empty:
         return
@@ -184,12 +186,32 @@ def unfinished_jobs(
                 )
             elif job.error:
                 st.caption(ui.escape_markdown(job.error))
+            st.caption(
+                ui.escape_markdown(claim_text(job.status, job.claimed_by, job.lease_expires_at))
+            )
             if _actions.can_act() and job.status != "running":
                 _resume_button(
                     int(job.job_id), resume=resume, noun=noun, caches=caches, results_as=results_as
                 )
-            elif job.status == "running":
-                st.caption("This job is running now (another click or tab).")
+
+
+def claim_text(status: str, claimed_by, lease_expires_at) -> str:
+    """What a job's claim says about it (plain text): running now, interrupted, or who ran
+    it last. `status` as `jobs.unfinished_jobs` gives it; `lease_expires_at` UTC or NaT."""
+    by = claimed_by if isinstance(claimed_by, str) else None
+    lease = None if pd.isna(lease_expires_at) else f"{lease_expires_at:%Y-%m-%d %H:%M:%S}"
+    if status == "running":
+        return (
+            f"This job is running now ({by or 'another click or tab'}; its lease runs to "
+            f"{lease} UTC and is renewed while it runs)."
+        )
+    if status == "interrupted":
+        since = f"its lease expired at {lease} UTC" if lease else "it has no lease"
+        return (
+            f"Interrupted: the run by {by or 'an earlier version'} stopped mid-job ({since}). "
+            "Resume finishes it."
+        )
+    return f"Last run by {by}." if by else "Not started yet."
 
 
 def _resume_button(

@@ -267,7 +267,7 @@ def account_actions(selected: list[int]) -> None:
 
 
 def resume(job_id: int, progress: jobs.Progress):
-    return retention.resume_job(cached.databases(), job_id, progress=progress)
+    return retention.resume_job(cached.databases(), job_id, actor=ui.actor(), progress=progress)
 
 
 def outbox() -> None:

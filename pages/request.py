@@ -19,6 +19,7 @@ from data_access.rules import add_months
 from data_access.tables import CONSENT_PURPOSES
 from pages import _actions as actions
 from pages import _gate as gate
+from pages import _jobs as jobs
 from pages import _ui as ui
 
 gate.require_access()  # before anything is read (RULES.md R41)
@@ -378,6 +379,31 @@ def confirm_erasure(inputs: dict, note: str) -> None:
         st.rerun()
 
 
+def unfinished_erasure(inputs: dict, note: str) -> bool:
+    """The request's erasure if it did not finish (a store failed, or the run was
+    interrupted): what happened, and "Resume the erasure" unless it is running now (a live
+    lease). True when there is one: resuming completes the request as far as it can, with
+    no new confirmation (the erasure was confirmed when it started)."""
+    job = ui.fetch(cached.unfinished_erasure, request_id)
+    if job is None:
+        return False
+    claim = jobs.claim_text(job["status"], job["claimed_by"], job["lease_expires_at"])
+    if job["status"] == "running":
+        st.info(ui.escape_markdown(f"The erasure (job {job['job_id']}): {claim}"), icon="⏳")
+        return True
+    error = f" {job['error']}" if isinstance(job["error"], str) else ""
+    st.warning(
+        ui.escape_markdown(
+            f"The erasure (job {job['job_id']}) did not finish ({job['status']}).{error} "
+            f"{claim} Resume finishes it; nothing is erased twice."
+        ),
+        icon="⏸️",
+    )
+    if st.button("Resume the erasure", key="request_resume_erasure", type="primary"):
+        complete(inputs, note)
+    return True
+
+
 def complete_action() -> None:
     st.markdown("**Complete (R9-R12, R23)**")
     blocker = ui.fetch(cached.duplicate_blocker, request_id)
@@ -393,6 +419,8 @@ def complete_action() -> None:
             "completes once every task is closed as sent or not possible (R11)."
         )
     note = st.text_input("Outcome told to the data subject (optional)", key="request_note")
+    if kind == "erasure" and unfinished_erasure(inputs, note):
+        return  # finishing the erasure is the completion's next step: its button is there
     if st.button("Complete the request", key="request_complete", type="primary"):
         if kind == "erasure" and not any(e == "erased" for e in events["event"]):
             # The confirmation stays open across reruns until confirmed or dismissed.

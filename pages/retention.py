@@ -195,7 +195,7 @@ def confirm_anonymise(invoice_ids: list[int]) -> None:
 
 
 def resume(job_id: int, progress: jobs.Progress):
-    return retention.resume_job(cached.databases(), job_id, progress=progress)
+    return retention.resume_job(cached.databases(), job_id, actor=ui.actor(), progress=progress)
 
 
 contacts = invoices = pd.DataFrame(columns=["on_hold"])

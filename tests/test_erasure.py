@@ -9,11 +9,22 @@ from datetime import date
 import pytest
 from sqlalchemy import Column, Integer, MetaData, String, Table, Text, select, update
 
-from data_access import audit, erasure, holds, identifiers, jobs, residue, retention, subjects
+from data_access import (
+    audit,
+    erasure,
+    holds,
+    identifiers,
+    jobs,
+    requests,
+    residue,
+    retention,
+    subjects,
+)
 from data_access import ledger_tables as lt
 from data_access import tables as t
 from data_access.settings import STORES
 from tests import factories as f
+from tests import interrupted_run
 
 AS_OF = date(2026, 11, 29)
 EMAIL = "Aase.Odegard@Example.no"
@@ -83,6 +94,21 @@ def _seed_person(dbs) -> dict[str, int]:
     return ids
 
 
+def _seed_person_with_a_held_contact(dbs) -> dict[str, int]:
+    """`_seed_person`, with a legal hold on one of her support contacts (R17)."""
+    ids = _seed_person(dbs)
+    holds.place_hold(
+        dbs,
+        contact_id=ids["contact_held"],
+        reason="Klagesak",
+        case_ref="SAK-7",
+        review_on=date(2027, 6, 1),
+        actor=ACTOR,
+        as_of=AS_OF,
+    )
+    return ids
+
+
 def _residue(dbs) -> dict[str, list]:
     """Every row, in every text column of all four databases, holding the e-mail, name or phone."""
     needles = [EMAIL.lower(), NAME.lower(), PHONE]
@@ -105,16 +131,7 @@ def _residue(dbs) -> dict[str, list]:
 
 def test_r12_r18_erasure_leaves_no_residue_outside_the_exceptions(empty_dbs):
     dbs = empty_dbs
-    ids = _seed_person(dbs)
-    holds.place_hold(
-        dbs,
-        contact_id=ids["contact_held"],
-        reason="Klagesak",
-        case_ref="SAK-7",
-        review_on=date(2027, 6, 1),
-        actor=ACTOR,
-        as_of=AS_OF,
-    )
+    ids = _seed_person_with_a_held_contact(dbs)
 
     receipt = subjects.erase_subject(
         dbs, "  " + EMAIL + " ", actor=ACTOR, as_of=AS_OF, request_id=ids["request"]
@@ -221,7 +238,7 @@ def test_a_failed_store_leaves_the_erasure_partial_and_resume_finishes_it(sqlite
     assert jobs.unfinished_jobs(dbs)["job_id"].tolist() == [receipt.job_id]
 
     monkeypatch.undo()
-    resumed = subjects.resume_erasure(dbs, receipt.job_id)
+    resumed = subjects.resume_erasure(dbs, receipt.job_id, actor=ACTOR)
     assert resumed.status == "done"
     assert resumed.receipt_id == receipt.receipt_id
     assert subjects.find_subject(dbs, EMAIL)["consent.newsletter_subscribers"].empty
@@ -546,3 +563,67 @@ def test_r18_a_failed_scan_leaves_the_erasure_partial_and_resume_finishes_it(
             ).scalar_one()
         )
     assert (params["email"], params["phones"], params["names"]) == (None, None, None)
+
+
+# --- an erasure killed mid-job -----------------------------------------------------------------
+
+RESUMING = "other.dpo@plaato.example"
+ERASURE_STEPS = ("erase_users", "erase_consent", "erase_support", "erase_ledger_copies")
+
+
+@pytest.mark.parametrize("pause_at", ["after_batch", "before_done_marks"])
+def test_r12_an_erasure_killed_mid_job_resumes_when_the_request_is_completed_again(
+    empty_dbs, tmp_path, pause_at
+):
+    """The request's completion is SIGKILLed after the users step of its erasure committed
+    (with or without its done mark): once the lease expires the job is interrupted, and
+    completing the request again as another DPO finishes the erasure with the same residue
+    and receipt as an uninterrupted one, each step audited once."""
+    dbs = empty_dbs
+    ids = _seed_person_with_a_held_contact(dbs)
+    rid = ids["request"]
+    confirmed = requests.confirm_identity(
+        dbs, rid, method="Svar fra e-posten", actor=ACTOR, as_of=AS_OF
+    )
+    assert confirmed.succeeded == [rid]
+
+    job_id = interrupted_run.killed_mid_job(
+        dbs, tmp_path, "complete_request", pause_at=pause_at, request_id=rid, actor=ACTOR,
+        as_of=AS_OF,
+    )  # fmt: skip
+
+    found = subjects.find_subject(dbs, EMAIL)
+    assert found["users.accounts"].empty  # the users step committed
+    contacts = [ids[k] for k in ("contact_by_email", "contact_by_account", "contact_held")]
+    with dbs.support.connect() as conn:
+        left = conn.execute(select(t.contacts.c.id).where(t.contacts.c.id.in_(contacts)))
+        assert sorted(left.scalars()) == sorted(contacts)  # the support step never ran
+    assert len(found["consent.consent_events"]) == 1  # nor the consent step
+    interrupted_run.wait_for_lease_to_expire(dbs, job_id)
+    listed = jobs.interrupted_jobs(dbs, erasure.KIND)
+    assert listed[["job_id", "status"]].values.tolist() == [[job_id, "interrupted"]]
+
+    done = requests.complete_request(dbs, rid, actor=RESUMING, as_of=AS_OF)
+
+    assert (done.succeeded, done.failed) == ([rid], {})
+    assert _residue(dbs) == {
+        "users.invoices": [ids["invoice_kept"]],
+        "support.contacts": [ids["contact_held"]],
+        "support.data_subject_requests": [rid],
+    }
+    receipt = erasure.receipt_of_job(dbs, job_id)
+    assert receipt.status == "done"
+    assert (receipt.erased["users.accounts"], receipt.erased["users.account_members"]) == (1, 2)
+    assert receipt.erased["consent.consent_events"] == 2
+    assert receipt.erased["support.contacts"] == 2
+    steps = audit.audit_entries(dbs)
+    steps = steps[steps["action"].isin(ERASURE_STEPS)].sort_values("id")
+    assert sorted(steps["action"]) == sorted(ERASURE_STEPS)  # each once
+    resumed = ERASURE_STEPS[1:] if pause_at == "after_batch" else ERASURE_STEPS
+    assert steps.set_index("action")["actor"].to_dict() == {
+        step: RESUMING if step in resumed else ACTOR for step in ERASURE_STEPS
+    }
+    events = list(requests.request(dbs, rid, as_of=AS_OF)["events"]["event"])
+    assert (events.count("erased"), events.count("completed")) == (1, 1)
+    assert jobs.unfinished_jobs(dbs).empty
+    assert audit.verify_chain(dbs) == (True, None)

@@ -1,14 +1,17 @@
 """The resumable job machinery (DESIGN.md "Actions"): partial on failure, resume completes,
-a double click plans nothing twice, a running job is not run twice."""
+a double click plans nothing twice, a job under a live lease is not run twice, and one whose
+lease expired is interrupted and resumed by whoever resumes it."""
 
 from __future__ import annotations
 
-from datetime import date
+import threading
+from datetime import date, timedelta
 
 from sqlalchemy import delete, func, select, update
 
 from data_access import audit, jobs
 from data_access import tables as t
+from data_access.clock import utc_now
 from data_access.ledger_tables import jobs as jobs_table
 from tests import factories as f
 
@@ -107,24 +110,160 @@ def test_same_idempotency_key_plans_once(sqlite_dbs):
         assert conn.execute(select(func.count()).select_from(jobs_table)).scalar() == 1
 
 
-def test_a_running_job_is_not_run_twice(sqlite_dbs):
-    dbs = sqlite_dbs
-    a, _ = _seed(dbs)
-    job_id, _ = jobs.create_job(dbs, kind="k", actor="dpo@x.no", as_of=AS_OF, steps=_plan([a]))
-    with dbs.ledger.begin() as conn:
-        conn.execute(update(jobs_table).where(jobs_table.c.id == job_id).values(status="running"))
-    outcome = jobs.run_job(
-        dbs, job_id, {"delete_sessions": _delete_sessions, "delete_consent": _delete_consent}
-    )
-    assert outcome.status == "running"
-    assert _count(dbs.users, t.usage_sessions, a) == 1  # nothing ran
+HANDLERS = {"delete_sessions": _delete_sessions, "delete_consent": _delete_consent}
+FIRST, SECOND = "dpo@x.no", "other.dpo@x.no"
 
-    jobs.release_stale_claim(dbs, job_id)
-    outcome = jobs.run_job(
-        dbs, job_id, {"delete_sessions": _delete_sessions, "delete_consent": _delete_consent}
-    )
+
+def _job_row(dbs, job_id) -> dict:
+    with dbs.ledger.connect() as conn:
+        return dict(
+            conn.execute(select(jobs_table).where(jobs_table.c.id == job_id)).mappings().one()
+        )
+
+
+def _leave_running(dbs, job_id, *, lease_expires_at, claimed_by=FIRST) -> None:
+    """The job as a run killed mid-job leaves it: 'running' under its last lease."""
+    with dbs.ledger.begin() as conn:
+        conn.execute(
+            update(jobs_table)
+            .where(jobs_table.c.id == job_id)
+            .values(
+                status="running",
+                claimed_by=claimed_by,
+                claimed_at=utc_now(),
+                lease_expires_at=lease_expires_at,
+                claim_token="0" * 32,
+            )
+        )
+
+
+def test_a_job_under_a_live_lease_is_not_run_twice(empty_dbs):
+    dbs = empty_dbs
+    a, _ = _seed(dbs)
+    job_id, _ = jobs.create_job(dbs, kind="k", actor=FIRST, as_of=AS_OF, steps=_plan([a]))
+    lease = utc_now() + timedelta(seconds=60)
+    _leave_running(dbs, job_id, lease_expires_at=lease)
+
+    outcome = jobs.run_job(dbs, job_id, HANDLERS, actor=SECOND)
+
+    assert outcome.status == "running"
+    assert outcome.running_by == FIRST
+    assert "the job is running now (claimed by dpo@x.no" in outcome.failed[f"account:{a}"]
+    assert _count(dbs.users, t.usage_sessions, a) == 1  # nothing ran
+    assert _job_row(dbs, job_id)["claim_token"] == "0" * 32  # the claim is still the first's
+    assert jobs.unfinished_jobs(dbs)["status"].tolist() == ["running"]
+    assert jobs.interrupted_jobs(dbs).empty
+    assert jobs.resume_interrupted_jobs(dbs, SECOND).succeeded == []
+
+
+def test_a_job_whose_lease_expired_is_interrupted_and_resumed_by_the_resuming_actor(empty_dbs):
+    dbs = empty_dbs
+    a, b = _seed(dbs)
+    job_id, _ = jobs.create_job(dbs, kind="k", actor=FIRST, as_of=AS_OF, steps=_plan([a, b]))
+    lease = utc_now() + timedelta(seconds=60)
+    _leave_running(dbs, job_id, lease_expires_at=lease)
+    after = lease + timedelta(seconds=1)
+
+    assert jobs.interrupted_jobs(dbs, now=lease - timedelta(seconds=1)).empty
+    assert jobs.interrupted_jobs(dbs, now=after)["job_id"].tolist() == [job_id]
+    assert jobs.unfinished_jobs(dbs, now=after)["status"].tolist() == ["interrupted"]
+
+    outcome = jobs.run_job(dbs, job_id, HANDLERS, actor=SECOND, now=after)
+
     assert outcome.status == "done"
     assert _count(dbs.users, t.usage_sessions, a) == 0
+    row = _job_row(dbs, job_id)
+    assert (row["status"], row["claimed_by"], row["lease_expires_at"]) == ("done", SECOND, None)
+    entries = audit.audit_entries(dbs)
+    steps = entries[entries["action"].isin(["delete_sessions", "delete_consent"])]
+    assert len(steps) == 4
+    assert set(steps["actor"]) == {SECOND}  # the resuming actor, not the one who planned it
+
+
+def test_a_job_left_running_without_a_lease_is_interrupted_at_once(empty_dbs):
+    """A job left 'running' before leases existed has none: it must not stay stuck."""
+    dbs = empty_dbs
+    a, _ = _seed(dbs)
+    job_id, _ = jobs.create_job(dbs, kind="k", actor=FIRST, as_of=AS_OF, steps=_plan([a]))
+    _leave_running(dbs, job_id, lease_expires_at=None, claimed_by=None)
+    assert jobs.interrupted_jobs(dbs)["job_id"].tolist() == [job_id]
+    assert jobs.run_job(dbs, job_id, HANDLERS, actor=SECOND).status == "done"
+
+
+def test_a_planned_job_never_claimed_counts_as_interrupted_after_a_lease(sqlite_dbs):
+    dbs = sqlite_dbs
+    a, _ = _seed(dbs)
+    job_id, _ = jobs.create_job(dbs, kind="k", actor=FIRST, as_of=AS_OF, steps=_plan([a]))
+    created = _job_row(dbs, job_id)["created_at"]
+    lease = timedelta(seconds=dbs.policy.job_lease_seconds)
+    assert jobs.interrupted_jobs(dbs, now=created + lease - timedelta(seconds=1)).empty
+    listed = jobs.interrupted_jobs(dbs, now=created + lease)
+    assert listed[["job_id", "status"]].values.tolist() == [[job_id, "pending"]]
+
+
+def test_the_lease_is_renewed_per_batch_and_a_lost_claim_stops_the_run(empty_dbs):
+    dbs = empty_dbs
+    ids = [f.add_account(dbs) for _ in range(4)]
+    steps = [jobs.PlannedStep(f"account:{i}", "users", "delete_sessions") for i in ids]
+    job_id, _ = jobs.create_job(dbs, kind="k", actor=FIRST, as_of=AS_OF, steps=steps)
+    seen = []
+
+    def after_batch(share, _message):
+        row = _job_row(dbs, job_id)
+        seen.append(row["lease_expires_at"])
+        if len(seen) == 2:  # another claim takes over after the second batch
+            with dbs.ledger.begin() as conn:
+                conn.execute(
+                    update(jobs_table)
+                    .where(jobs_table.c.id == job_id)
+                    .values(claim_token="f" * 32, claimed_by=SECOND)
+                )
+
+    started = utc_now().replace(microsecond=0)
+    outcome = jobs.run_job(
+        dbs, job_id, {"delete_sessions": _delete_sessions}, progress=after_batch, batch_targets=1
+    )
+
+    lease = timedelta(seconds=dbs.policy.job_lease_seconds)
+    assert all(expires >= started + lease for expires in seen)  # renewed from each batch
+    assert outcome.status == "running" and outcome.running_by == SECOND
+    done = jobs.job_steps_frame(dbs, job_id, status="done")
+    assert len(done) == 2  # the run stopped before its third batch
+    assert _job_row(dbs, job_id)["status"] == "running"  # the new claim's, untouched
+
+
+def test_two_claims_at_once_one_wins(empty_dbs):
+    dbs = empty_dbs
+    a, _ = _seed(dbs)
+    job_id, _ = jobs.create_job(dbs, kind="k", actor=FIRST, as_of=AS_OF, steps=_plan([a]))
+    barrier = threading.Barrier(2)
+    tokens = []
+
+    def claim(actor):
+        barrier.wait(timeout=30)
+        tokens.append(jobs._claim(dbs, job_id, actor, utc_now()))
+
+    threads = [threading.Thread(target=claim, args=(who,)) for who in (FIRST, SECOND)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    winners = [token for token in tokens if token]
+    assert len(tokens) == 2 and len(winners) == 1
+    assert _job_row(dbs, job_id)["claim_token"] == winners[0]
+
+
+def test_resume_interrupted_jobs_resumes_every_kind_it_knows(sqlite_dbs):
+    dbs = sqlite_dbs
+    a, _ = _seed(dbs)
+    unknown, _ = jobs.create_job(dbs, kind="k", actor=FIRST, as_of=AS_OF, steps=_plan([a]))
+    _leave_running(dbs, unknown, lease_expires_at=utc_now() - timedelta(seconds=1))
+
+    result = jobs.resume_interrupted_jobs(dbs, SECOND)
+
+    assert result.succeeded == []
+    assert result.failed == {unknown: "no handlers for jobs of kind 'k'"}
+    assert _count(dbs.users, t.usage_sessions, a) == 1
 
 
 def test_refused_step_is_final_and_skips_the_rest_of_its_target(sqlite_dbs):

@@ -9,6 +9,7 @@ objects do (CHAR(64), String lengths, Boolean), so no dialect-specific filter is
 from __future__ import annotations
 
 import threading
+from datetime import date, datetime
 
 import pytest
 from alembic.autogenerate import compare_metadata
@@ -16,7 +17,7 @@ from alembic.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import Engine, func, inspect, select, text
 
-from data_access import audit
+from data_access import audit, jobs
 from data_access.engines import Databases, alembic_config, migrate_ledger
 from data_access.ledger_tables import LEDGER_TABLES, audit_head, audit_log, ledger_metadata
 
@@ -56,7 +57,7 @@ def test_migrated_ledger_matches_ledger_tables(empty_dbs):
     assert sorted(inspect(empty_dbs.ledger).get_table_names()) == sorted(
         [*LEDGER_TABLES, "alembic_version"]
     )
-    assert ledger_revision(empty_dbs.ledger) == [head_revision()] == ["0003"]
+    assert ledger_revision(empty_dbs.ledger) == [head_revision()] == ["0004_job_leases"]
 
 
 def test_migration_seeds_the_audit_chain_head(empty_dbs):
@@ -68,7 +69,7 @@ def test_create_all_twice_is_harmless_and_keeps_data(empty_dbs):
         audit.append(conn, actor="dpo@plaato.example", action="export", rule="R40")
     empty_dbs.create_all()
     assert schema_differences(empty_dbs.ledger) == []
-    assert ledger_revision(empty_dbs.ledger) == ["0003"]
+    assert ledger_revision(empty_dbs.ledger) == ["0004_job_leases"]
     assert head_rows(empty_dbs)[0]["entries"] == 1
     with empty_dbs.ledger.connect() as conn:
         assert conn.execute(select(func.count()).select_from(audit_log)).scalar_one() == 1
@@ -85,7 +86,7 @@ def test_migration_interrupted_after_some_tables_reruns_to_completion(empty_dbs)
         ledger_metadata.tables[name].drop(engine)
     migrate_ledger(engine)
     assert schema_differences(engine) == []
-    assert ledger_revision(engine) == ["0003"]
+    assert ledger_revision(engine) == ["0004_job_leases"]
     indexes = {ix["name"] for ix in inspect(engine).get_indexes("notices")}
     assert "ix_notices_account_id" in indexes
 
@@ -98,7 +99,7 @@ def test_migration_onto_tables_created_beforehand_completes(empty_dbs):
         ledger_metadata.tables[name].create(engine)
     migrate_ledger(engine)
     assert schema_differences(engine) == []
-    assert ledger_revision(engine) == ["0003"]
+    assert ledger_revision(engine) == ["0004_job_leases"]
     assert head_rows(empty_dbs) == [{"id": 1, "hash": audit.GENESIS, "entries": 0}]
 
 
@@ -122,7 +123,7 @@ def test_two_first_starts_at_once_migrate_once(empty_dbs):
         t.join(timeout=120)
     assert errors == []
     assert schema_differences(engine) == []
-    assert ledger_revision(engine) == ["0003"]
+    assert ledger_revision(engine) == ["0004_job_leases"]
     assert len(head_rows(empty_dbs)) == 1
 
 
@@ -133,3 +134,28 @@ def test_create_all_leaves_existing_source_tables_alone(sqlite_dbs, store):
     sqlite_dbs.create_all()
     assert sorted(inspect(engine).get_table_names()) == before
     assert "alembic_version" not in before
+
+
+def test_the_lease_migration_reruns_after_a_partial_run_and_frees_jobs_left_running(empty_dbs):
+    """A ledger at 0003 with a job left 'running' by a killed process, and the lease
+    migration interrupted after its first column (MariaDB commits each ALTER on its own):
+    the next start finishes it, and the job counts as interrupted (it has no lease)."""
+    engine = empty_dbs.ledger
+    drop_ledger(engine)
+    migrate_ledger(engine, "0003")
+    with engine.begin() as conn:
+        conn.execute(
+            text(
+                "INSERT INTO jobs (kind, created_at, actor, as_of, status) "
+                "VALUES ('account_deletion', :at, 'dpo@plaato.example', :on, 'running')"
+            ),
+            {"at": datetime(2026, 11, 28, 9, 0), "on": date(2026, 11, 28)},
+        )
+        conn.execute(text("ALTER TABLE jobs ADD COLUMN claimed_by VARCHAR(320)"))
+
+    migrate_ledger(engine)
+
+    assert schema_differences(engine) == []
+    assert ledger_revision(engine) == [head_revision()]
+    interrupted = jobs.interrupted_jobs(empty_dbs)
+    assert interrupted[["kind", "status"]].values.tolist() == [["account_deletion", "interrupted"]]

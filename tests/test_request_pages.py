@@ -10,19 +10,22 @@ generated for the other page tests.
 from __future__ import annotations
 
 import json
-from datetime import date
+from datetime import date, timedelta
 
 import pytest
 from sqlalchemy import select
 from streamlit.runtime.pages_manager import PagesManager
 from streamlit.testing.v1 import AppTest
 
-from data_access import audit, requests, rules, subjects
+from data_access import audit, cached, erasure, requests, rules, subjects
 from data_access import ledger_tables as lt
-from tests import seeded
+from data_access.clock import utc_now
+from pages import _ui as ui
+from tests import interrupted_run, seeded
 from tests.conftest import ROOT, SEED_AS_OF
 
 seeded_demo = seeded.seeded_demo
+FIRST_DPO = "first.dpo@plaato.example"
 
 
 @pytest.fixture(autouse=True)
@@ -194,6 +197,60 @@ def test_r12_erasure_request_from_intake_to_completion_with_recipient_tasks(demo
     assert len(receipts) == 1
     assert rid not in set(requests.open_requests(dbs, SEED_AS_OF)["request_id"])
     assert audit.verify_chain(dbs) == (True, None)
+
+
+def test_r12_an_interrupted_erasure_is_resumed_from_the_request_page(demo_copy, tmp_path):
+    """The completion is SIGKILLed after the erasure's users step: while the run's lease
+    is live the page says it is running now and offers nothing; once it has expired the page
+    says it did not finish and "Resume the erasure" finishes it as the DPO on the page."""
+    dbs = demo_copy.dbs
+    rid = first_open(dbs, request_type="erasure", status="received")
+    email = requests.request(dbs, rid, as_of=SEED_AS_OF)["subject_email"]
+    identity = requests.confirm_identity(
+        dbs, rid, method="Reply from the e-mail address", actor=FIRST_DPO, as_of=SEED_AS_OF
+    )
+    assert identity.succeeded == [rid]
+    job_id = interrupted_run.killed_mid_job(
+        dbs, tmp_path, "complete_request", request_id=rid, actor=FIRST_DPO, as_of=SEED_AS_OF
+    )
+    assert subjects.find_subject(dbs, email)["users.accounts"].empty  # the users step ran
+
+    interrupted_run.set_lease(dbs, job_id, utc_now() + timedelta(minutes=5))
+    at = open_request(rid)
+    assert_clean(at)
+    assert f"The erasure (job {job_id}): This job is running now" in plain(at.info)
+    buttons = {b.key for b in at.button}
+    assert not {"request_resume_erasure", "request_complete"} & buttons
+
+    interrupted_run.set_lease(dbs, job_id, utc_now() - timedelta(seconds=1))
+    cached.clear()
+    at = open_request(rid)
+    assert_clean(at)
+    assert f"The erasure (job {job_id}) did not finish (interrupted)" in plain(at.warning)
+    assert "request_complete" not in {b.key for b in at.button}
+
+    at.button(key="request_resume_erasure").click().run(timeout=90)
+
+    assert_clean(at)
+    assert "recipient notification task(s) were created" in plain(at.info)
+    assert "erased" in timeline(at)
+    receipt = erasure.receipt_of_job(dbs, job_id)
+    assert receipt.status == "done" and receipt.erased["users.accounts"] == 1
+    assert requests.unfinished_erasure(dbs, rid) is None
+    steps = audit.audit_entries(dbs)
+    steps = steps[steps["target"] == f"receipt:{receipt.receipt_id}"]
+    assert dict(zip(steps["action"], steps["actor"], strict=True)) == {
+        "erase_users": FIRST_DPO,
+        "erase_consent": ui.DEMO_ACTOR,  # the DPO who resumed it
+        "erase_support": ui.DEMO_ACTOR,
+        "erase_ledger_copies": ui.DEMO_ACTOR,
+    }
+    assert audit.verify_chain(dbs) == (True, None)
+
+
+def plain(elements) -> str:
+    """The texts of `elements` with Markdown escapes removed."""
+    return texts(elements).replace("\\", "")
 
 
 def _recipients(dbs) -> list[dict]:

@@ -7,15 +7,15 @@ Every refusal is checked to leave the ledger (and the consent database) exactly 
 from __future__ import annotations
 
 import json
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 
 import pytest
-from sqlalchemy import insert, select
+from sqlalchemy import insert, select, update
 
 from data_access import audit, requests, subjects
 from data_access import ledger_tables as lt
 from data_access import tables as t
-from data_access.clock import oslo_date
+from data_access.clock import oslo_date, utc_now
 from data_access.requests import duplicates
 from data_access.requests.workflow import intake_row
 from tests.factories import add_account, add_consent_event, add_request, add_subscriber
@@ -962,6 +962,83 @@ def test_r12_erasure_request_erases_then_waits_for_its_recipient_tasks(empty_dbs
         "id"
     ].tolist() == [rid]
     assert audit.verify_chain(empty_dbs) == (True, None)
+
+
+RESUMING = "other.dpo@plaato.example"
+
+
+def account_events(dbs, account_id: int) -> int:
+    with dbs.consent.connect() as conn:
+        query = select(t.consent_events.c.id).where(t.consent_events.c.account_id == account_id)
+        return len(conn.execute(query).all())
+
+
+def test_r12_an_erasure_stopped_mid_job_is_refused_while_it_runs_and_resumed_after(empty_dbs):
+    """The page's script stopped mid-erasure (an exception from the progress callback): the
+    job is left partial, not running. While another run holds it under a live lease,
+    completing is refused and changes nothing; once that lease has expired, completing
+    again as another DPO finishes the erasure, and the steps it ran carry that DPO."""
+    dbs = empty_dbs
+    account = add_account(dbs, email="ola@example.no", full_name="Ola Nordmann")
+    add_consent_event(
+        dbs, purpose="usage_statistics", action="granted", on=date(2025, 1, 1), account_id=account
+    )
+    rid = add_request(
+        dbs, received_on=date(2026, 9, 1), request_type="erasure", subject_email="ola@example.no"
+    )
+    requests.confirm_identity(dbs, rid, method="Reply", actor=ACTOR, as_of=date(2026, 9, 2))
+    day = date(2026, 9, 8)
+
+    def stopped(_fraction, _message):
+        raise RuntimeError("the page's script was stopped")
+
+    with pytest.raises(RuntimeError):
+        requests.complete_request(dbs, rid, actor=ACTOR, as_of=day, progress=stopped)
+
+    job = requests.unfinished_erasure(dbs, rid)
+    assert (job["status"], job["lease_expires_at"]) == ("partial", None)
+    assert "stopped mid-job" in job["error"]
+    assert subjects.find_subject(dbs, "ola@example.no")["users.accounts"].empty
+    assert account_events(dbs, account) == 1  # the consent step never ran
+    # Another run claims it (a second tab), and is still alive:
+    with dbs.ledger.begin() as conn:
+        conn.execute(
+            update(lt.jobs)
+            .where(lt.jobs.c.id == job["job_id"])
+            .values(
+                status="running",
+                claimed_by=RESUMING,
+                claim_token="a" * 32,
+                lease_expires_at=utc_now() + timedelta(minutes=5),
+            )
+        )
+    before = snapshot(dbs)
+
+    busy = requests.complete_request(dbs, rid, actor=ACTOR, as_of=day)
+
+    refused(busy, rid, f"The erasure (job {job['job_id']}) is not finished", "running now")
+    assert snapshot(dbs) == before
+    with dbs.ledger.begin() as conn:  # that run is gone too
+        conn.execute(
+            update(lt.jobs)
+            .where(lt.jobs.c.id == job["job_id"])
+            .values(lease_expires_at=utc_now() - timedelta(seconds=1))
+        )
+
+    done = requests.complete_request(dbs, rid, actor=RESUMING, as_of=day)
+
+    assert done.succeeded == [rid]
+    assert account_events(dbs, account) == 0
+    steps = {r["action"]: r["actor"] for r in audit_rows(dbs) if r["action"].startswith("erase_")}
+    assert steps == {
+        "erase_users": ACTOR,
+        "erase_consent": RESUMING,
+        "erase_support": RESUMING,
+        "erase_ledger_copies": RESUMING,
+    }
+    assert [e for e, _on, _d in events_of(dbs, rid)].count("erased") == 1
+    assert case_of(dbs, rid)["status"] == "completed"
+    assert audit.verify_chain(dbs) == (True, None)
 
 
 # --- metrics ------------------------------------------------------------------------------------

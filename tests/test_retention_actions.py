@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import socket
+import threading
 from datetime import date, timedelta
 from decimal import Decimal
 
@@ -25,6 +26,7 @@ from data_access.ledger_tables import jobs as jobs_table
 from data_access.retention import deletion
 from data_access.settings import Smtp
 from tests import factories as f
+from tests import interrupted_run
 from tests.conftest import SEED_AS_OF
 
 AS_OF = SEED_AS_OF  # 2026-11-29: notices are sent on this day
@@ -339,9 +341,11 @@ def test_r14_a_stale_selection_never_acts_on_another_account(empty_dbs):
     )
 
     assert stale.succeeded == []
-    assert stale.failed == {first_id: "no such account (already deleted or never existed)"}
+    assert stale.failed == {first_id: f"already deleted by {DPO} (job 1)"}
     assert count(dbs.users, t.accounts, t.accounts.c.id == second_id) == 1
     assert len(audit_rows(dbs, action="delete_account")) == 1
+    unknown = retention.approve_deletions(dbs, [999_999], actor=DPO, as_of=READY)
+    assert unknown.failed == {999_999: "no such account (already deleted or never existed)"}
 
 
 def test_r14_a_store_that_fails_leaves_the_job_partial_and_resume_completes(
@@ -375,7 +379,7 @@ def test_r14_a_store_that_fails_leaves_the_job_partial_and_resume_completes(
     failed = jobs.job_steps_frame(dbs, first.job_id, status="failed")
     assert failed["store"].tolist() == ["consent"] * 3
 
-    resumed = retention.resume_job(dbs, first.job_id)
+    resumed = retention.resume_job(dbs, first.job_id, actor=DPO)
 
     assert sorted(resumed.succeeded) == sorted(accounts)
     assert resumed.failed == {}
@@ -414,7 +418,7 @@ def test_r14_a_failure_inside_a_batch_fails_exactly_that_account(empty_dbs, monk
     assert count(dbs.support, t.contacts, t.contacts.c.account_id == unlucky) == 1
     assert count(dbs.support, t.contacts, t.contacts.c.account_id.in_(accounts)) == 1
 
-    resumed = retention.resume_job(dbs, first.job_id)
+    resumed = retention.resume_job(dbs, first.job_id, actor=DPO)
 
     assert sorted(resumed.succeeded) == sorted(accounts)
     assert count(dbs.support, t.contacts, t.contacts.c.account_id.in_(accounts)) == 0
@@ -444,7 +448,7 @@ def test_r14_activity_after_approval_makes_the_users_step_refuse_on_resume(empty
             .values(last_active_at=f.oslo_noon(READY))
         )
 
-    resumed = retention.resume_job(dbs, first.job_id)
+    resumed = retention.resume_job(dbs, first.job_id, actor=DPO)
 
     assert sorted(resumed.succeeded) == sorted([accounts[0], accounts[2]])
     assert resumed.failed == {
@@ -486,6 +490,138 @@ def test_r14_small_pages_and_batches_delete_the_same_set(empty_dbs, monkeypatch)
     assert count(dbs.ledger, notices) == 0
     assert len(audit_rows(dbs, action="delete_account_ledger_copies")) == 5
     assert seen == sorted(seen) and seen[-1] == 1.0
+    assert audit.verify_chain(dbs) == (True, None)
+
+
+# --- R14 a deletion killed mid-job ------------------------------------------------------------
+
+DELETION_STEPS = (
+    "delete_account",
+    "delete_account_consent_events",
+    "delete_account_contacts",
+    "delete_account_ledger_copies",
+)
+RESUMING_DPO = "other.dpo@plaato.example"
+
+
+def ready_accounts_with_data(dbs, n: int) -> list[int]:
+    """`n` notified accounts, each with a usage session, a consent event, a support contact,
+    a notice and its outbox message (names and e-mails): ready on READY."""
+    accounts = notified(dbs, *(f"kunde{i}@example.no" for i in range(n)))
+    for account in accounts:
+        f.add_usage_session(dbs, account, on=date(2025, 9, 1))
+        f.add_consent_event(
+            dbs, purpose="usage_statistics", action="granted", on=date(2025, 1, 1),
+            account_id=account,
+        )  # fmt: skip
+        f.add_contact(dbs, started_on=date(2025, 9, 1), account_id=account)
+    return accounts
+
+
+def left_of(dbs, accounts: list[int]) -> dict[str, int]:
+    """Rows the deleted accounts left in each store (all zero when the deletion is done)."""
+    refs = [audit.keyed_hash(dbs, f"kunde{i}@example.no") for i in range(len(accounts))]
+    return {
+        "accounts": count(dbs.users, t.accounts, t.accounts.c.id.in_(accounts)),
+        "usage_sessions": count(
+            dbs.users, t.usage_sessions, t.usage_sessions.c.account_id.in_(accounts)
+        ),
+        "consent_events": count(
+            dbs.consent, t.consent_events, t.consent_events.c.account_id.in_(accounts)
+        ),
+        "contacts": count(dbs.support, t.contacts, t.contacts.c.account_id.in_(accounts)),
+        "notices": count(dbs.ledger, notices, notices.c.account_id.in_(accounts)),
+        "outbox": count(dbs.ledger, outbox, outbox.c.subject_ref.in_(refs)),
+    }
+
+
+@pytest.mark.parametrize("pause_at", ["after_batch", "before_done_marks"])
+def test_r14_a_deletion_killed_mid_job_is_interrupted_and_resumes_to_done(
+    empty_dbs, tmp_path, pause_at
+):
+    """SIGKILL after the first batch (3 of 12 accounts' first step) is committed, or between
+    its store commit and its done marks: the job shows interrupted once its lease expires,
+    resumes to done, no store keeps anything of the deleted accounts, and every step of
+    every account has exactly one audit entry, the resumed ones by the resuming DPO."""
+    dbs = empty_dbs
+    accounts = ready_accounts_with_data(dbs, 12)
+    bystander = notified(dbs, "nabo@example.no")[0]
+    f.add_contact(dbs, started_on=date(2025, 9, 1), account_id=bystander)
+
+    job_id = interrupted_run.killed_mid_job(
+        dbs, tmp_path, "approve_deletions", pause_at=pause_at, account_ids=accounts, actor=DPO,
+        as_of=READY,
+    )  # fmt: skip
+
+    assert count(dbs.users, t.accounts, t.accounts.c.id.in_(accounts)) == 9  # 3 went
+    assert left_of(dbs, accounts)["contacts"] == 12  # mid-job: the support step never ran
+    done_before = len(jobs.job_steps_frame(dbs, job_id, status="done"))
+    assert done_before == (3 if pause_at == "after_batch" else 0)
+    interrupted_run.wait_for_lease_to_expire(dbs, job_id)
+    listed = jobs.interrupted_jobs(dbs, "account_deletion")
+    assert listed[["job_id", "status", "claimed_by"]].values.tolist() == [
+        [job_id, "interrupted", DPO]
+    ]
+
+    resumed = jobs.resume_interrupted_jobs(dbs, RESUMING_DPO)
+
+    assert (resumed.succeeded, resumed.failed) == ([job_id], {})
+    assert left_of(dbs, accounts) == dict.fromkeys(left_of(dbs, accounts), 0)
+    assert count(dbs.users, t.accounts, t.accounts.c.id == bystander) == 1
+    assert count(dbs.support, t.contacts, t.contacts.c.account_id == bystander) == 1
+    assert count(dbs.ledger, notices, notices.c.account_id == bystander) == 1
+    assert jobs.unfinished_jobs(dbs).empty
+    for action in DELETION_STEPS:
+        entries = audit_rows(dbs, action=action)
+        assert sorted(e["target"] for e in entries) == sorted(f"account:{a}" for a in accounts)
+    actors = [e["actor"] for a in DELETION_STEPS for e in audit_rows(dbs, action=a)]
+    assert actors.count(DPO) == done_before
+    assert actors.count(RESUMING_DPO) == 4 * 12 - done_before
+    assert audit.verify_chain(dbs) == (True, None)
+
+
+@pytest.mark.parametrize("batch_targets", [3, 200])
+def test_r14_two_dpos_approving_the_same_accounts_delete_each_once(
+    empty_dbs, monkeypatch, batch_targets
+):
+    """Two DPO sessions approve the same twelve ready accounts at the same moment (each
+    with its own click): each account is deleted and audited once, credited to one of them;
+    the other's result says who already deleted it."""
+    dbs = empty_dbs
+    monkeypatch.setattr(jobs, "BATCH_TARGETS", batch_targets)
+    accounts = ready_accounts_with_data(dbs, 12)
+    dpos = (DPO, RESUMING_DPO)
+    barrier = threading.Barrier(2)
+    results = {}
+
+    def approve(actor):
+        barrier.wait(timeout=30)
+        results[actor] = retention.approve_deletions(
+            dbs, accounts, actor=actor, as_of=READY, idempotency_key=f"click:{actor}"
+        )
+
+    threads = [threading.Thread(target=approve, args=(actor,)) for actor in dpos]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=300)
+
+    assert set(results) == set(dpos)
+    for account in accounts:
+        winners = [a for a in dpos if account in results[a].succeeded]
+        assert len(winners) == 1, (account, {a: results[a].failed.get(account) for a in dpos})
+        [loser] = set(dpos) - set(winners)
+        assert results[loser].failed[account].startswith(f"already deleted by {winners[0]} ")
+    assert left_of(dbs, accounts) == dict.fromkeys(left_of(dbs, accounts), 0)
+    deleted = audit_rows(dbs, action="delete_account")
+    assert sorted(e["target"] for e in deleted) == sorted(f"account:{a}" for a in accounts)
+    assert all(json.loads(e["counts"])["accounts"] == 1 for e in deleted)
+    for action in DELETION_STEPS[1:]:
+        entries = audit_rows(dbs, action=action)
+        assert sorted(e["target"] for e in entries) == sorted(f"account:{a}" for a in accounts)
+    credited = {e["target"]: e["actor"] for e in deleted}
+    for account in accounts:
+        assert account in results[credited[f"account:{account}"]].succeeded
     assert audit.verify_chain(dbs) == (True, None)
 
 
@@ -546,7 +682,7 @@ def test_r17_a_hold_placed_while_the_job_waits_refuses_the_deletion(empty_dbs, m
         first = retention.approve_deletions(dbs, [account], actor=DPO, as_of=READY)
     hold_id = hold(dbs, account_id=account, as_of=READY)
 
-    resumed = retention.resume_job(dbs, first.job_id)
+    resumed = retention.resume_job(dbs, first.job_id, actor=DPO)
 
     assert resumed.failed == {
         account: f"a legal hold was placed ({hold_id}); deletion blocked (R17)"

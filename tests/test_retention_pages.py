@@ -18,15 +18,18 @@ from aiosmtpd.controller import Controller
 from sqlalchemy import func, select
 from streamlit.testing.v1 import AppTest
 
-from data_access import cached, holds, jobs, mailer, retention
+from data_access import audit, cached, holds, jobs, mailer, retention
 from data_access import tables as t
+from data_access.clock import utc_now
 from data_access.retention import deletion
-from tests import seeded
+from pages import _ui as ui
+from tests import interrupted_run, seeded
 from tests.conftest import ROOT, SEED_AS_OF
 from tests.test_pages import _navigation_as_served, texts  # noqa: F401
 
 seeded_demo = seeded.seeded_demo
 NOTICE_DAYS = 30
+FIRST_DPO = "first.dpo@plaato.example"
 
 
 demo_copy = seeded.demo_copy
@@ -236,6 +239,52 @@ def test_r14_a_partial_job_shows_the_failed_step_and_resume_finishes_it(demo_cop
     assert "did not finish" not in texts(at.warning)
     assert jobs.unfinished_jobs(dbs).empty
     assert count(dbs.support, t.contacts, t.contacts.c.account_id.in_(ready)) == 0
+
+
+def set_lease(dbs, job_id: int, expires_at) -> None:
+    """Move the job's lease and forget the page's cached list of unfinished jobs."""
+    interrupted_run.set_lease(dbs, job_id, expires_at)
+    cached.clear()
+
+
+def resume_buttons(at: AppTest) -> set[str]:
+    return {b.key for b in at.button if (b.key or "").startswith("resume_job:")}
+
+
+def test_r14_a_killed_deletion_shows_interrupted_and_a_dpo_resumes_it(demo_copy, tmp_path):
+    dbs = demo_copy.dbs
+    ready = ids_in_stage(dbs, SEED_AS_OF, "ready", 6)
+    job_id = interrupted_run.killed_mid_job(
+        dbs, tmp_path, "approve_deletions", batch_targets=2, account_ids=ready,
+        actor=FIRST_DPO, as_of=SEED_AS_OF,
+    )  # fmt: skip
+    assert count(dbs.users, t.accounts, t.accounts.c.id.in_(ready)) == 4  # mid-job
+
+    set_lease(dbs, job_id, utc_now() + timedelta(minutes=5))  # the run still alive
+    at = open_page("accounts_nearing_deletion", email=seeded.DPO_EMAIL)
+    assert f"**Job {job_id}** (running)" in texts(at.markdown)
+    assert "This job is running now" in texts(at.caption)
+    assert resume_buttons(at) == set()
+
+    set_lease(dbs, job_id, utc_now() - timedelta(seconds=1))  # its process is gone
+    viewer = open_page("accounts_nearing_deletion", email=seeded.VIEWER_EMAIL)
+    assert f"**Job {job_id}** (interrupted)" in texts(viewer.markdown)
+    assert resume_buttons(viewer) == set()  # resuming is for DPOs
+    at = open_page("accounts_nearing_deletion", email=seeded.DPO_EMAIL)
+    shown = ui.escape_markdown(f"Interrupted: the run by {FIRST_DPO} stopped mid-job")
+    assert shown in texts(at.caption)
+    assert resume_buttons(at) == {f"resume_job:{job_id}"}
+
+    click(at, f"resume_job:{job_id}")
+
+    assert f"Resume job {job_id}: 6 succeeded, 0 failed." in texts(at.success)
+    assert count(dbs.users, t.accounts, t.accounts.c.id.in_(ready)) == 0
+    assert count(dbs.support, t.contacts, t.contacts.c.account_id.in_(ready)) == 0
+    assert jobs.unfinished_jobs(dbs).empty
+    entries = audit.audit_entries(dbs, action="delete_account_contacts")
+    entries = entries[entries["target"].isin([f"account:{a}" for a in ready])]
+    assert sorted(entries["target"]) == sorted(f"account:{a}" for a in ready)  # once each
+    assert set(entries["actor"]) == {seeded.DPO_EMAIL}  # the DPO who resumed it
 
 
 def test_r13_deliver_outbox_when_smtp_is_configured(demo_copy, monkeypatch, tmp_path):

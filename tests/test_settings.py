@@ -118,6 +118,19 @@ def test_malformed_value_names_key_and_expected_type(tmp_path, toml, key, expect
         pytest.param(
             "[display]\nmax_rows = 0\n", "'display.max_rows' must be >= 1", id="max-rows-zero"
         ),
+        pytest.param(
+            "[jobs]\nlease_seconds = 0\n",
+            "'jobs.lease_seconds' must be from 1 to 86,400, got 0",
+            id="lease-zero",
+        ),
+        pytest.param(
+            "[jobs]\nlease_seconds = 86401\n",
+            "'jobs.lease_seconds' must be from 1 to 86,400, got 86401",
+            id="lease-over-a-day",
+        ),
+        pytest.param(
+            "[jobs]\nlease = 60\n", "[jobs] takes only 'lease_seconds' (int)", id="lease-key"
+        ),
     ],
 )
 def test_out_of_range_values_are_refused(tmp_path, toml, message):
@@ -154,6 +167,12 @@ def test_invalid_toml_says_so_with_the_line(tmp_path):
 def test_missing_file_raises_file_not_found(tmp_path):
     with pytest.raises(FileNotFoundError):
         load_settings(tmp_path / "absent.toml", environ={})
+
+
+def test_job_lease_from_jobs_section_reaches_policy(tmp_path):
+    path = write_config(tmp_path, "[jobs]\nlease_seconds = 45\n")
+    assert load_settings(path, environ={}).policy.job_lease_seconds == 45
+    assert load_settings(write_config(tmp_path, ""), environ={}).policy.job_lease_seconds == 120
 
 
 def test_max_rows_from_display_section_reaches_policy(tmp_path):

@@ -16,6 +16,7 @@ from data_access.requests.completion import (
     complete_request,
     prepare_report,
     recipient_tasks,
+    unfinished_erasure,
 )
 from data_access.requests.metrics import (
     CLOSURE_COLUMNS,
@@ -76,5 +77,6 @@ __all__ = [
     "request_counts",
     "request_events",
     "request_identity",
+    "unfinished_erasure",
     "withdraw_request",
 ]

@@ -27,7 +27,7 @@ from datetime import date, datetime, timedelta
 import pandas as pd
 from sqlalchemy import Connection, func, insert, select, update
 
-from data_access import audit, erasure, subject_reports
+from data_access import audit, erasure, jobs, subject_reports
 from data_access import ledger_tables as lt
 from data_access.clock import day_end_utc, day_start_utc, oslo_date, today_oslo, utc_now
 from data_access.emails import normalised_email
@@ -345,7 +345,13 @@ def _erase(
             progress=progress,
         )
     elif receipt.status != "done":
-        receipt = erasure.resume_erasure(dbs, receipt.job_id, progress=progress)
+        receipt = erasure.resume_erasure(dbs, receipt.job_id, actor=actor, progress=progress)
+    if receipt.status == "running":
+        why = next(iter(receipt.failed.values()), "")
+        raise RequestRefused(
+            f"The erasure (job {receipt.job_id}) is not finished: {why}. Complete the request "
+            "again once it has finished or its lease has expired."
+        )
     if receipt.status != "done":
         failures = "; ".join(f"{t}: {why}" for t, why in receipt.failed.items())
         raise RequestRefused(
@@ -375,7 +381,23 @@ def _erase(
     return receipt, version + 1
 
 
+def unfinished_erasure(dbs: Databases, request_id: int) -> dict | None:
+    """The request's erasure job when it has not finished, as a row of
+    `jobs.unfinished_jobs` (job_id, status 'partial' | 'running' | 'interrupted' |
+    'pending', error, claimed_by, lease_expires_at, ...); None when there is none or it is
+    done. Completing the request again resumes it unless it is 'running' (RULES.md R12)."""
+    job_id = _erasure_job(dbs, request_id)
+    job = None if job_id is None else jobs.job_status(dbs, job_id)
+    return None if job is None or job["status"] == "done" else job
+
+
 def _latest_receipt(dbs: Databases, request_id: int) -> erasure.ErasureReceipt | None:
+    job_id = _erasure_job(dbs, request_id)
+    return None if job_id is None else erasure.receipt_of_job(dbs, job_id)
+
+
+def _erasure_job(dbs: Databases, request_id: int) -> int | None:
+    """The id of the request's latest erasure job, if any."""
     receipts = lt.erasure_receipts
     query = (
         select(receipts.c.job_id)
@@ -384,8 +406,7 @@ def _latest_receipt(dbs: Databases, request_id: int) -> erasure.ErasureReceipt |
         .limit(1)
     )
     with dbs.ledger.connect() as conn:
-        job_id = conn.execute(query).scalar()
-    return None if job_id is None else erasure.receipt_of_job(dbs, job_id)
+        return conn.execute(query).scalar()
 
 
 def _erasure_recorded(dbs: Databases, request_id: int, receipt_id: int) -> bool:

@@ -66,7 +66,8 @@ def approve_deletions(
     if idempotency_key:
         existing = jobs.existing_job(dbs, idempotency_key)
         if existing is not None:
-            return jobs.run_job(dbs, existing, HANDLERS, progress=progress).as_action_result()
+            outcome = jobs.run_job(dbs, existing, HANDLERS, actor=actor, progress=progress)
+            return outcome.as_action_result()
     ids = list(dict.fromkeys(int(i) for i in account_ids))
     refused = ActionResult()
     ready = _ready_accounts(dbs, ids, as_of, actor, refused)
@@ -81,7 +82,8 @@ def approve_deletions(
         idempotency_key=idempotency_key,
     )
     return _merge(
-        refused, jobs.run_job(dbs, job_id, HANDLERS, progress=progress).as_action_result()
+        refused,
+        jobs.run_job(dbs, job_id, HANDLERS, actor=actor, progress=progress).as_action_result(),
     )
 
 
@@ -94,8 +96,13 @@ def _ready_accounts(
     for start in range(0, len(ids), _CHUNK):
         chunk = ids[start : start + _CHUNK]
         states = account_states(dbs, chunk, as_of).set_index("account_id", drop=False)
+        gone = [f"account:{a}" for a in chunk if a not in states.index]
+        deleted_by = jobs.done_by(dbs, gone, STEPS[0][1]) if gone else {}
         for account_id in chunk:
-            reason = _refusal(dbs, states, account_id, actor)
+            who = deleted_by.get(f"account:{account_id}")
+            reason = (
+                f"already deleted by {who}" if who else _refusal(dbs, states, account_id, actor)
+            )
             if reason:
                 refused.failed[account_id] = reason
                 continue
@@ -145,7 +152,9 @@ def _delete_account(conn: Connection, ctx: jobs.StepContext) -> dict[str, int]:
         select(accounts.c.email, accounts.c.last_active_at).where(accounts.c.id == account_id)
     ).first()
     if owner is None:
-        return {"accounts": 0}  # done before: a resumed job repeats this step harmlessly
+        if ctx.retry:
+            return {"accounts": 0}  # this job's own earlier attempt deleted it (a crash)
+        raise jobs.StepRefused(_already_deleted(ctx))
     members = conn.execute(
         select(account_members.c.email, account_members.c.last_active_at).where(
             account_members.c.account_id == account_id
@@ -163,7 +172,7 @@ def _delete_account(conn: Connection, ctx: jobs.StepContext) -> dict[str, int]:
         raise jobs.StepRefused(
             f"a legal hold was placed ({','.join(map(str, held))}); deletion blocked (R17)"
         )
-    return {
+    counts = {
         "usage_sessions": _rows(
             conn, delete(usage_sessions).where(usage_sessions.c.account_id == account_id)
         ),
@@ -178,6 +187,18 @@ def _delete_account(conn: Connection, ctx: jobs.StepContext) -> dict[str, int]:
         ),
         "accounts": _rows(conn, delete(accounts).where(accounts.c.id == account_id)),
     }
+    if not counts["accounts"] and not ctx.retry:
+        # Another job deleted it between the read above and the delete (two DPOs at once):
+        # this transaction rolls back, and only that job's deletion is reported and audited.
+        raise jobs.StepRefused(_already_deleted(ctx))
+    return counts
+
+
+def _already_deleted(ctx: jobs.StepContext) -> str:
+    """Why an approved account that is gone is not this job's success (issue: two DPO
+    sessions approving the same accounts): who deleted it, if a job of the dashboard did."""
+    who = jobs.done_by(ctx.dbs, [ctx.target], ctx.step, other_than=ctx.job_id).get(ctx.target)
+    return f"already deleted by {who}" if who else "already deleted: the account is gone"
 
 
 def _active_since(people, since) -> bool:

@@ -19,6 +19,7 @@ from data_access.retention.queries import account_holds, support_started_cutoff
 from data_access.tables import contacts, invoices
 
 Progress = Callable[[float, str], None] | None
+KINDS = ("support_purge", "invoice_anonymisation")
 
 
 def purge_support_contacts(
@@ -36,7 +37,7 @@ def purge_support_contacts(
     contact, its e-mail or its account) fails with the reason; nothing else is touched.
     """
     if idempotency_key and (job_id := jobs.existing_job(dbs, idempotency_key)) is not None:
-        return _report(dbs, job_id, progress)  # the same click again: nothing is planned
+        return _report(dbs, job_id, actor, progress)  # the same click again: nothing planned
     ids = list(dict.fromkeys(int(i) for i in contact_ids))
     with dbs.support.connect() as conn:
         rows = {
@@ -57,7 +58,7 @@ def purge_support_contacts(
                 f"contact:{contact_id}", "support", "purge_support_contact", ref, "R16"
             )
         )
-    return _run(dbs, "support_purge", planned, result, actor, as_of, idempotency_key, progress)
+    return _run(dbs, KINDS[0], planned, result, actor, as_of, idempotency_key, progress)
 
 
 def anonymise_invoices(
@@ -76,7 +77,7 @@ def anonymise_invoices(
     hold fails with the reason.
     """
     if idempotency_key and (job_id := jobs.existing_job(dbs, idempotency_key)) is not None:
-        return _report(dbs, job_id, progress)  # the same click again: nothing is planned
+        return _report(dbs, job_id, actor, progress)  # the same click again: nothing planned
     ids = list(dict.fromkeys(int(i) for i in invoice_ids))
     with dbs.users.connect() as conn:
         known = {
@@ -91,9 +92,7 @@ def anonymise_invoices(
         planned.append(
             jobs.PlannedStep(f"invoice:{invoice_id}", "users", "anonymise_invoice", None, "R15")
         )
-    return _run(
-        dbs, "invoice_anonymisation", planned, result, actor, as_of, idempotency_key, progress
-    )
+    return _run(dbs, KINDS[1], planned, result, actor, as_of, idempotency_key, progress)
 
 
 def _run(dbs, kind, planned, result, actor, as_of, idempotency_key, progress) -> ActionResult:
@@ -102,14 +101,14 @@ def _run(dbs, kind, planned, result, actor, as_of, idempotency_key, progress) ->
     job_id, _ = jobs.create_job(
         dbs, kind=kind, actor=actor, as_of=as_of, steps=planned, idempotency_key=idempotency_key
     )
-    ran = jobs.run_job(dbs, job_id, HANDLERS, progress=progress).as_action_result()
+    ran = _report(dbs, job_id, actor, progress)
     ran.failed = {**result.failed, **ran.failed}
     return ran
 
 
-def _report(dbs: Databases, job_id: int, progress: Progress) -> ActionResult:
-    """An existing job's results (it runs only steps not yet done, if any)."""
-    return jobs.run_job(dbs, job_id, HANDLERS, progress=progress).as_action_result()
+def _report(dbs: Databases, job_id: int, actor: str, progress: Progress) -> ActionResult:
+    """A job's results after running the steps not yet done, if any, as `actor`."""
+    return jobs.run_job(dbs, job_id, HANDLERS, actor=actor, progress=progress).as_action_result()
 
 
 def _purge_contact(conn: Connection, ctx: jobs.StepContext) -> dict[str, int]:
