@@ -108,7 +108,7 @@ def erase_subject(
     legal hold and their request intake rows (R12); returns the receipt.
 
     Raises ValueError for a malformed e-mail. A store failure does not raise: the receipt's
-    status is 'partial' and `resume_erasure(dbs, receipt.job_id)` finishes the job.
+    status is 'partial' and `resume_erasure(dbs, receipt.job_id, actor=...)` finishes the job.
     """
     norm = normalised_email(email)
     ref = audit.keyed_hash(dbs, norm)

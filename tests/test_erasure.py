@@ -464,7 +464,7 @@ def test_r12_r18_phone_contacts_and_her_e_mail_in_free_text_go_and_the_scan_show
     assert allowed.pop("ledger.jobs.params")["why"].startswith("this erasure's own parameters")
     assert {w["where"]: w for w in again["allowed"]} == allowed  # cleared since
     # The receipt as stored says the same and holds none of what was searched.
-    stored = subjects.resume_erasure(dbs, receipt.job_id)
+    stored = subjects.resume_erasure(dbs, receipt.job_id, actor=ACTOR)
     assert stored.residue == receipt.residue
     text = json.dumps(receipt.as_dict(), ensure_ascii=False).lower()
     assert EMAIL.lower() not in text and "ødegård" not in text and "91234567" not in text
@@ -553,7 +553,7 @@ def test_r18_a_failed_scan_leaves_the_erasure_partial_and_resume_finishes_it(
     assert json.loads(params)["phones"] == ["91234567"]  # still needed to finish
 
     monkeypatch.undo()
-    resumed = subjects.resume_erasure(dbs, receipt.job_id)
+    resumed = subjects.resume_erasure(dbs, receipt.job_id, actor=ACTOR)
     assert resumed.status == "done"
     assert resumed.residue["residue_rows"] == 0
     with dbs.ledger.connect() as conn:

@@ -58,7 +58,7 @@ def approve_deletions(
     Accounts not ready fail with the reason (stage, hold, unknown id); an attempt on a held
     account is recorded as blocked (R17). `succeeded` holds the ids whose every step is
     done; a store failure leaves the job partial (`failed` names the step and error) and
-    `retention.resume_job(dbs, result.job_id)` finishes it. A second call with the same
+    `retention.resume_job(dbs, result.job_id, actor=...)` finishes it. A second call with the same
     `idempotency_key` (a double click, a rerun) plans nothing and reports that job.
     `progress(fraction, message)` follows the job (0..1). Raises DatabaseUnavailable when
     the users database or the ledger is down before anything is planned.
