@@ -18,7 +18,7 @@ from alembic.config import Config
 from sqlalchemy import Engine, create_engine, event, text
 from sqlalchemy.engine import make_url
 
-from data_access.settings import ROOT, STORES, Policy, Settings
+from data_access.settings import ROOT, STORES, Policy, Settings, hide_secrets, hide_url_secrets
 from data_access.tables import SOURCE_METADATA
 
 MIGRATIONS = ROOT / "data_access" / "migrations"
@@ -62,11 +62,19 @@ def make_engine(url: str) -> Engine:
     return create_engine(parsed, **kwargs)
 
 
-def _redacted(url: str) -> str:
+def shown_url(url: str) -> str:
+    """`url` as pages and logs may show it: every secret hidden (`hide_url_secrets`), or
+    "<malformed URL>" when SQLAlchemy cannot parse it (it is then not echoed at all)."""
     try:
-        return make_url(url).render_as_string(hide_password=True)
+        make_url(url)
     except Exception:  # noqa: BLE001 - a malformed URL is shown as "malformed", not echoed
         return "<malformed URL>"
+    return hide_url_secrets(url)
+
+
+def engine_url(engine: Engine) -> str:
+    """The URL `engine` was made from, secrets included: only for `hide_secrets`."""
+    return engine.url.render_as_string(hide_password=False)
 
 
 @dataclass
@@ -122,13 +130,12 @@ class Databases:
         """Engines for four SQLAlchemy URLs. A malformed URL is recorded in `problems`."""
         engines, problems, shown = {}, {}, {}
         for store, url in zip(STORES, (users, consent, support, ledger), strict=True):
-            shown[store] = _redacted(url)
+            shown[store] = shown_url(url)
             try:
                 engines[store] = make_engine(url)
             except Exception as exc:  # noqa: BLE001 - any parse/driver error names the store
-                problems[store] = (
-                    f"the URL {shown[store]} is not usable ({exc.__class__.__name__}: {exc})"
-                )
+                reason = hide_secrets(f"{exc.__class__.__name__}: {exc}", url)
+                problems[store] = f"the URL {shown[store]} is not usable ({reason})"
         key = pseudonym_key or b"dpo-dashboard-test-key"
         return cls(
             engines=engines,

@@ -10,7 +10,9 @@ expected.
 from __future__ import annotations
 
 import os
+import re
 import tomllib
+import urllib.parse
 from dataclasses import dataclass, field, fields
 from datetime import date
 from pathlib import Path
@@ -171,10 +173,83 @@ class Settings:
         and the kind of database, never the URL itself (a server URL may hold a password)."""
         url = self.urls.get(store, "")
         source = self.url_sources.get(store, "demo file")
-        scheme = url.split(":", 1)[0] if ":" in url else ""
-        if scheme == "sqlite":
-            return f"{source}: the SQLite file {url.removeprefix('sqlite:///') or '(in memory)'}"
-        return f"{source}: a {scheme or 'malformed'} URL"
+        scheme = _SCHEME.match(url)
+        if scheme and scheme["name"] == "sqlite":
+            path = hide_url_secrets(url)[len(scheme[0]) :].removeprefix("/")
+            return f"{source}: the SQLite file {path or '(in memory)'}"
+        return f"{source}: a {scheme['name'] if scheme else 'malformed'} URL"
+
+
+# --- secrets in URLs ---------------------------------------------------------------------
+
+HIDDEN = "***"
+_SCHEME = re.compile(r"(?P<name>[A-Za-z][\w+.-]*)://")
+# A query or connection-string key whose value is a secret: password, passwd, pwd,
+# sslpassword, passphrase, token, secret, api_key, sslkey, credentials... Hiding a harmless
+# value (say a key file's path) costs nothing; showing a password costs the database.
+_SECRET_NAME = r"[\w.-]*(?:pass|pwd|token|secret|key|credential|auth)[\w.-]*"
+_SECRET_PAIR = re.compile(
+    rf"(?i)(?P<name>\b{_SECRET_NAME})(?P<sep>\s*=\s*)"
+    r"(?P<value>'[^']*'|\"[^\"]*\"|[^\s&;,'\"]+)"
+)
+# A URL inside free text (a driver's error message): scheme, then anything up to a space.
+_URL_IN_TEXT = re.compile(r"\b[A-Za-z][\w+.-]*://[^\s'\"<>]*")
+
+
+def _mask_userinfo(url: str) -> str:
+    """`url` with the password of `user:password@host` hidden. The password is taken to end
+    at the last '@' before the host's '/' or '?', so an unescaped '@' inside it is hidden
+    too (SQLAlchemy would read the rest as the host name)."""
+    scheme = _SCHEME.match(url)
+    if not scheme:
+        return url
+    head, rest = url[: scheme.end()], url[scheme.end() :]
+    at, colon = rest.find("@"), rest.find(":")
+    if at < 0 or not 0 <= colon < at or "/" in rest[:colon]:
+        return url
+    ends = [i for i in (rest.find("/", at), rest.find("?", at)) if i >= 0]
+    last_at = rest.rfind("@", 0, min(ends, default=len(rest)))
+    return f"{head}{rest[: colon + 1]}{HIDDEN}{rest[last_at:]}"
+
+
+def hide_url_secrets(url: str) -> str:
+    """`url` as it may be shown or logged: the userinfo password and the value of every
+    secret query parameter (`password`, `passwd`, `pwd`, `sslpassword`, `token`, `secret`,
+    `key`... any case) replaced by `***`; everything else as written. Never raises.
+
+    >>> hide_url_secrets("postgresql+psycopg://h/x?user=dpo&password=pw")
+    'postgresql+psycopg://h/x?user=dpo&password=***'
+    """
+    return _SECRET_PAIR.sub(_hide_pair, _mask_userinfo(url))
+
+
+def _hide_pair(match: re.Match) -> str:
+    return f"{match['name']}{match['sep']}{HIDDEN}"
+
+
+def url_secrets(url: str) -> list[str]:
+    """The secret values `url` holds (userinfo password, secret query values), as written
+    and percent-decoded, longest first: what must never appear in a message about it."""
+    found: set[str] = set()
+    masked = _mask_userinfo(url)
+    if masked != url:
+        start = masked.find(HIDDEN)
+        password = url[start : len(url) - (len(masked) - start - len(HIDDEN))]
+        # SQLAlchemy sends the password up to its first '@' (the rest becomes the host).
+        found |= {password, *(part for part in password.split("@") if len(part) >= 3)}
+    for match in _SECRET_PAIR.finditer(url):
+        found.add(match["value"].strip("'\""))
+    decoded = {urllib.parse.unquote_plus(value) for value in found}
+    return sorted((v for v in found | decoded if v), key=len, reverse=True)
+
+
+def hide_secrets(text: str, url: str = "") -> str:
+    """`text` (an error message, a log line) with every secret of `url` replaced by `***`,
+    and every URL or `password=...` pair inside it masked as `hide_url_secrets` does."""
+    for secret in url_secrets(url):
+        text = text.replace(secret, HIDDEN)
+    text = _URL_IN_TEXT.sub(lambda m: hide_url_secrets(m[0]), text)
+    return _SECRET_PAIR.sub(_hide_pair, text)
 
 
 # --- parsing -----------------------------------------------------------------------------

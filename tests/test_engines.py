@@ -78,6 +78,29 @@ def test_shown_urls_hide_the_password(tmp_path):
     assert dbs.problems == {}
 
 
+@pytest.mark.parametrize(
+    "url, shown",
+    [
+        (
+            f"postgresql+psycopg://db.example/users?user=dpo&password={PASSWORD}",
+            "postgresql+psycopg://db.example/users?user=dpo&password=***",
+        ),
+        (
+            f"mysql+pymysql://dpo:{PASSWORD}@db.example/users?ssl_key=/k.pem&pwd={PASSWORD}",
+            "mysql+pymysql://dpo:***@db.example/users?ssl_key=***&pwd=***",
+        ),
+        (
+            f"mysql+nosuchdriver://db.example/users?passwd={PASSWORD}",
+            "mysql+nosuchdriver://db.example/users?passwd=***",
+        ),
+    ],
+)
+def test_shown_urls_and_problems_hide_query_secrets(tmp_path, url, shown):
+    dbs = Databases.from_urls(**{**sqlite_urls(tmp_path), "users": url})
+    assert dbs.urls["users"] == shown
+    assert PASSWORD not in repr(dbs.problems)
+
+
 def test_sqlite_files_run_in_wal_mode_with_a_busy_timeout(tmp_path):
     dbs = Databases.from_urls(**sqlite_urls(tmp_path))
     with dbs.users.connect() as conn:

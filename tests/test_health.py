@@ -102,3 +102,18 @@ def test_unreachable_servers_are_named_and_passwords_hidden(tmp_path):
     ]
     assert "s3cret-pw" not in repr(found) + frame.to_csv()
     assert frame["url"].tolist()[0] == "postgresql+psycopg://dpo:***@127.0.0.1:1/users"
+
+
+def test_unreachable_server_with_the_password_in_the_query_hides_it(tmp_path):
+    url = "postgresql+psycopg://127.0.0.1:1/users?user=dpo&password=s3cret-pw&sslpassword=pw2x"
+    dbs = Databases.from_urls(**{**sqlite_urls(tmp_path), "users": url})
+
+    found = [p for p in health.check(dbs) if p.store == "users"]
+    frame = health.summary(dbs)
+
+    assert found[0].message.startswith(
+        "The users database at postgresql+psycopg://127.0.0.1:1/users?user=dpo&password=***"
+        "&sslpassword=*** cannot be reached: "
+    )
+    shown = repr(found) + frame.to_csv()
+    assert "s3cret-pw" not in shown and "pw2x" not in shown
