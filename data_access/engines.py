@@ -84,10 +84,14 @@ class Databases:
 
     engines: dict[str, Engine]
     policy: Policy = field(default_factory=Policy)
-    pseudonym_key: bytes = b"dpo-dashboard-test-key"
+    pseudonym_key: bytes = b""  # required: __post_init__ refuses an empty key
     settings: Settings | None = None
     problems: dict[str, str] = field(default_factory=dict)  # store -> why it has no engine
     urls: dict[str, str] = field(default_factory=dict)  # store -> URL with password hidden
+
+    def __post_init__(self) -> None:
+        if not self.pseudonym_key:
+            raise PseudonymKeyMissing()
 
     def engine(self, store: str) -> Engine:
         """The Engine of `store`; raises DatabaseUnavailable when its URL was unusable."""
@@ -127,7 +131,13 @@ class Databases:
         pseudonym_key: bytes | str | None = None,
         settings: Settings | None = None,
     ) -> Databases:
-        """Engines for four SQLAlchemy URLs. A malformed URL is recorded in `problems`."""
+        """Engines for four SQLAlchemy URLs. A malformed URL is recorded in `problems`.
+
+        `pseudonym_key` is required (raises PseudonymKeyMissing when it is missing or empty):
+        there is no built-in key, since a key anyone can read makes pseudonyms reversible
+        (RULES.md R18)."""
+        if not pseudonym_key:
+            raise PseudonymKeyMissing()
         engines, problems, shown = {}, {}, {}
         for store, url in zip(STORES, (users, consent, support, ledger), strict=True):
             shown[store] = shown_url(url)
@@ -136,11 +146,12 @@ class Databases:
             except Exception as exc:  # noqa: BLE001 - any parse/driver error names the store
                 reason = hide_secrets(f"{exc.__class__.__name__}: {exc}", url)
                 problems[store] = f"the URL {shown[store]} is not usable ({reason})"
-        key = pseudonym_key or b"dpo-dashboard-test-key"
         return cls(
             engines=engines,
             policy=policy or Policy(),
-            pseudonym_key=key.encode() if isinstance(key, str) else key,
+            pseudonym_key=pseudonym_key.encode()
+            if isinstance(pseudonym_key, str)
+            else pseudonym_key,
             settings=settings,
             problems=problems,
             urls=shown,
@@ -177,11 +188,20 @@ class Databases:
 
 
 class PseudonymKeyMissing(RuntimeError):
-    def __init__(self, var: str):
-        super().__init__(
-            f"Set the environment variable {var} to a secret key: pseudonyms of e-mails "
-            "(RULES.md R18) need it outside demo mode."
-        )
+    """No pseudonym key: outside demo mode `var` is unset, or a caller of `from_urls` gave
+    none (`var` None)."""
+
+    def __init__(self, var: str | None = None):
+        if var is None:
+            super().__init__(
+                "Databases needs a pseudonym_key: the secret key of the keyed hash of "
+                "e-mails (RULES.md R18). There is no built-in key; pass your own."
+            )
+        else:
+            super().__init__(
+                f"Set the environment variable {var} to a secret key: pseudonyms of e-mails "
+                "(RULES.md R18) need it outside demo mode."
+            )
 
 
 def demo_pseudonym_key(demo_dir: Path) -> bytes:

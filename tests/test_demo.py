@@ -22,7 +22,7 @@ from data_access import tables as t
 from data_access.clock import oslo_date
 from data_access.engines import Databases
 from data_access.settings import STORES, load_settings
-from tests.conftest import SEED_AS_OF
+from tests.conftest import SEED_AS_OF, TEST_PSEUDONYM_KEY
 
 POLICY_RECIPIENTS = (
     "US payment processor",
@@ -35,7 +35,10 @@ OPEN_STATUSES = ("received", "awaiting_identity", "in_progress", "extended")
 
 
 def _sqlite(tmp_dir) -> Databases:
-    return Databases.from_urls(**{s: f"sqlite:///{tmp_dir / f'{s}.sqlite'}" for s in STORES})
+    return Databases.from_urls(
+        **{s: f"sqlite:///{tmp_dir / f'{s}.sqlite'}" for s in STORES},
+        pseudonym_key=TEST_PSEUDONYM_KEY,
+    )
 
 
 @pytest.fixture(scope="module")

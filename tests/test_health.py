@@ -9,6 +9,7 @@ from data_access import health
 from data_access.engines import Databases, migrate_ledger
 from data_access.settings import STORES
 from data_access.tables import SOURCE_METADATA
+from tests.conftest import TEST_PSEUDONYM_KEY as KEY
 
 
 def sqlite_urls(tmp_path) -> dict[str, str]:
@@ -58,7 +59,7 @@ def test_a_view_with_the_contract_name_and_extra_columns_is_fine(empty_dbs):
 
 def test_malformed_url_is_reported_without_raising(tmp_path):
     urls = {**sqlite_urls(tmp_path), "users": "not a database url"}
-    dbs = Databases.from_urls(**urls)
+    dbs = Databases.from_urls(**urls, pseudonym_key=KEY)
     for store in ("consent", "support"):
         SOURCE_METADATA[store].create_all(dbs.engine(store))
     migrate_ledger(dbs.ledger)
@@ -80,7 +81,7 @@ def test_unreachable_servers_are_named_and_passwords_hidden(tmp_path):
         "ledger": "mysql+pymysql://dpo:s3cret-pw@127.0.0.1:1/ledger",
         "support": f"sqlite:///{tmp_path / 'missing-dir' / 'support.sqlite'}",
     }
-    dbs = Databases.from_urls(**urls)
+    dbs = Databases.from_urls(**urls, pseudonym_key=KEY)
 
     found = health.check(dbs)
     problems = {p.store: p for p in found if p.table is None}
@@ -106,7 +107,7 @@ def test_unreachable_servers_are_named_and_passwords_hidden(tmp_path):
 
 def test_unreachable_server_with_the_password_in_the_query_hides_it(tmp_path):
     url = "postgresql+psycopg://127.0.0.1:1/users?user=dpo&password=s3cret-pw&sslpassword=pw2x"
-    dbs = Databases.from_urls(**{**sqlite_urls(tmp_path), "users": url})
+    dbs = Databases.from_urls(**{**sqlite_urls(tmp_path), "users": url}, pseudonym_key=KEY)
 
     found = [p for p in health.check(dbs) if p.store == "users"]
     frame = health.summary(dbs)
