@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 import re
 import tomllib
+import unicodedata
 import urllib.parse
 from dataclasses import dataclass, field, fields
 from datetime import date
@@ -73,15 +74,42 @@ class Roles:
     viewer: tuple[str, ...] = ()
 
     def role_of(self, email: str | None) -> str | None:
-        """'dpo', 'viewer' or None for an e-mail (case-insensitive)."""
-        if not email:
+        """'dpo', 'viewer' or None for an e-mail, compared by `email_key` (letter case aside,
+        the address as written). An address `email_refusal` refuses has no role (RULES.md R41)."""
+        if not email or email_refusal(email):
             return None
-        email = email.strip().lower()
-        if email in {e.lower() for e in self.dpo}:
+        key = email_key(email)
+        if key in {email_key(e) for e in self.dpo}:
             return "dpo"
-        if email in {e.lower() for e in self.viewer}:
+        if key in {email_key(e) for e in self.viewer}:
             return "viewer"
         return None
+
+
+def email_refusal(email: str) -> str | None:
+    """Why the (trimmed) address `email` may not be matched against [roles], or None.
+
+    Refused: an address that Unicode NFKC normalisation changes (the Kelvin sign K, a
+    full-width letter, a ligature: look-alikes of another address), one whose lower-case form
+    has more characters (the dotted capital I), and one with a control or invisible character.
+    Every other address lower-cases one character into one, and two such addresses share a
+    lower-case form only when they differ in the case of a letter that has exactly one other
+    case (checked over all of Unicode): no address folds into somebody else's.
+    """
+    email = email.strip()
+    if unicodedata.normalize("NFKC", email) != email:
+        return "it changes under Unicode NFKC normalisation (it may imitate another address)"
+    if len(email.lower()) != len(email):
+        return "its lower-case form has more characters than it has"
+    if any(unicodedata.category(c).startswith("C") for c in email):
+        return "it holds a control or invisible character"
+    return None
+
+
+def email_key(email: str) -> str:
+    """The form addresses are compared and recorded in: trimmed and lower-cased. Meant for
+    addresses `email_refusal` lets through."""
+    return email.strip().lower()
 
 
 @dataclass(frozen=True)
@@ -327,6 +355,15 @@ def _check_policy(policy: Policy) -> None:
         )
 
 
+def _check_roles(roles: Roles) -> None:
+    """An address in [roles] that `email_refusal` refuses could never sign in: say so."""
+    for role in ("dpo", "viewer"):
+        for email in getattr(roles, role):
+            refusal = email_refusal(email)
+            if refusal:
+                raise SettingsError(f"config.toml: 'roles.{role}' entry {ascii(email)}: {refusal}")
+
+
 def parse_settings(raw: dict[str, Any], *, base_dir: Path = ROOT, environ=None) -> Settings:
     """Settings from an already parsed TOML mapping; `environ` defaults to os.environ."""
     environ = os.environ if environ is None else environ
@@ -343,6 +380,7 @@ def parse_settings(raw: dict[str, Any], *, base_dir: Path = ROOT, environ=None) 
         max_rows = _coerce("display.max_rows", display["max_rows"], int)
         parts["policy"] = Policy(**{**parts["policy"].__dict__, "max_rows": max_rows})
     _check_policy(parts["policy"])
+    _check_roles(parts["roles"])
     settings = Settings(**parts, base_dir=base_dir)
     urls, sources = {}, {}
     for store in STORES:

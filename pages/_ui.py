@@ -22,7 +22,7 @@ from streamlit.runtime.pages_manager import PagesManager
 
 from data_access import audit, cached, export
 from data_access.clock import today_oslo
-from data_access.settings import Policy
+from data_access.settings import Policy, email_key, email_refusal
 
 DEMO_ACTOR = "demo@localhost"
 EDIT_KEY_PREFIX = "edit:"  # widgets of edit forms: not kept across pages (keep_widget_values)
@@ -89,17 +89,26 @@ def signin_configured() -> bool:
 def verified_email(claims: Mapping[str, Any]) -> tuple[str | None, str | None]:
     """(e-mail, None) for identity claims with a verified e-mail, else (None, the reason).
 
-    The e-mail is trimmed and lower-cased. When the identity provider sends the
-    `email_verified` claim it must be true (Google Workspace and Keycloak send it); a
-    provider that sends no such claim (Entra ID) vouches for the addresses it issues.
+    The e-mail is trimmed and lower-cased (`settings.email_key`); one that
+    `settings.email_refusal` refuses (a look-alike such as the Kelvin sign) is not accepted.
+    When the identity provider sends the `email_verified` claim it must be true (Google
+    Workspace and Keycloak send it); a provider that sends no such claim (Entra ID) vouches
+    for the addresses it issues.
     """
     email = claims.get("email")
-    email = email.strip().lower() if isinstance(email, str) else ""
+    email = email.strip() if isinstance(email, str) else ""
     if "@" not in email:
         return None, (
             "Your identity provider did not send an e-mail address, so the dashboard cannot "
             "tell who you are. Ask your administrator to release the e-mail claim to it."
         )
+    refusal = email_refusal(email)
+    if refusal:
+        return None, (
+            f"The dashboard does not accept the address {escape_markdown(ascii(email))}: "
+            f"{refusal}. Sign in with the address as your organisation writes it."
+        )
+    email = email_key(email)
     verified = claims.get("email_verified", True)
     if verified is not True and str(verified).lower() != "true":
         return None, (

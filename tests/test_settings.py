@@ -262,3 +262,40 @@ def test_database_descriptions_never_show_a_secret(tmp_path, url):
     settings = load_settings(write_config(tmp_path, ""), environ={"DPO_USERS_URL": url})
     assert "Hemmelig" not in settings.database_description("users")
     assert settings.database_description("users").startswith("$DPO_USERS_URL: ")
+
+
+KELVIN = "\u212a"  # KELVIN SIGN: lower-cases to the ASCII letter k
+
+
+@pytest.mark.parametrize(
+    "email",
+    [
+        f"{KELVIN}ari@example.com",  # Kelvin sign for K
+        "\uff4bari@example.com",  # full-width k
+        "kari@example.\u212bom",  # Angstrom sign
+        "\u0130ari@example.com",  # dotted capital I: lower-cases to two characters
+        "ka\u200bri@example.com",  # zero-width space
+        "kari@example.com\u0000",
+    ],
+)
+def test_r41_look_alike_addresses_get_no_role(tmp_path, email):
+    from data_access.settings import email_refusal
+
+    path = write_config(tmp_path, '[roles]\ndpo = ["kari@example.com", "iari@example.com"]\n')
+    roles = load_settings(path, environ={}).roles
+    assert roles.role_of(email) is None
+    assert email_refusal(email)
+    assert roles.role_of("KARI@example.COM") == "dpo"
+
+
+def test_r41_a_look_alike_address_in_roles_is_refused_by_name(tmp_path):
+    path = write_config(tmp_path, f'[roles]\nviewer = ["{KELVIN}ari@example.com"]\n')
+    with pytest.raises(SettingsError, match=r"'roles.viewer' entry '\\u212aari@example.com'"):
+        load_settings(path, environ={})
+
+
+def test_r41_non_ascii_letters_match_their_own_case_only(tmp_path):
+    path = write_config(tmp_path, '[roles]\ndpo = ["bjørn@plaato.example"]\n')
+    roles = load_settings(path, environ={}).roles
+    assert roles.role_of("BJØRN@plaato.example") == "dpo"
+    assert roles.role_of("bjorn@plaato.example") is None

@@ -78,6 +78,9 @@ def buttons(at: AppTest) -> set[str]:
         ({"email_verified": True}, None),
         ({"email": "not-an-address", "email_verified": True}, None),
         ({"email": 42}, None),
+        # Look-alikes: the Kelvin sign lower-cases to "k", the full-width k is NFKC "k".
+        ({"email": "\u212aari@plaato.example", "email_verified": True}, None),
+        ({"email": "\uff4bari@plaato.example", "email_verified": True}, None),
     ],
 )
 def test_r41_actor_is_the_verified_email(claims, email):
@@ -184,6 +187,17 @@ def test_r41_an_unverified_email_has_no_access_even_with_a_role(app_env):
     assert [t.value for t in at.title] == ["No access"]
     assert "has not verified the e-mail address" in texts(at.error)
     assert not at.dataframe
+
+
+def test_r41_a_kelvin_sign_look_alike_of_a_dpo_has_no_access(app_env, monkeypatch, tmp_path):
+    config = write_config(tmp_path, app_env.folder)
+    config.write_text(config.read_text().replace(DPO_EMAIL, "kari@plaato.example"))
+    monkeypatch.setattr(cached, "CONFIG_PATH", config)
+    at = run_app(email="\u212aari@plaato.example", email_verified=True)
+
+    assert [t.value for t in at.title] == ["No access"]
+    assert "changes under Unicode NFKC normalisation" in texts(at.error)
+    assert not at.dataframe and not at.metric
 
 
 def test_r41_roles_match_the_email_case_insensitively(app_env):
