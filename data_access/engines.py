@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import secrets
+import sqlite3
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -47,12 +48,19 @@ def _sqlite_pragmas(dbapi_conn, _record) -> None:
     cur.close()
 
 
-def make_engine(url: str) -> Engine:
-    """An Engine for `url` with the settings each dialect needs. Raises ArgumentError."""
+def make_engine(url: str, *, create_file: bool = True) -> Engine:
+    """An Engine for `url` with the settings each dialect needs. Raises ArgumentError.
+
+    With `create_file` False a SQLite file that does not exist is not created: connecting
+    raises OperationalError saying it is missing (a source database belongs to the company;
+    an empty new file would hide that it is gone, and every page would show nothing)."""
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
         engine = create_engine(parsed, connect_args={"check_same_thread": False})
         event.listen(engine, "connect", _sqlite_pragmas)
+        path = sqlite_file(engine)
+        if not create_file and path is not None:
+            event.listen(engine, "do_connect", _refuse_missing(path))
         return engine
     kwargs: dict = {"pool_pre_ping": True}
     if parsed.get_backend_name() == "mysql":
@@ -60,6 +68,26 @@ def make_engine(url: str) -> Engine:
     elif parsed.get_backend_name() == "postgresql":
         kwargs["connect_args"] = {"connect_timeout": 5}
     return create_engine(parsed, **kwargs)
+
+
+def sqlite_file(engine: Engine) -> Path | None:
+    """The file of a SQLite engine (relative to the working directory, as SQLite opens it);
+    None for another backend, an in-memory database or a `file:` URI."""
+    database = engine.url.database
+    if engine.url.get_backend_name() != "sqlite" or not database or database == ":memory:":
+        return None
+    return None if database.startswith("file:") else Path(database)
+
+
+def _refuse_missing(path: Path):
+    def check(_dialect, _record, _cargs, _cparams) -> None:
+        if not path.exists():
+            raise sqlite3.OperationalError(
+                f"the SQLite file {path} does not exist (a source database is never created "
+                "empty in its place)"
+            )
+
+    return check
 
 
 def shown_url(url: str) -> str:
@@ -142,7 +170,8 @@ class Databases:
         for store, url in zip(STORES, (users, consent, support, ledger), strict=True):
             shown[store] = shown_url(url)
             try:
-                engines[store] = make_engine(url)
+                # Only the ledger is the dashboard's own: it may be created by migrating it.
+                engines[store] = make_engine(url, create_file=store == "ledger")
             except Exception as exc:  # noqa: BLE001 - any parse/driver error names the store
                 reason = hide_secrets(f"{exc.__class__.__name__}: {exc}", url)
                 problems[store] = f"the URL {shown[store]} is not usable ({reason})"
@@ -176,9 +205,14 @@ class Databases:
     def create_all(self) -> None:
         """Create the three source schemas (demo and tests) and migrate the ledger to head.
 
-        Source tables that exist are left alone. Raises DatabaseUnavailable or SQLAlchemy
-        errors; the ledger migration runs under a lock so two first starts cannot race."""
+        A missing source SQLite file is created here (and only here: opening one never
+        creates it). Source tables that exist are left alone. Raises DatabaseUnavailable or
+        SQLAlchemy errors; the ledger migration runs under a lock so two first starts cannot
+        race."""
         for store, metadata in SOURCE_METADATA.items():
+            path = sqlite_file(self.engine(store))
+            if path is not None and not path.exists():
+                sqlite3.connect(path).close()
             metadata.create_all(self.engine(store))
         migrate_ledger(self.ledger)
 

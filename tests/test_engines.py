@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 from sqlalchemy import Engine, text
+from sqlalchemy.exc import OperationalError
 
 from data_access.engines import Databases, DatabaseUnavailable, PseudonymKeyMissing
 from data_access.settings import load_settings
@@ -104,6 +105,19 @@ def test_shown_urls_and_problems_hide_query_secrets(tmp_path, url, shown):
     assert PASSWORD not in repr(dbs.problems)
 
 
+def test_a_missing_sqlite_source_file_is_not_created_but_create_all_creates_it(tmp_path):
+    dbs = Databases.from_urls(**sqlite_urls(tmp_path), pseudonym_key=KEY)
+    with pytest.raises(OperationalError, match="does not exist"):
+        dbs.users.connect()
+    assert not (tmp_path / "users.sqlite").exists()
+    with dbs.ledger.connect():  # the ledger is the dashboard's own
+        pass
+    dbs.create_all()
+    with dbs.users.connect() as conn:
+        assert conn.execute(text("SELECT count(*) FROM accounts")).scalar_one() == 0
+    dbs.dispose()
+
+
 @pytest.mark.parametrize("key", [None, b"", ""])
 def test_r18_from_urls_without_a_pseudonym_key_refuses(tmp_path, key):
     with pytest.raises(PseudonymKeyMissing, match="no built-in key"):
@@ -119,6 +133,7 @@ def test_r18_from_urls_uses_the_key_it_is_given(tmp_path):
 
 
 def test_sqlite_files_run_in_wal_mode_with_a_busy_timeout(tmp_path):
+    (tmp_path / "users.sqlite").touch()
     dbs = Databases.from_urls(**sqlite_urls(tmp_path), pseudonym_key=KEY)
     with dbs.users.connect() as conn:
         assert conn.execute(text("PRAGMA journal_mode")).scalar_one() == "wal"

@@ -61,6 +61,7 @@ def test_malformed_url_is_reported_without_raising(tmp_path):
     urls = {**sqlite_urls(tmp_path), "users": "not a database url"}
     dbs = Databases.from_urls(**urls, pseudonym_key=KEY)
     for store in ("consent", "support"):
+        (tmp_path / f"{store}.sqlite").touch()  # an empty file is an empty SQLite database
         SOURCE_METADATA[store].create_all(dbs.engine(store))
     migrate_ledger(dbs.ledger)
 
@@ -81,6 +82,7 @@ def test_unreachable_servers_are_named_and_passwords_hidden(tmp_path):
         "ledger": "mysql+pymysql://dpo:s3cret-pw@127.0.0.1:1/ledger",
         "support": f"sqlite:///{tmp_path / 'missing-dir' / 'support.sqlite'}",
     }
+    (tmp_path / "consent.sqlite").touch()
     dbs = Databases.from_urls(**urls, pseudonym_key=KEY)
 
     found = health.check(dbs)
@@ -94,7 +96,11 @@ def test_unreachable_servers_are_named_and_passwords_hidden(tmp_path):
     assert problems["ledger"].message.startswith(
         "The ledger database at mysql+pymysql://dpo:***@127.0.0.1:1/ledger cannot be reached: "
     )
-    assert "unable to open database file" in problems["support"].message
+    assert problems["support"].message.startswith(
+        f"The support database at sqlite:///{tmp_path / 'missing-dir' / 'support.sqlite'} "
+        "cannot be reached: the SQLite file "
+    )
+    assert "does not exist" in problems["support"].message
     # consent is a fresh, empty SQLite file: every contract table is reported missing.
     assert [p.table for p in found if p.store == "consent"] == [
         "consent_events",
@@ -118,3 +124,24 @@ def test_unreachable_server_with_the_password_in_the_query_hides_it(tmp_path):
     )
     shown = repr(found) + frame.to_csv()
     assert "s3cret-pw" not in shown and "pw2x" not in shown
+
+
+def test_a_missing_sqlite_source_file_is_reported_missing_and_not_created(tmp_path):
+    dbs = Databases.from_urls(**sqlite_urls(tmp_path), pseudonym_key=KEY)
+    dbs.create_all()
+    dbs.dispose()
+    for suffix in ("", "-wal", "-shm"):
+        (tmp_path / f"users.sqlite{suffix}").unlink(missing_ok=True)
+    (tmp_path / "ledger.sqlite").unlink()
+    dbs = Databases.from_urls(**sqlite_urls(tmp_path), pseudonym_key=KEY)
+
+    found = health.check(dbs)
+
+    assert [(p.store, p.table) for p in found if p.store != "ledger"] == [("users", None)]
+    assert all(p.table for p in found if p.store == "ledger")  # a new, empty ledger
+    assert f"the SQLite file {tmp_path / 'users.sqlite'} does not exist" in found[0].message
+    assert not (tmp_path / "users.sqlite").exists()
+    # The ledger is the dashboard's own: opening it may create it (migrating fills it).
+    migrate_ledger(dbs.ledger)
+    assert [p.store for p in health.check(dbs)] == ["users"]
+    assert not (tmp_path / "users.sqlite").exists()
