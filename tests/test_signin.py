@@ -229,6 +229,18 @@ def test_r41_a_viewer_exports_and_the_export_is_recorded_under_the_viewer(app_en
     assert entries.iloc[0]["target"] == "accounts-nearing-deletion/accounts"
 
 
+def test_r40_plain_csv_keeps_formulas_so_only_a_dpo_is_offered_it_with_a_warning(app_env):
+    key = "export:accounts-nearing-deletion:accounts:format"
+    viewer = run_app(email=VIEWER_EMAIL, email_verified=True, page="accounts_nearing_deletion")
+    assert viewer.radio(key=key).options == ["CSV for Excel", "Excel workbook (.xlsx)"]
+
+    dpo = run_app(email=DPO_EMAIL, email_verified=True, page="accounts_nearing_deletion")
+    assert "Plain CSV (comma, for tools; unsafe in spreadsheets)" in dpo.radio(key=key).options
+    assert ui.PLAIN_CSV_WARNING not in texts(dpo.caption)
+    dpo.radio(key=key).set_value("plain").run(timeout=60)
+    assert ui.PLAIN_CSV_WARNING in texts(dpo.caption)
+
+
 def test_r41_a_dpo_signed_in_is_the_actor_of_an_export(app_env):
     at = run_app(email=DPO_EMAIL, email_verified=True, page="legal_holds")
 
