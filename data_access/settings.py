@@ -9,8 +9,12 @@ expected.
 
 from __future__ import annotations
 
+import contextlib
+import json
 import os
 import re
+import sqlite3
+import stat
 import tomllib
 import unicodedata
 import urllib.parse
@@ -189,12 +193,33 @@ class Settings:
 
     @property
     def demo_mode(self) -> bool:
-        """True when every database is the embedded demo SQLite file (RULES.md R41)."""
-        return all(self.is_demo_file(s) for s in STORES)
+        """True when every database is the embedded demo SQLite file and the demo folder
+        holds only what the demo generator made there (`demo_files_trusted`; RULES.md R41)."""
+        return all(self.is_demo_file(s) for s in STORES) and self.demo_files_trusted()
+
+    def demo_files_trusted(self) -> bool:
+        """True when demo_dir is reached without a symbolic link and each demo SQLite file in
+        it is a regular file (not a link) carrying the stamp that the generator's marker
+        (DEMO_MARKER, written by `demo.generate`) records. A folder with none of the files
+        yet (the first start, which generates them) is trusted: it shows nothing.
+
+        So a demo_dir such as `../../srv/real`, a folder of links to real databases, or a
+        real database copied over a demo file does not count as demo mode (no sign-in)."""
+        configured = self.base_dir / self.databases.demo_dir
+        if Path(os.path.abspath(configured)) != self.demo_dir:
+            return False  # a symbolic link on the way to the folder
+        recorded = _marker_stamp(self.demo_dir / DEMO_MARKER)
+        for store in STORES:
+            path = self.demo_dir / f"{store}.sqlite"
+            if os.path.lexists(path) and (recorded is None or demo_stamp(path) != recorded):
+                return False
+        return True
 
     def not_demo_files(self) -> list[str]:
-        """The stores whose URL is not the embedded demo file, in STORES order."""
-        return [s for s in STORES if not self.is_demo_file(s)]
+        """The stores whose URL is not the embedded demo file, in STORES order; every store
+        when the demo folder holds files the generator did not make (`demo_files_trusted`)."""
+        trusted = self.demo_files_trusted()
+        return [s for s in STORES if not (trusted and self.is_demo_file(s))]
 
     def database_description(self, store: str) -> str:
         """Where `store`'s URL comes from and what it points at, for messages: the variable
@@ -206,6 +231,41 @@ class Settings:
             path = hide_url_secrets(url)[len(scheme[0]) :].removeprefix("/")
             return f"{source}: the SQLite file {path or '(in memory)'}"
         return f"{source}: a {scheme['name'] if scheme else 'malformed'} URL"
+
+
+# --- the demo generator's marker ----------------------------------------------------------
+
+DEMO_MARKER = "demo-files.json"
+
+
+def demo_stamp(path: Path) -> int | None:
+    """The stamp the demo generator puts in a demo SQLite file (its `PRAGMA application_id`,
+    read-only), or None for a path that is not a regular file (a symbolic link is not
+    followed) or not a readable SQLite database."""
+    try:
+        if not stat.S_ISREG(path.lstat().st_mode):
+            return None
+        uri = f"file:{urllib.parse.quote(str(path))}?mode=ro"
+        with contextlib.closing(sqlite3.connect(uri, uri=True, timeout=5)) as conn:
+            return conn.execute("PRAGMA application_id").fetchone()[0]
+    except (OSError, sqlite3.Error):
+        return None
+
+
+def demo_marker_text(stamp: int) -> str:
+    """The marker the demo generator writes beside the demo files it stamped with `stamp`."""
+    return json.dumps({"written_by": "data_access.demo", "application_id": stamp})
+
+
+def _marker_stamp(path: Path) -> int | None:
+    """The stamp a marker records, or None when it is missing, a link or not a marker."""
+    try:
+        if not stat.S_ISREG(path.lstat().st_mode):
+            return None
+        stamp = json.loads(path.read_text(encoding="utf-8")).get("application_id")
+    except (OSError, ValueError, AttributeError):
+        return None
+    return stamp if isinstance(stamp, int) and stamp != 0 else None
 
 
 # --- secrets in URLs ---------------------------------------------------------------------
