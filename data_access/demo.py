@@ -21,6 +21,9 @@ from __future__ import annotations
 import argparse
 import contextlib
 import fcntl
+import os
+import secrets
+import sqlite3
 import sys
 import time
 from collections.abc import Callable, Iterable
@@ -46,13 +49,15 @@ from data_access.demo_people import build_pools
 from data_access.demo_plan import SCALES, AccountPlan, SubscriberPlan, Timeline
 from data_access.demo_support import contacts, plan_requests, request_intake
 from data_access.demo_users import accounts, invoices, members, sessions
-from data_access.engines import Databases, PseudonymKeyMissing, make_engine
+from data_access.engines import Databases, PseudonymKeyMissing, make_engine, sqlite_file
 from data_access.settings import (
     DEFAULT_CONFIG,
     DEMO_ANCHORS_FILE,
+    DEMO_MARKER,
     STORES,
     Settings,
     SettingsError,
+    demo_marker_text,
     load_settings,
 )
 
@@ -111,8 +116,15 @@ def generate(
         raise ValueError(f"Unknown scale {scale!r}; choose one of {', '.join(SCALES)}.")
     spec = SCALES[scale]
     as_of = as_of or today_oslo()
+    folder = demo_folder(dbs)
+    if folder is not None and not any(os.path.lexists(p) for p in _files_in(folder)):
+        # A fresh folder: every file in it will be the generator's, so it is marked before
+        # the first row is written and an interrupted first start is still demo data.
+        write_demo_marker(folder)  # creates the four files
     dbs.create_all()
     _refuse_non_empty(dbs)
+    if folder is not None:
+        write_demo_marker(folder)  # files that were there are demo files now: all empty
     tracker = _Tracker(progress, spec, timings if timings is not None else {})
     tracker.say("Planning the demo data")
     tl = Timeline(as_of)
@@ -253,6 +265,35 @@ def _locked(path: Path):
             yield
         finally:
             fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def demo_folder(dbs: Databases) -> Path | None:
+    """The folder of the four databases when they are SQLite files `<store>.sqlite` of one
+    folder (the demo layout), else None."""
+    files = [sqlite_file(dbs.engine(store)) for store in STORES]
+    if any(path is None for path in files):
+        return None
+    folder = files[0].resolve().parent
+    return folder if [p.resolve() for p in files] == _files_in(folder) else None
+
+
+def _files_in(folder: Path) -> list[Path]:
+    return [folder / f"{store}.sqlite" for store in STORES]
+
+
+def write_demo_marker(folder: Path) -> Path:
+    """Stamp the four demo SQLite files in `folder` with a new random stamp (their
+    `PRAGMA application_id`) and record it in the marker (`settings.DEMO_MARKER`), which
+    demo mode checks (RULES.md R41); returns the marker's path."""
+    stamp = secrets.randbelow(2**31 - 1) + 1
+    for path in _files_in(folder):
+        with contextlib.closing(sqlite3.connect(path)) as conn:
+            conn.execute(f"PRAGMA application_id = {stamp}")
+            conn.commit()
+    marker = folder / DEMO_MARKER
+    marker.unlink(missing_ok=True)  # never write through a link planted in its place
+    marker.write_text(demo_marker_text(stamp), encoding="utf-8")
+    return marker
 
 
 def demo_files(settings: Settings) -> list[Path]:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import secrets
+import sqlite3
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -19,7 +20,7 @@ from sqlalchemy import Engine, create_engine, event, text
 from sqlalchemy.engine import make_url
 
 from data_access.audit_chain import KEY_OPTION, derive_audit_key
-from data_access.settings import ROOT, STORES, Policy, Settings
+from data_access.settings import ROOT, STORES, Policy, Settings, hide_secrets, hide_url_secrets
 from data_access.tables import SOURCE_METADATA
 
 MIGRATIONS = ROOT / "data_access" / "migrations"
@@ -51,12 +52,19 @@ def _sqlite_pragmas(dbapi_conn, _record) -> None:
     cur.close()
 
 
-def make_engine(url: str) -> Engine:
-    """An Engine for `url` with the settings each dialect needs. Raises ArgumentError."""
+def make_engine(url: str, *, create_file: bool = True) -> Engine:
+    """An Engine for `url` with the settings each dialect needs. Raises ArgumentError.
+
+    With `create_file` False a SQLite file that does not exist is not created: connecting
+    raises OperationalError saying it is missing (a source database belongs to the company;
+    an empty new file would hide that it is gone, and every page would show nothing)."""
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
         engine = create_engine(parsed, connect_args={"check_same_thread": False})
         event.listen(engine, "connect", _sqlite_pragmas)
+        path = sqlite_file(engine)
+        if not create_file and path is not None:
+            event.listen(engine, "do_connect", _refuse_missing(path))
         return engine
     kwargs: dict = {"pool_pre_ping": True}
     if parsed.get_backend_name() == "mysql":
@@ -66,11 +74,39 @@ def make_engine(url: str) -> Engine:
     return create_engine(parsed, **kwargs)
 
 
-def _redacted(url: str) -> str:
+def sqlite_file(engine: Engine) -> Path | None:
+    """The file of a SQLite engine (relative to the working directory, as SQLite opens it);
+    None for another backend, an in-memory database or a `file:` URI."""
+    database = engine.url.database
+    if engine.url.get_backend_name() != "sqlite" or not database or database == ":memory:":
+        return None
+    return None if database.startswith("file:") else Path(database)
+
+
+def _refuse_missing(path: Path):
+    def check(_dialect, _record, _cargs, _cparams) -> None:
+        if not path.exists():
+            raise sqlite3.OperationalError(
+                f"the SQLite file {path} does not exist (a source database is never created "
+                "empty in its place)"
+            )
+
+    return check
+
+
+def shown_url(url: str) -> str:
+    """`url` as pages and logs may show it: every secret hidden (`hide_url_secrets`), or
+    "<malformed URL>" when SQLAlchemy cannot parse it (it is then not echoed at all)."""
     try:
-        return make_url(url).render_as_string(hide_password=True)
+        make_url(url)
     except Exception:  # noqa: BLE001 - a malformed URL is shown as "malformed", not echoed
         return "<malformed URL>"
+    return hide_url_secrets(url)
+
+
+def engine_url(engine: Engine) -> str:
+    """The URL `engine` was made from, secrets included: only for `hide_secrets`."""
+    return engine.url.render_as_string(hide_password=False)
 
 
 @dataclass
@@ -85,7 +121,7 @@ class Databases:
 
     engines: dict[str, Engine]
     policy: Policy = field(default_factory=Policy)
-    pseudonym_key: bytes = b"dpo-dashboard-test-key"
+    pseudonym_key: bytes = b""  # required: __post_init__ refuses an empty key
     settings: Settings | None = None
     problems: dict[str, str] = field(default_factory=dict)  # store -> why it has no engine
     urls: dict[str, str] = field(default_factory=dict)  # store -> URL with password hidden
@@ -93,6 +129,8 @@ class Databases:
     anchors_file: Path | None = None
 
     def __post_init__(self) -> None:
+        if not self.pseudonym_key:
+            raise PseudonymKeyMissing()
         # A copy per Databases (dataclasses.replace builds a new one), sharing the pool.
         self._keyed_ledger = (
             self.engines["ledger"].execution_options(**{KEY_OPTION: self.chain_key})
@@ -147,21 +185,26 @@ class Databases:
         anchors_file: Path | str | None = None,
     ) -> Databases:
         """Engines for four SQLAlchemy URLs. A malformed URL is recorded in `problems`.
-        `audit_key` and `anchors_file` as the class says."""
+        `audit_key` and `anchors_file` as the class says. `pseudonym_key` is required
+        (raises PseudonymKeyMissing when it is missing or empty): there is no built-in key,
+        since a key anyone can read makes pseudonyms reversible (RULES.md R18)."""
+        if not pseudonym_key:
+            raise PseudonymKeyMissing()
         engines, problems, shown = {}, {}, {}
         for store, url in zip(STORES, (users, consent, support, ledger), strict=True):
-            shown[store] = _redacted(url)
+            shown[store] = shown_url(url)
             try:
-                engines[store] = make_engine(url)
+                # Only the ledger is the dashboard's own: it may be created by migrating it.
+                engines[store] = make_engine(url, create_file=store == "ledger")
             except Exception as exc:  # noqa: BLE001 - any parse/driver error names the store
-                problems[store] = (
-                    f"the URL {shown[store]} is not usable ({exc.__class__.__name__}: {exc})"
-                )
-        key = pseudonym_key or b"dpo-dashboard-test-key"
+                reason = hide_secrets(f"{exc.__class__.__name__}: {exc}", url)
+                problems[store] = f"the URL {shown[store]} is not usable ({reason})"
         return cls(
             engines=engines,
             policy=policy or Policy(),
-            pseudonym_key=key.encode() if isinstance(key, str) else key,
+            pseudonym_key=pseudonym_key.encode()
+            if isinstance(pseudonym_key, str)
+            else pseudonym_key,
             settings=settings,
             problems=problems,
             urls=shown,
@@ -190,9 +233,14 @@ class Databases:
     def create_all(self) -> None:
         """Create the three source schemas (demo and tests) and migrate the ledger to head.
 
-        Source tables that exist are left alone. Raises DatabaseUnavailable or SQLAlchemy
-        errors; the ledger migration runs under a lock so two first starts cannot race."""
+        A missing source SQLite file is created here (and only here: opening one never
+        creates it). Source tables that exist are left alone. Raises DatabaseUnavailable or
+        SQLAlchemy errors; the ledger migration runs under a lock so two first starts cannot
+        race."""
         for store, metadata in SOURCE_METADATA.items():
+            path = sqlite_file(self.engine(store))
+            if path is not None and not path.exists():
+                sqlite3.connect(path).close()
             metadata.create_all(self.engine(store))
         migrate_ledger(self.ledger)
 
@@ -202,11 +250,20 @@ class Databases:
 
 
 class PseudonymKeyMissing(RuntimeError):
-    def __init__(self, var: str):
-        super().__init__(
-            f"Set the environment variable {var} to a secret key: pseudonyms of e-mails "
-            "(RULES.md R18) need it outside demo mode."
-        )
+    """No pseudonym key: outside demo mode `var` is unset, or a caller of `from_urls` gave
+    none (`var` None)."""
+
+    def __init__(self, var: str | None = None):
+        if var is None:
+            super().__init__(
+                "Databases needs a pseudonym_key: the secret key of the keyed hash of "
+                "e-mails (RULES.md R18). There is no built-in key; pass your own."
+            )
+        else:
+            super().__init__(
+                f"Set the environment variable {var} to a secret key: pseudonyms of e-mails "
+                "(RULES.md R18) need it outside demo mode."
+            )
 
 
 def demo_pseudonym_key(demo_dir: Path) -> bytes:

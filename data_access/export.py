@@ -4,7 +4,9 @@ Excel dialect (default): UTF-8 with BOM, `;` separator, decimal comma, fields wi
 newlines quoted, and text cells beginning with `= + - @ | %`, tab or CR prefixed with `'`
 (defusedcsv handles the first six; tab and CR are handled here). Numbers stay numbers.
 Plain dialect (`excel=False`): RFC 4180 for tools — UTF-8 without BOM, comma, decimal
-point, CRLF line ends, values unchanged.
+point, CRLF line ends, values unchanged, so a cell such as `=HYPERLINK(...)` stays a formula
+for a spreadsheet that opens the file: the pages label it unsafe for spreadsheets and offer
+it to DPOs only.
 XLSX (`to_xlsx_bytes`): one worksheet; numbers, booleans and dates typed as such, and every
 text cell stored as a string, so text that looks like a formula stays text.
 """

@@ -24,6 +24,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from data_access import consent, register, requests, retention
 from data_access.clock import today_oslo
 from data_access.engines import Databases, DatabaseUnavailable
+from data_access.failures import in_words
 
 COLUMNS = ["severity", "area", "promise", "reality", "count", "rule", "page", "problem"]
 SEVERITY_ORDER = ("high", "medium", "low", "ok", "unknown")
@@ -88,7 +89,7 @@ def _run(check: Check, data: Data) -> dict:
         count = int(check.count(data))
     except (DatabaseUnavailable, SQLAlchemyError) as exc:
         # One unreadable database leaves the other checks standing; the row says which.
-        reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        reason = in_words(exc)
         return {**row, "severity": "unknown", "reality": "Could not be checked.", "count": None,
                 "problem": reason}  # fmt: skip
     severity = check.severity if count else "ok"

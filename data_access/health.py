@@ -15,9 +15,9 @@ from sqlalchemy import MetaData, inspect
 from sqlalchemy.engine import Engine
 from sqlalchemy.engine.reflection import ObjectKind
 
-from data_access.engines import Databases
+from data_access.engines import Databases, engine_url, shown_url
 from data_access.ledger_tables import ledger_metadata
-from data_access.settings import STORES
+from data_access.settings import STORES, hide_secrets
 from data_access.tables import SOURCE_METADATA
 
 CONTRACT: dict[str, MetaData] = {**SOURCE_METADATA, "ledger": ledger_metadata}
@@ -81,7 +81,8 @@ def _check_store(dbs: Databases, store: str) -> list[Problem]:
     try:
         found = _columns_by_table(engine)
     except Exception as exc:  # noqa: BLE001 - any failure to reach or read is reported, never raised
-        return [Problem(store, None, None, _unreachable(store, engine, exc))]
+        shown = dbs.urls.get(store) or shown_url(engine_url(engine))
+        return [Problem(store, None, None, _unreachable(store, engine, exc, shown))]
     return list(_contract_gaps(store, found))
 
 
@@ -112,11 +113,9 @@ def _contract_gaps(store: str, found: dict[str, set[str]]):
                 )
 
 
-def _unreachable(store: str, engine: Engine, exc: Exception) -> str:
-    """Which database and the driver's reason, with the password blanked out."""
+def _unreachable(store: str, engine: Engine, exc: Exception, url: str) -> str:
+    """Which database (`url`, secrets already hidden) and the driver's reason, with every
+    secret of the engine's URL blanked out."""
     reason = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0]
-    password = engine.url.password
-    if password:
-        reason = reason.replace(str(password), "***")
-    url = engine.url.render_as_string(hide_password=True)
+    reason = hide_secrets(reason, engine_url(engine))
     return f"The {store} database at {url} cannot be reached: {reason}"

@@ -22,8 +22,10 @@ from sqlalchemy import Connection, and_, func, insert, or_, select, update
 
 from data_access import audit, rules
 from data_access.clock import today_oslo, utc_now
+from data_access.emails import normalised_email
 from data_access.engines import Databases
 from data_access.frames import read_frame
+from data_access.free_text import checked_text
 from data_access.ledger_tables import hold_blocks, legal_holds
 from data_access.results import ActionResult
 from data_access.tables import accounts, contacts
@@ -56,6 +58,9 @@ _ALL_COLUMNS = [
 def normalise_email(email: str | None) -> str:
     """An e-mail as holds and subject lookups compare it: trimmed and lower-case (R12)."""
     return (email or "").strip().lower()
+
+
+CASE_REF_MAX = legal_holds.c.case_ref.type.length  # characters the column holds
 
 
 # --- read functions ------------------------------------------------------------------------
@@ -284,17 +289,18 @@ def place_hold(
     pseudonymous reference only; reason and case reference stay in the hold.
     Placing the same active hold again (same scope, target and case_ref) returns the
     existing id without writing, so a double click places one hold.
-    Raises ValueError (nothing written) for: not exactly one scope, an e-mail without '@',
-    an unknown account or contact, an empty reason, case_ref or actor, an owner that is not
+    Raises ValueError (nothing written) for: not exactly one scope, an e-mail that is not an
+    address (`emails.normalised_email`), an unknown account or contact, an empty reason,
+    case_ref or actor, a NUL or more than `free_text.MAX_TEXT` characters in the reason
+    (CASE_REF_MAX in the case reference), an owner that is not
     an e-mail address, a review date not after `as_of`.
     """
     as_of = as_of or today_oslo()
     scope, target = _validated_scope(email, account_id, contact_id)
-    reason, case_ref, actor = (reason or "").strip(), (case_ref or "").strip(), _actor(actor)
+    reason = checked_text(reason, "reason")
+    case_ref, actor = checked_text(case_ref, "case reference", most=CASE_REF_MAX), _actor(actor)
     if not reason:
         raise ValueError("A legal hold needs a reason.")
-    if "\x00" in reason + case_ref:  # PostgreSQL cannot store NUL in text
-        raise ValueError("The reason and case reference cannot hold a NUL character.")
     if not case_ref:
         raise ValueError("A legal hold needs a case reference.")
     if review_on is None:
@@ -419,8 +425,8 @@ def _validated_scope(
             f"(got {len(given)})."
         )
     scope, target = given[0]
-    if scope == "email" and "@" not in target:
-        raise ValueError(f"'{target}' is not an e-mail address.")
+    if scope == "email":
+        target = normalised_email(target)  # refuses NUL and other control characters
     if scope != "email":
         target = _whole_number(target, f"The {scope} id")
     return scope, target

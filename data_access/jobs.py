@@ -41,6 +41,7 @@ from sqlalchemy import Connection, and_, func, insert, or_, select, update
 from data_access import audit
 from data_access.clock import utc_now
 from data_access.engines import Databases
+from data_access.failures import in_words
 from data_access.frames import read_frame
 from data_access.ledger_tables import job_steps, jobs
 from data_access.results import ActionResult
@@ -478,7 +479,7 @@ def done_by(
 
 
 def _failure_reason(step: dict, exc: Exception) -> str:
-    return f"{step['store']} failed at {step['step']}: {exc.__class__.__name__}: {exc}"
+    return f"{step['store']} failed at {step['step']}: {exc.__class__.__name__}: {in_words(exc)}"
 
 
 def _refuse(dbs: Databases, step: dict, ctx: StepContext, reason: str) -> None:

@@ -3,7 +3,7 @@
 
 Each save validates the values first (required fields, enumerated roles, legal bases and
 transfer mechanisms, ISO 3166-1 alpha-2 countries, dates not in the future, a mechanism that
-fits the country), then changes one row in one ledger transaction with an audit entry that
+fits the country, text without NUL and of at most `free_text.MAX_TEXT` characters), then changes one row in one ledger transaction with an audit entry that
 records the fields before and after: register values describe processing, not people, so
 they may appear in the audit log (RULES.md R18 keeps people out of it). A save can carry the
 row as the user saw it (`expected`): when someone else changed it meanwhile, nothing is
@@ -24,6 +24,7 @@ from data_access import audit
 from data_access import ledger_tables as lt
 from data_access.clock import today_oslo, utc_now
 from data_access.engines import Databases
+from data_access.free_text import MAX_TEXT, text_problem
 from data_access.register import EEA_COUNTRIES
 from data_access.results import ActionResult
 
@@ -170,9 +171,11 @@ def _text(
         if required:
             errors[field] = "Required."
         return None
-    limit = TEXT_LIMITS.get(field)
-    if limit and len(text) > limit:
-        errors[field] = f"At most {limit} characters."
+    limit = TEXT_LIMITS.get(field, MAX_TEXT)
+    if len(text) > limit:
+        errors[field] = f"At most {limit:,} characters."
+    elif problem := text_problem(text, "text"):  # a NUL: PostgreSQL cannot store it
+        errors[field] = problem
     return text
 
 

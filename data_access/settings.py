@@ -9,8 +9,15 @@ expected.
 
 from __future__ import annotations
 
+import contextlib
+import json
 import os
+import re
+import sqlite3
+import stat
 import tomllib
+import unicodedata
+import urllib.parse
 from dataclasses import dataclass, field, fields
 from datetime import date
 from pathlib import Path
@@ -75,15 +82,42 @@ class Roles:
     viewer: tuple[str, ...] = ()
 
     def role_of(self, email: str | None) -> str | None:
-        """'dpo', 'viewer' or None for an e-mail (case-insensitive)."""
-        if not email:
+        """'dpo', 'viewer' or None for an e-mail, compared by `email_key` (letter case aside,
+        the address as written). An address `email_refusal` refuses has no role (RULES.md R41)."""
+        if not email or email_refusal(email):
             return None
-        email = email.strip().lower()
-        if email in {e.lower() for e in self.dpo}:
+        key = email_key(email)
+        if key in {email_key(e) for e in self.dpo}:
             return "dpo"
-        if email in {e.lower() for e in self.viewer}:
+        if key in {email_key(e) for e in self.viewer}:
             return "viewer"
         return None
+
+
+def email_refusal(email: str) -> str | None:
+    """Why the (trimmed) address `email` may not be matched against [roles], or None.
+
+    Refused: an address that Unicode NFKC normalisation changes (the Kelvin sign K, a
+    full-width letter, a ligature: look-alikes of another address), one whose lower-case form
+    has more characters (the dotted capital I), and one with a control or invisible character.
+    Every other address lower-cases one character into one, and two such addresses share a
+    lower-case form only when they differ in the case of a letter that has exactly one other
+    case (checked over all of Unicode): no address folds into somebody else's.
+    """
+    email = email.strip()
+    if unicodedata.normalize("NFKC", email) != email:
+        return "it changes under Unicode NFKC normalisation (it may imitate another address)"
+    if len(email.lower()) != len(email):
+        return "its lower-case form has more characters than it has"
+    if any(unicodedata.category(c).startswith("C") for c in email):
+        return "it holds a control or invisible character"
+    return None
+
+
+def email_key(email: str) -> str:
+    """The form addresses are compared and recorded in: trimmed and lower-cased. Meant for
+    addresses `email_refusal` lets through."""
+    return email.strip().lower()
 
 
 @dataclass(frozen=True)
@@ -189,22 +223,151 @@ class Settings:
 
     @property
     def demo_mode(self) -> bool:
-        """True when every database is the embedded demo SQLite file (RULES.md R41)."""
-        return all(self.is_demo_file(s) for s in STORES)
+        """True when every database is the embedded demo SQLite file and the demo folder
+        holds only what the demo generator made there (`demo_files_trusted`; RULES.md R41)."""
+        return all(self.is_demo_file(s) for s in STORES) and self.demo_files_trusted()
+
+    def demo_files_trusted(self) -> bool:
+        """True when demo_dir is reached without a symbolic link and each demo SQLite file in
+        it is a regular file (not a link) carrying the stamp that the generator's marker
+        (DEMO_MARKER, written by `demo.generate`) records. A folder with none of the files
+        yet (the first start, which generates them) is trusted: it shows nothing.
+
+        So a demo_dir such as `../../srv/real`, a folder of links to real databases, or a
+        real database copied over a demo file does not count as demo mode (no sign-in)."""
+        configured = self.base_dir / self.databases.demo_dir
+        if Path(os.path.abspath(configured)) != self.demo_dir:
+            return False  # a symbolic link on the way to the folder
+        recorded = _marker_stamp(self.demo_dir / DEMO_MARKER)
+        for store in STORES:
+            path = self.demo_dir / f"{store}.sqlite"
+            if os.path.lexists(path) and (recorded is None or demo_stamp(path) != recorded):
+                return False
+        return True
 
     def not_demo_files(self) -> list[str]:
-        """The stores whose URL is not the embedded demo file, in STORES order."""
-        return [s for s in STORES if not self.is_demo_file(s)]
+        """The stores whose URL is not the embedded demo file, in STORES order; every store
+        when the demo folder holds files the generator did not make (`demo_files_trusted`)."""
+        trusted = self.demo_files_trusted()
+        return [s for s in STORES if not (trusted and self.is_demo_file(s))]
 
     def database_description(self, store: str) -> str:
         """Where `store`'s URL comes from and what it points at, for messages: the variable
         and the kind of database, never the URL itself (a server URL may hold a password)."""
         url = self.urls.get(store, "")
         source = self.url_sources.get(store, "demo file")
-        scheme = url.split(":", 1)[0] if ":" in url else ""
-        if scheme == "sqlite":
-            return f"{source}: the SQLite file {url.removeprefix('sqlite:///') or '(in memory)'}"
-        return f"{source}: a {scheme or 'malformed'} URL"
+        scheme = _SCHEME.match(url)
+        if scheme and scheme["name"] == "sqlite":
+            path = hide_url_secrets(url)[len(scheme[0]) :].removeprefix("/")
+            return f"{source}: the SQLite file {path or '(in memory)'}"
+        return f"{source}: a {scheme['name'] if scheme else 'malformed'} URL"
+
+
+# --- the demo generator's marker ----------------------------------------------------------
+
+DEMO_MARKER = "demo-files.json"
+
+
+def demo_stamp(path: Path) -> int | None:
+    """The stamp the demo generator puts in a demo SQLite file (its `PRAGMA application_id`,
+    read-only), or None for a path that is not a regular file (a symbolic link is not
+    followed) or not a readable SQLite database."""
+    try:
+        if not stat.S_ISREG(path.lstat().st_mode):
+            return None
+        uri = f"file:{urllib.parse.quote(str(path))}?mode=ro"
+        with contextlib.closing(sqlite3.connect(uri, uri=True, timeout=5)) as conn:
+            return conn.execute("PRAGMA application_id").fetchone()[0]
+    except (OSError, sqlite3.Error):
+        return None
+
+
+def demo_marker_text(stamp: int) -> str:
+    """The marker the demo generator writes beside the demo files it stamped with `stamp`."""
+    return json.dumps({"written_by": "data_access.demo", "application_id": stamp})
+
+
+def _marker_stamp(path: Path) -> int | None:
+    """The stamp a marker records, or None when it is missing, a link or not a marker."""
+    try:
+        if not stat.S_ISREG(path.lstat().st_mode):
+            return None
+        stamp = json.loads(path.read_text(encoding="utf-8")).get("application_id")
+    except (OSError, ValueError, AttributeError):
+        return None
+    return stamp if isinstance(stamp, int) and stamp != 0 else None
+
+
+# --- secrets in URLs ---------------------------------------------------------------------
+
+HIDDEN = "***"
+_SCHEME = re.compile(r"(?P<name>[A-Za-z][\w+.-]*)://")
+# A query or connection-string key whose value is a secret: password, passwd, pwd,
+# sslpassword, passphrase, token, secret, api_key, sslkey, credentials... Hiding a harmless
+# value (say a key file's path) costs nothing; showing a password costs the database.
+_SECRET_NAME = r"[\w.-]*(?:pass|pwd|token|secret|key|credential|auth)[\w.-]*"
+_SECRET_PAIR = re.compile(
+    rf"(?i)(?P<name>\b{_SECRET_NAME})(?P<sep>\s*=\s*)"
+    r"(?P<value>'[^']*'|\"[^\"]*\"|[^\s&;,'\"]+)"
+)
+# A URL inside free text (a driver's error message): scheme, then anything up to a space.
+_URL_IN_TEXT = re.compile(r"\b[A-Za-z][\w+.-]*://[^\s'\"<>]*")
+
+
+def _mask_userinfo(url: str) -> str:
+    """`url` with the password of `user:password@host` hidden. The password is taken to end
+    at the last '@' before the host's '/' or '?', so an unescaped '@' inside it is hidden
+    too (SQLAlchemy would read the rest as the host name)."""
+    scheme = _SCHEME.match(url)
+    if not scheme:
+        return url
+    head, rest = url[: scheme.end()], url[scheme.end() :]
+    at, colon = rest.find("@"), rest.find(":")
+    if at < 0 or not 0 <= colon < at or "/" in rest[:colon]:
+        return url
+    ends = [i for i in (rest.find("/", at), rest.find("?", at)) if i >= 0]
+    last_at = rest.rfind("@", 0, min(ends, default=len(rest)))
+    return f"{head}{rest[: colon + 1]}{HIDDEN}{rest[last_at:]}"
+
+
+def hide_url_secrets(url: str) -> str:
+    """`url` as it may be shown or logged: the userinfo password and the value of every
+    secret query parameter (`password`, `passwd`, `pwd`, `sslpassword`, `token`, `secret`,
+    `key`... any case) replaced by `***`; everything else as written. Never raises.
+
+    >>> hide_url_secrets("postgresql+psycopg://h/x?user=dpo&password=pw")
+    'postgresql+psycopg://h/x?user=dpo&password=***'
+    """
+    return _SECRET_PAIR.sub(_hide_pair, _mask_userinfo(url))
+
+
+def _hide_pair(match: re.Match) -> str:
+    return f"{match['name']}{match['sep']}{HIDDEN}"
+
+
+def url_secrets(url: str) -> list[str]:
+    """The secret values `url` holds (userinfo password, secret query values), as written
+    and percent-decoded, longest first: what must never appear in a message about it."""
+    found: set[str] = set()
+    masked = _mask_userinfo(url)
+    if masked != url:
+        start = masked.find(HIDDEN)
+        password = url[start : len(url) - (len(masked) - start - len(HIDDEN))]
+        # SQLAlchemy sends the password up to its first '@' (the rest becomes the host).
+        found |= {password, *(part for part in password.split("@") if len(part) >= 3)}
+    for match in _SECRET_PAIR.finditer(url):
+        found.add(match["value"].strip("'\""))
+    decoded = {urllib.parse.unquote_plus(value) for value in found}
+    return sorted((v for v in found | decoded if v), key=len, reverse=True)
+
+
+def hide_secrets(text: str, url: str = "") -> str:
+    """`text` (an error message, a log line) with every secret of `url` replaced by `***`,
+    and every URL or `password=...` pair inside it masked as `hide_url_secrets` does."""
+    for secret in url_secrets(url):
+        text = text.replace(secret, HIDDEN)
+    text = _URL_IN_TEXT.sub(lambda m: hide_url_secrets(m[0]), text)
+    return _SECRET_PAIR.sub(_hide_pair, text)
 
 
 # --- parsing -----------------------------------------------------------------------------
@@ -293,6 +456,15 @@ def _check_policy(policy: Policy) -> None:
         )
 
 
+def _check_roles(roles: Roles) -> None:
+    """An address in [roles] that `email_refusal` refuses could never sign in: say so."""
+    for role in ("dpo", "viewer"):
+        for email in getattr(roles, role):
+            refusal = email_refusal(email)
+            if refusal:
+                raise SettingsError(f"config.toml: 'roles.{role}' entry {ascii(email)}: {refusal}")
+
+
 def parse_settings(raw: dict[str, Any], *, base_dir: Path = ROOT, environ=None) -> Settings:
     """Settings from an already parsed TOML mapping; `environ` defaults to os.environ."""
     environ = os.environ if environ is None else environ
@@ -310,6 +482,7 @@ def parse_settings(raw: dict[str, Any], *, base_dir: Path = ROOT, environ=None) 
             value = _coerce(f"{section}.{key}", values[key], int)
             parts["policy"] = Policy(**{**parts["policy"].__dict__, name: value})
     _check_policy(parts["policy"])
+    _check_roles(parts["roles"])
     settings = Settings(**parts, base_dir=base_dir)
     urls, sources = {}, {}
     for store in STORES:

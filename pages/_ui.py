@@ -20,7 +20,7 @@ import pandas as pd
 import streamlit as st
 
 from data_access import audit, cached, clock, export
-from data_access.settings import Policy
+from data_access.settings import Policy, email_key, email_refusal
 
 DEMO_ACTOR = "demo@localhost"
 EDIT_KEY_PREFIX = "edit:"  # widgets of edit forms: not kept across pages (keep_widget_values)
@@ -75,17 +75,26 @@ def signin_configured() -> bool:
 def verified_email(claims: Mapping[str, Any]) -> tuple[str | None, str | None]:
     """(e-mail, None) for identity claims with a verified e-mail, else (None, the reason).
 
-    The e-mail is trimmed and lower-cased. When the identity provider sends the
-    `email_verified` claim it must be true (Google Workspace and Keycloak send it); a
-    provider that sends no such claim (Entra ID) vouches for the addresses it issues.
+    The e-mail is trimmed and lower-cased (`settings.email_key`); one that
+    `settings.email_refusal` refuses (a look-alike such as the Kelvin sign) is not accepted.
+    When the identity provider sends the `email_verified` claim it must be true (Google
+    Workspace and Keycloak send it); a provider that sends no such claim (Entra ID) vouches
+    for the addresses it issues.
     """
     email = claims.get("email")
-    email = email.strip().lower() if isinstance(email, str) else ""
+    email = email.strip() if isinstance(email, str) else ""
     if "@" not in email:
         return None, (
             "Your identity provider did not send an e-mail address, so the dashboard cannot "
             "tell who you are. Ask your administrator to release the e-mail claim to it."
         )
+    refusal = email_refusal(email)
+    if refusal:
+        return None, (
+            f"The dashboard does not accept the address {escape_markdown(ascii(email))}: "
+            f"{refusal}. Sign in with the address as your organisation writes it."
+        )
+    email = email_key(email)
     verified = claims.get("email_verified", True)
     if verified is not True and str(verified).lower() != "true":
         return None, (
@@ -463,9 +472,15 @@ def export_key(page: str, name: str) -> str:
 # Export formats: (label, file extension, MIME type).
 EXPORT_FORMATS = {
     "excel": ("CSV for Excel", "csv", "text/csv"),
-    "plain": ("Plain CSV (comma, for tools)", "csv", "text/csv"),
+    "plain": ("Plain CSV (comma, for tools; unsafe in spreadsheets)", "csv", "text/csv"),
     "xlsx": ("Excel workbook (.xlsx)", "xlsx", export.XLSX_MIME),
 }
+# The plain dialect keeps every value as it is, `=HYPERLINK(...)` included: a spreadsheet
+# would run it as a formula (RULES.md R40). Only a DPO is offered it, with this warning.
+PLAIN_CSV_WARNING = (
+    "Plain CSV keeps every value unchanged, formulas such as =HYPERLINK(…) included: open it "
+    "with tools, not with Excel, LibreOffice or Google Sheets."
+)
 # Re-reads a capped table at most this many times while it keeps growing underneath.
 _FULL_READ_TRIES = 4
 # CSV exports are encoded this many rows at a time.
@@ -483,7 +498,8 @@ def export_table(
 ) -> None:
     """A format choice (CSV for Excel, plain CSV, XLSX) and a "Prepare export" button that
     builds the file, audits a personal-data export once, then offers the download
-    (RULES.md R40).
+    (RULES.md R40). Plain CSV leaves formulas as they are: only a DPO is offered it, with
+    `PLAIN_CSV_WARNING`.
 
     The file holds every matching row: `shown` itself, or, when `shown` is capped and
     `full` is given, all rows read again through `full` (shaped like `shown`). The audit
@@ -499,13 +515,15 @@ def export_table(
     left, right = st.columns([1, 3], vertical_alignment="center")
     chosen = right.radio(
         "Export format",
-        list(EXPORT_FORMATS),
+        export_formats(identity().role),
         format_func=lambda f: EXPORT_FORMATS[f][0],
         horizontal=True,
         key=f"{key}:format",
         label_visibility="collapsed",
     )
     _label, extension, mime = EXPORT_FORMATS[chosen]
+    if chosen == "plain":
+        right.caption(PLAIN_CSV_WARNING)
     file_name = f"{page}-{name}-{day.isoformat()}.{extension}"
     fingerprint = _fingerprint(shown, filters, day, chosen)
     if left.button("Prepare export", key=f"{key}:prepare", disabled=shown.empty):
@@ -547,6 +565,11 @@ def export_table(
 
 # The old name, for pages written before XLSX.
 export_csv = export_table
+
+
+def export_formats(role: str | None) -> list[str]:
+    """The export formats offered to `role`: plain CSV (formulas unchanged) to a DPO only."""
+    return [f for f in EXPORT_FORMATS if f != "plain" or role == "dpo"]
 
 
 def export_rows(shown: pd.DataFrame, full: FullReader | None) -> tuple[pd.DataFrame, bool]:

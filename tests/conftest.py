@@ -27,6 +27,8 @@ BACKENDS = ["sqlite", "postgresql", "mariadb"]
 IN_CI = os.environ.get("CI", "").lower() == "true"
 # A fixed "today" for seeded data so expected values do not move with the calendar.
 SEED_AS_OF = date(2026, 11, 29)
+# The tests' own pseudonym key: Databases has no built-in one (RULES.md R18).
+TEST_PSEUDONYM_KEY = b"tests-own-pseudonym-key"
 
 
 @pytest.fixture(autouse=True)
@@ -90,7 +92,9 @@ def make_databases(
     anchors = tmp_path / "audit-anchors.log"
     if backend == "sqlite":
         urls = {s: f"sqlite:///{tmp_path / f'{s}.sqlite'}" for s in STORES}
-        dbs = Databases.from_urls(**urls, policy=policy, anchors_file=anchors)
+        dbs = Databases.from_urls(
+            **urls, policy=policy, pseudonym_key=TEST_PSEUDONYM_KEY, anchors_file=anchors
+        )
         dbs.create_all()
         yield dbs
         dbs.dispose()
@@ -99,7 +103,9 @@ def make_databases(
     prefix = f"dpo_t{uuid.uuid4().hex[:10]}"
     try:
         urls = {s: servers.create(f"{prefix}_{s}") for s in STORES}
-        dbs = Databases.from_urls(**urls, policy=policy, anchors_file=anchors)
+        dbs = Databases.from_urls(
+            **urls, policy=policy, pseudonym_key=TEST_PSEUDONYM_KEY, anchors_file=anchors
+        )
         dbs.create_all()
         yield dbs
         dbs.dispose()

@@ -106,6 +106,7 @@ def copy_demo(source: Path, target: Path) -> Path:
         with closing(sqlite3.connect(source / f"{store}.sqlite")) as from_db:
             with closing(sqlite3.connect(target / f"{store}.sqlite")) as to_db:
                 from_db.backup(to_db)
+    demo.write_demo_marker(target)  # a copy of the generator's files counts as its own
     return target
 
 

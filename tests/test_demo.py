@@ -9,9 +9,12 @@ from __future__ import annotations
 
 import hashlib
 import json
+import sqlite3
 import threading
+from contextlib import closing
 from datetime import date, datetime, timedelta
 from decimal import Decimal
+from pathlib import Path
 
 import pytest
 from sqlalchemy import func, insert, select
@@ -22,7 +25,8 @@ from data_access import tables as t
 from data_access.clock import oslo_date
 from data_access.engines import Databases
 from data_access.settings import STORES, load_settings
-from tests.conftest import SEED_AS_OF
+from tests import seeded
+from tests.conftest import SEED_AS_OF, TEST_PSEUDONYM_KEY
 
 POLICY_RECIPIENTS = (
     "US payment processor",
@@ -35,7 +39,10 @@ OPEN_STATUSES = ("received", "awaiting_identity", "in_progress", "extended")
 
 
 def _sqlite(tmp_dir) -> Databases:
-    return Databases.from_urls(**{s: f"sqlite:///{tmp_dir / f'{s}.sqlite'}" for s in STORES})
+    return Databases.from_urls(
+        **{s: f"sqlite:///{tmp_dir / f'{s}.sqlite'}" for s in STORES},
+        pseudonym_key=TEST_PSEUDONYM_KEY,
+    )
 
 
 @pytest.fixture(scope="module")
@@ -710,8 +717,14 @@ def test_ensure_demo_data_two_starts_at_once_generate_once(tmp_path):
 def test_ensure_demo_data_regenerates_an_interrupted_first_start(tmp_path):
     settings = load_settings(_config(tmp_path), environ={})
     dbs = Databases.from_settings(settings)
-    dbs.create_all()  # files exist, accounts empty: as if the first start stopped early
+
+    def stop(_fraction, _message):
+        raise KeyboardInterrupt  # the process stops as the first rows are planned
+
+    with pytest.raises(KeyboardInterrupt):
+        demo.generate(dbs, progress=stop)  # files exist, accounts empty
     dbs.dispose()
+    assert settings.demo_mode
     assert demo.ensure_demo_data(settings) is True
 
 
@@ -792,3 +805,73 @@ def test_r18_append_many_builds_the_chain_append_would(tmp_path):
     assert audit.verify_chain(bulk) == (True, None)
     for dbs in (one_by_one, bulk):
         dbs.dispose()
+
+
+# --- what counts as demo mode (RULES.md R41) ----------------------------------------------------
+
+
+def _demo_settings(config_dir: Path, demo_dir: str):
+    config_dir.mkdir(parents=True, exist_ok=True)
+    path = config_dir / "config.toml"
+    path.write_text(f"[databases]\ndemo_dir = {demo_dir!r}\n", encoding="utf-8")
+    return load_settings(path, environ={})
+
+
+@pytest.fixture(scope="module")
+def generated_demo(tmp_path_factory) -> Path:
+    """A folder the generator filled (tiny: only the marker and empty files matter here)."""
+    folder = tmp_path_factory.mktemp("generated")
+    dbs = _sqlite(folder)
+    with pytest.raises(KeyboardInterrupt):
+        demo.generate(dbs, progress=lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
+    dbs.dispose()
+    return folder
+
+
+def test_r41_the_generators_files_are_demo_mode_and_a_first_start_too(generated_demo, tmp_path):
+    assert (generated_demo / "demo-files.json").is_file()
+    assert _demo_settings(tmp_path / "a", str(generated_demo)).demo_mode
+    assert _demo_settings(tmp_path / "b", "data").demo_mode  # nothing there yet
+
+
+def test_r41_real_databases_outside_the_project_are_not_demo_mode(tmp_path):
+    real = tmp_path / "srv" / "real"
+    real.mkdir(parents=True)
+    for store in STORES:  # real SQLite databases under the demo names, no marker
+        sqlite3.connect(real / f"{store}.sqlite").close()
+    settings = _demo_settings(tmp_path / "app" / "conf", "../../srv/real")
+    assert settings.urls["users"] == f"sqlite:///{real / 'users.sqlite'}"
+    assert settings.demo_mode is False
+
+
+def test_r41_a_folder_of_links_to_demo_files_is_not_demo_mode(generated_demo, tmp_path):
+    links = tmp_path / "links"
+    links.mkdir()
+    for name in [f"{s}.sqlite" for s in STORES] + ["demo-files.json"]:
+        (links / name).symlink_to(generated_demo / name)
+    assert _demo_settings(tmp_path, str(links)).demo_mode is False
+    (tmp_path / "linked-folder").symlink_to(generated_demo, target_is_directory=True)
+    assert _demo_settings(tmp_path, "linked-folder").demo_mode is False
+
+
+def test_r41_a_database_copied_over_a_demo_file_is_not_demo_mode(generated_demo, tmp_path):
+    folder = seeded.copy_demo(generated_demo, tmp_path / "demo")  # a copy stays demo data
+    assert _demo_settings(tmp_path, str(folder)).demo_mode is True
+    (folder / "users.sqlite").unlink()
+    with closing(sqlite3.connect(folder / "users.sqlite")) as real:  # not the generator's
+        real.execute("CREATE TABLE accounts (id INTEGER PRIMARY KEY, email TEXT)")
+    assert _demo_settings(tmp_path, str(folder)).demo_mode is False
+    (folder / "demo-files.json").write_text('{"application_id": 0}', encoding="utf-8")
+    assert _demo_settings(tmp_path, str(folder)).demo_mode is False
+
+
+def test_r41_files_not_made_by_the_generator_are_named_as_not_demo_files(tmp_path):
+    folder = tmp_path / "data"
+    folder.mkdir()
+    sqlite3.connect(folder / "users.sqlite").close()
+    settings = _demo_settings(tmp_path, "data")
+    assert settings.demo_mode is False
+    assert settings.not_demo_files() == list(STORES)
+    with pytest.raises(ValueError, match="Only the demo SQLite files"):
+        demo.remove_demo_files(settings)  # real files are never deleted as demo files
+    assert (folder / "users.sqlite").exists()

@@ -8,9 +8,11 @@ from pathlib import Path
 
 import pytest
 from sqlalchemy import Engine, text
+from sqlalchemy.exc import OperationalError
 
 from data_access.engines import Databases, DatabaseUnavailable, PseudonymKeyMissing
 from data_access.settings import load_settings
+from tests.conftest import TEST_PSEUDONYM_KEY as KEY
 
 PASSWORD = "s3cret-pw"
 
@@ -46,7 +48,7 @@ def settings_for(tmp_path: Path, environ: dict[str, str]):
 )
 def test_malformed_url_makes_only_that_store_unavailable_without_its_password(tmp_path, url, shown):
     urls = {**sqlite_urls(tmp_path), "users": url}
-    dbs = Databases.from_urls(**urls)
+    dbs = Databases.from_urls(**urls, pseudonym_key=KEY)
     assert set(dbs.problems) == {"users"}
     with pytest.raises(DatabaseUnavailable) as raised:
         dbs.users  # noqa: B018 - the property is what pages touch
@@ -63,7 +65,9 @@ def test_malformed_url_makes_only_that_store_unavailable_without_its_password(tm
 
 
 def test_create_all_with_an_unusable_store_raises_database_unavailable(tmp_path):
-    dbs = Databases.from_urls(**{**sqlite_urls(tmp_path), "support": "::nonsense::"})
+    dbs = Databases.from_urls(
+        **{**sqlite_urls(tmp_path), "support": "::nonsense::"}, pseudonym_key=KEY
+    )
     with pytest.raises(DatabaseUnavailable, match="support"):
         dbs.create_all()
 
@@ -73,13 +77,64 @@ def test_shown_urls_hide_the_password(tmp_path):
         **sqlite_urls(tmp_path),
         "users": f"postgresql+psycopg://dpo:{PASSWORD}@db.example:5432/users",
     }
-    dbs = Databases.from_urls(**urls)
+    dbs = Databases.from_urls(**urls, pseudonym_key=KEY)
     assert dbs.urls["users"] == "postgresql+psycopg://dpo:***@db.example:5432/users"
     assert dbs.problems == {}
 
 
+@pytest.mark.parametrize(
+    "url, shown",
+    [
+        (
+            f"postgresql+psycopg://db.example/users?user=dpo&password={PASSWORD}",
+            "postgresql+psycopg://db.example/users?user=dpo&password=***",
+        ),
+        (
+            f"mysql+pymysql://dpo:{PASSWORD}@db.example/users?ssl_key=/k.pem&pwd={PASSWORD}",
+            "mysql+pymysql://dpo:***@db.example/users?ssl_key=***&pwd=***",
+        ),
+        (
+            f"mysql+nosuchdriver://db.example/users?passwd={PASSWORD}",
+            "mysql+nosuchdriver://db.example/users?passwd=***",
+        ),
+    ],
+)
+def test_shown_urls_and_problems_hide_query_secrets(tmp_path, url, shown):
+    dbs = Databases.from_urls(**{**sqlite_urls(tmp_path), "users": url}, pseudonym_key=KEY)
+    assert dbs.urls["users"] == shown
+    assert PASSWORD not in repr(dbs.problems)
+
+
+def test_a_missing_sqlite_source_file_is_not_created_but_create_all_creates_it(tmp_path):
+    dbs = Databases.from_urls(**sqlite_urls(tmp_path), pseudonym_key=KEY)
+    with pytest.raises(OperationalError, match="does not exist"):
+        dbs.users.connect()
+    assert not (tmp_path / "users.sqlite").exists()
+    with dbs.ledger.connect():  # the ledger is the dashboard's own
+        pass
+    dbs.create_all()
+    with dbs.users.connect() as conn:
+        assert conn.execute(text("SELECT count(*) FROM accounts")).scalar_one() == 0
+    dbs.dispose()
+
+
+@pytest.mark.parametrize("key", [None, b"", ""])
+def test_r18_from_urls_without_a_pseudonym_key_refuses(tmp_path, key):
+    with pytest.raises(PseudonymKeyMissing, match="no built-in key"):
+        Databases.from_urls(**sqlite_urls(tmp_path), pseudonym_key=key)
+    with pytest.raises(PseudonymKeyMissing):
+        Databases.from_urls(**sqlite_urls(tmp_path))
+    with pytest.raises(PseudonymKeyMissing):
+        Databases(engines={})
+
+
+def test_r18_from_urls_uses_the_key_it_is_given(tmp_path):
+    assert Databases.from_urls(**sqlite_urls(tmp_path), pseudonym_key="k1").pseudonym_key == b"k1"
+
+
 def test_sqlite_files_run_in_wal_mode_with_a_busy_timeout(tmp_path):
-    dbs = Databases.from_urls(**sqlite_urls(tmp_path))
+    (tmp_path / "users.sqlite").touch()
+    dbs = Databases.from_urls(**sqlite_urls(tmp_path), pseudonym_key=KEY)
     with dbs.users.connect() as conn:
         assert conn.execute(text("PRAGMA journal_mode")).scalar_one() == "wal"
         assert conn.execute(text("PRAGMA busy_timeout")).scalar_one() == 30000
@@ -88,7 +143,8 @@ def test_sqlite_files_run_in_wal_mode_with_a_busy_timeout(tmp_path):
 
 
 def test_a_companys_on_delete_cascade_is_enforced_on_sqlite(tmp_path):
-    dbs = Databases.from_urls(**sqlite_urls(tmp_path))
+    (tmp_path / "support.sqlite").touch()
+    dbs = Databases.from_urls(**sqlite_urls(tmp_path), pseudonym_key=KEY)
     with dbs.support.begin() as conn:
         conn.execute(text("CREATE TABLE parent (id INTEGER PRIMARY KEY)"))
         conn.execute(

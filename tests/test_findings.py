@@ -139,7 +139,7 @@ def test_a_broken_database_leaves_its_checks_unknown_and_the_others_counted(sqli
     for key in (("Customer service", "R16"), ("Data-subject requests", "R8")):
         assert checks[key]["severity"] == "unknown"
         assert checks[key]["count"] is pd_na or checks[key]["count"] is None
-        assert "unable to open database file" in checks[key]["problem"]
+        assert "support.sqlite does not exist" in checks[key]["problem"]
     assert checks[("Invoices", "R15")]["count"] == 1
     assert checks[("Accounts", "R13")]["count"] == 1
     broken.dispose()

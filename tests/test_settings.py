@@ -240,3 +240,81 @@ def test_r41_roles_match_case_insensitively(tmp_path):
     assert roles.role_of("cfo@plaato.example") == "viewer"
     assert roles.role_of("someone@plaato.example") is None
     assert roles.role_of(None) is None
+
+
+SECRET = "Hemmelig-9x"
+# Every form a database URL can carry a secret in (the userinfo password, a query parameter
+# of any case, quoted, repeated, percent-encoded, an unescaped '@' inside the password).
+SECRET_URLS = [
+    f"postgresql+psycopg://db.example/users?user=dpo&password={SECRET}",
+    f"postgresql+psycopg://dpo:{SECRET}@db.example:5432/users",
+    f"mysql+pymysql://dpo:{SECRET}@db.example:3306/users?charset=utf8mb4",
+    f"postgresql+psycopg://dpo:{SECRET}@x@db.example/users?user=a@b.example",
+    "postgresql+psycopg://dpo:Hemmelig%2D9x@db.example/users",
+    f"postgresql+psycopg://db.example/users?sslmode=require&sslpassword={SECRET}",
+    f"mysql+pymysql://db.example/users?passwd={SECRET}",
+    f"mysql+pymysql://db.example/users?PWD={SECRET}",
+    f"postgresql+psycopg://db.example/users?password=first&password={SECRET}",
+    f"postgresql+psycopg://db.example/users?token={SECRET}&secret={SECRET}",
+    f"postgresql+psycopg://db.example/users?api_key={SECRET}",
+    f"sqlite:////srv/dpo/users.sqlite?key={SECRET}",
+]
+
+
+@pytest.mark.parametrize("url", SECRET_URLS)
+def test_every_secret_in_a_url_is_hidden_and_the_rest_kept(url):
+    from data_access.settings import hide_secrets, hide_url_secrets
+
+    shown = hide_url_secrets(url)
+    assert SECRET not in shown and "Hemmelig" not in shown
+    assert "***" in shown
+    assert shown.split("://")[0] == url.split("://")[0]
+    assert ("db.example" in shown) == ("db.example" in url)
+    message = f"could not connect to {url}: password {SECRET} refused, Hemmelig-9x"
+    assert "Hemmelig" not in hide_secrets(message, url)
+    # Without the URL, the secret still does not survive inside a URL or a `password=` pair.
+    assert "Hemmelig" not in hide_secrets(f"failed: {url}")
+
+
+@pytest.mark.parametrize("url", SECRET_URLS)
+def test_database_descriptions_never_show_a_secret(tmp_path, url):
+    settings = load_settings(write_config(tmp_path, ""), environ={"DPO_USERS_URL": url})
+    assert "Hemmelig" not in settings.database_description("users")
+    assert settings.database_description("users").startswith("$DPO_USERS_URL: ")
+
+
+KELVIN = "\u212a"  # KELVIN SIGN: lower-cases to the ASCII letter k
+
+
+@pytest.mark.parametrize(
+    "email",
+    [
+        f"{KELVIN}ari@example.com",  # Kelvin sign for K
+        "\uff4bari@example.com",  # full-width k
+        "kari@example.\u212bom",  # Angstrom sign
+        "\u0130ari@example.com",  # dotted capital I: lower-cases to two characters
+        "ka\u200bri@example.com",  # zero-width space
+        "kari@example.com\u0000",
+    ],
+)
+def test_r41_look_alike_addresses_get_no_role(tmp_path, email):
+    from data_access.settings import email_refusal
+
+    path = write_config(tmp_path, '[roles]\ndpo = ["kari@example.com", "iari@example.com"]\n')
+    roles = load_settings(path, environ={}).roles
+    assert roles.role_of(email) is None
+    assert email_refusal(email)
+    assert roles.role_of("KARI@example.COM") == "dpo"
+
+
+def test_r41_a_look_alike_address_in_roles_is_refused_by_name(tmp_path):
+    path = write_config(tmp_path, f'[roles]\nviewer = ["{KELVIN}ari@example.com"]\n')
+    with pytest.raises(SettingsError, match=r"'roles.viewer' entry '\\u212aari@example.com'"):
+        load_settings(path, environ={})
+
+
+def test_r41_non_ascii_letters_match_their_own_case_only(tmp_path):
+    path = write_config(tmp_path, '[roles]\ndpo = ["bjørn@plaato.example"]\n')
+    roles = load_settings(path, environ={}).roles
+    assert roles.role_of("BJØRN@plaato.example") == "dpo"
+    assert roles.role_of("bjorn@plaato.example") is None

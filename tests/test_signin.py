@@ -78,6 +78,9 @@ def buttons(at: AppTest) -> set[str]:
         ({"email_verified": True}, None),
         ({"email": "not-an-address", "email_verified": True}, None),
         ({"email": 42}, None),
+        # Look-alikes: the Kelvin sign lower-cases to "k", the full-width k is NFKC "k".
+        ({"email": "\u212aari@plaato.example", "email_verified": True}, None),
+        ({"email": "\uff4bari@plaato.example", "email_verified": True}, None),
     ],
 )
 def test_r41_actor_is_the_verified_email(claims, email):
@@ -186,6 +189,17 @@ def test_r41_an_unverified_email_has_no_access_even_with_a_role(app_env):
     assert not at.dataframe
 
 
+def test_r41_a_kelvin_sign_look_alike_of_a_dpo_has_no_access(app_env, monkeypatch, tmp_path):
+    config = write_config(tmp_path, app_env.folder)
+    config.write_text(config.read_text().replace(DPO_EMAIL, "kari@plaato.example"))
+    monkeypatch.setattr(cached, "CONFIG_PATH", config)
+    at = run_app(email="\u212aari@plaato.example", email_verified=True)
+
+    assert [t.value for t in at.title] == ["No access"]
+    assert "changes under Unicode NFKC normalisation" in texts(at.error)
+    assert not at.dataframe and not at.metric
+
+
 def test_r41_roles_match_the_email_case_insensitively(app_env):
     at = run_app(email=DPO_EMAIL.upper(), email_verified=True)
 
@@ -213,6 +227,18 @@ def test_r41_a_viewer_exports_and_the_export_is_recorded_under_the_viewer(app_en
     assert len(entries) == before + 1
     assert entries.iloc[0]["actor"] == VIEWER_EMAIL
     assert entries.iloc[0]["target"] == "accounts-nearing-deletion/accounts"
+
+
+def test_r40_plain_csv_keeps_formulas_so_only_a_dpo_is_offered_it_with_a_warning(app_env):
+    key = "export:accounts-nearing-deletion:accounts:format"
+    viewer = run_app(email=VIEWER_EMAIL, email_verified=True, page="accounts_nearing_deletion")
+    assert viewer.radio(key=key).options == ["CSV for Excel", "Excel workbook (.xlsx)"]
+
+    dpo = run_app(email=DPO_EMAIL, email_verified=True, page="accounts_nearing_deletion")
+    assert "Plain CSV (comma, for tools; unsafe in spreadsheets)" in dpo.radio(key=key).options
+    assert ui.PLAIN_CSV_WARNING not in texts(dpo.caption)
+    dpo.radio(key=key).set_value("plain").run(timeout=60)
+    assert ui.PLAIN_CSV_WARNING in texts(dpo.caption)
 
 
 def test_r41_a_dpo_signed_in_is_the_actor_of_an_export(app_env):

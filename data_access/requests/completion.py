@@ -40,6 +40,7 @@ from data_access.requests.workflow import (
     check_state,
     intake_row,
     read_state,
+    refuse_unstorable,
     run_step,
 )
 from data_access.results import ActionResult
@@ -168,6 +169,7 @@ def _complete(
     idempotency_key: str | None,
     progress: Progress | None,
 ) -> None:
+    refuse_unstorable(note or "", "note")
     row = intake_row(dbs, request_id)
     with dbs.ledger.connect() as conn:
         state = read_state(conn, row)
@@ -574,6 +576,7 @@ def close_recipient_task(
     try:
         if outcome not in TASK_OUTCOMES:
             raise RequestRefused(f"The outcome must be one of {', '.join(TASK_OUTCOMES)}.")
+        refuse_unstorable(reason or "", "reason")
         if outcome == "not_possible" and not reason:
             raise RequestRefused(
                 "Say why notifying this recipient is impossible or disproportionate (R11)."

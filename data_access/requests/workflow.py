@@ -30,6 +30,7 @@ from sqlalchemy import Connection, func, insert, select, update
 from data_access import audit
 from data_access.clock import oslo_date, today_oslo, utc_now
 from data_access.engines import Databases
+from data_access.free_text import MAX_TEXT, text_problem
 from data_access.ledger_tables import request_cases, request_events
 from data_access.requests.queries import (
     CLOSED_STATUSES,
@@ -162,13 +163,12 @@ def confirm_identity(
     method = (method or "").strip()
 
     def decide(conn: Connection, state: CaseState, as_of: date) -> Change:
+        refuse_unstorable(method, "description of the check", most=METHOD_MAX)
         if not method:
             raise RequestRefused(
                 "Say how the identity was checked (for example: reply from the e-mail address "
                 "on the account). No identity documents are stored (R5)."
             )
-        if len(method) > METHOD_MAX:
-            raise RequestRefused(f"Describe the check in at most {METHOD_MAX} characters.")
         if state.get("identity_confirmed_on") is not None:
             raise RequestRefused(
                 f"The identity was already confirmed on "
@@ -217,6 +217,7 @@ def extend_request(
     reason = (reason or "").strip()
 
     def decide(conn: Connection, state: CaseState, as_of: date) -> Change:
+        refuse_unstorable(reason, "reason")
         base = base_due_date(state.received_on, state.case, as_of, dbs.policy)
         if state.get("extended"):
             notified = state.get("extension_notified_on")
@@ -288,6 +289,7 @@ def refuse_request(
     reason = (reason or "").strip()
 
     def decide(conn: Connection, state: CaseState, as_of: date) -> Change:
+        refuse_unstorable(reason, "reason")
         if not reason:
             raise RequestRefused(
                 "A refusal needs a written reason, which the data subject is told (R6, R7)."
@@ -334,6 +336,7 @@ def withdraw_request(
     note = (note or "").strip() or "The data subject withdrew the request."
 
     def decide(conn: Connection, state: CaseState, as_of: date) -> Change:
+        refuse_unstorable(note, "note")
         return Change(
             event="withdrawn",
             values={"status": "withdrawn", "closed_on": as_of, "outcome_note": note},
@@ -402,6 +405,14 @@ def _run(
     else:
         result.succeeded.append(request_id)
     return result
+
+
+def refuse_unstorable(text: str, what: str, *, most: int = MAX_TEXT) -> None:
+    """Raise RequestRefused when `text` cannot be stored (`free_text.text_problem`: a NUL,
+    which PostgreSQL refuses, or more than `most` characters)."""
+    problem = text_problem(text, what, most=most)
+    if problem:
+        raise RequestRefused(problem)
 
 
 def run_step(
