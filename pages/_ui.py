@@ -19,7 +19,7 @@ from typing import Any
 import pandas as pd
 import streamlit as st
 
-from data_access import audit, cached, clock, export
+from data_access import audit, cached, clock, export, failures
 from data_access.settings import Policy, email_key, email_refusal
 
 DEMO_ACTOR = "demo@localhost"
@@ -273,9 +273,8 @@ def fetch(function: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
     except Exception as exc:
         if not cached.is_database_error(exc):
             raise
-        # The first line names the database error; the rest would echo SQL and parameters.
-        reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
-        st.error(f"Could not read the data: {escape_markdown(reason)}", icon="🛑")
+        # In words, values blanked; the SQL goes to the server log only.
+        st.error(f"Could not read the data: {escape_markdown(failures.in_words(exc))}", icon="🛑")
         st.stop()
 
 

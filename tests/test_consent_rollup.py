@@ -7,7 +7,6 @@ subject, forgetting a person, the audited rebuild and the pseudonymous ledger ro
 
 from __future__ import annotations
 
-import sqlite3
 from datetime import date, datetime, timedelta
 from unittest import mock
 
@@ -16,7 +15,7 @@ from hypothesis import strategies as st
 from sqlalchemy import delete, func, insert, select, update
 from streamlit.testing.v1 import AppTest
 
-from data_access import audit, consent, consent_rollup, retention
+from data_access import audit, cached, consent, consent_rollup, retention
 from data_access import ledger_tables as lt
 from data_access.engines import Databases
 from data_access.settings import STORES
@@ -455,13 +454,12 @@ def test_r12_an_erasure_during_a_build_cancels_it(sqlite_dbs, monkeypatch):
 
 
 def test_r21_consent_page_shows_new_events_on_the_next_run(seeded_demo, monkeypatch, tmp_path):
-    for store in ("users", "consent", "support", "ledger"):  # a copy: this test adds events
-        with sqlite3.connect(seeded_demo.folder / f"{store}.sqlite") as source:
-            with sqlite3.connect(tmp_path / f"{store}.sqlite") as target:
-                source.backup(target)
-    env = seeded_demo.environment()
-    for name, value in env.items():
+    # A copy (this test adds events) in demo mode, the page run on its own (it gates itself).
+    seeded.copy_demo(seeded_demo.folder, tmp_path)
+    for name, value in seeded_demo.environment().items():
         monkeypatch.setenv(name, value.replace(str(seeded_demo.folder), str(tmp_path)))
+    monkeypatch.setattr(cached, "CONFIG_PATH", seeded.write_config(tmp_path, tmp_path))
+    seeded.pin_today(monkeypatch)
 
     dbs = Databases.from_urls(
         **{s: f"sqlite:///{tmp_path / f'{s}.sqlite'}" for s in STORES},

@@ -568,7 +568,13 @@ def test_r18_a_failed_scan_leaves_the_erasure_partial_and_resume_finishes_it(
 # --- an erasure killed mid-job -----------------------------------------------------------------
 
 RESUMING = "other.dpo@plaato.example"
-ERASURE_STEPS = ("erase_users", "erase_consent", "erase_support", "erase_ledger_copies")
+ERASURE_STEPS = (
+    "erase_users",
+    "erase_consent",
+    "erase_support",
+    "erase_ledger_copies",
+    "scan_residue",
+)
 
 
 @pytest.mark.parametrize("pause_at", ["after_batch", "before_done_marks"])

@@ -244,6 +244,7 @@ def test_r12_an_interrupted_erasure_is_resumed_from_the_request_page(demo_copy, 
         "erase_consent": ui.DEMO_ACTOR,  # the DPO who resumed it
         "erase_support": ui.DEMO_ACTOR,
         "erase_ledger_copies": ui.DEMO_ACTOR,
+        "scan_residue": ui.DEMO_ACTOR,
     }
     assert audit.verify_chain(dbs) == (True, None)
 
