@@ -30,6 +30,7 @@ USERS = [{"sub": DPO_EMAIL, "email": DPO_EMAIL, "email_verified": True}]
 
 def small_demo(folder: Path) -> Path:
     """The small demo data generated into `folder` (the demo file names)."""
+    folder.mkdir(parents=True, exist_ok=True)
     urls = {store: f"sqlite:///{folder / f'{store}.sqlite'}" for store in STORES}
     dbs = Databases.from_urls(**urls, pseudonym_key=PSEUDONYM_KEY)
     demo.generate(dbs, scale="small", seed=DEMO_SEED, as_of=SEED_AS_OF, progress=None)
