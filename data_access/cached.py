@@ -37,6 +37,7 @@ from data_access import (
     retention,
     subjects,
 )
+from data_access import erasure_preview as erasure_preview_of
 from data_access import findings as policy_checks
 from data_access.engines import Databases, DatabaseUnavailable
 from data_access.requests import duplicates as request_duplicates
@@ -363,6 +364,12 @@ REGISTER_CACHES = (
 def find_subject(email: str) -> dict[str, pd.DataFrame]:
     """`subjects.find_subject`: "store.table" -> that person's rows."""
     return subjects.find_subject(databases(), email)
+
+
+@st.cache_data(ttl=TTL_SECONDS, show_spinner=False, max_entries=20)
+def erasure_preview(email: str, as_of: date) -> erasure_preview_of.ErasurePreview:
+    """`erasure_preview.erasure_preview`: what an erasure would do, per store, with counts."""
+    return erasure_preview_of.erasure_preview(databases(), email, as_of=as_of)
 
 
 @st.cache_data(ttl=TTL_SECONDS, show_spinner=False)

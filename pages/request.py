@@ -356,19 +356,45 @@ def _forget_erasure() -> None:
     st.session_state.pop(ERASE_PENDING, None)
 
 
-@st.dialog("Erase the data subject?", on_dismiss=_forget_erasure)
+@st.dialog("Erase the data subject?", width="large", on_dismiss=_forget_erasure)
 def confirm_erasure(inputs: dict, note: str) -> None:
-    """Say exactly what the erasure does before it runs; it cannot be undone."""
-    st.write(
-        "This erases the data subject everywhere: their account with its members, usage "
-        "sessions, consent events and support contacts (also calls from their phone number "
-        "with no e-mail), their member rows in other accounts, their newsletter subscription "
-        "and the ledger's copies (R12, R14); their e-mail inside other people's contact "
-        'summaries and request details is replaced by "[erased]". Kept: invoices inside '
-        "bookkeeping retention (R15), data under a legal hold (R17) and the request intake. "
-        "A residue scan of every text column then shows where their e-mail, phone or name "
-        "still appears (R18). Then one notification task per recipient is created (R11). It "
-        "cannot be undone."
+    """Say exactly what the erasure does, store by store with counts, before it runs; it
+    cannot be undone. Only once identity is confirmed on this request (R5) or recorded as
+    not needed, with the reason: an erasure for someone who is not the data subject would
+    erase another person."""
+    if not case.get("identity_confirmed_on"):
+        st.error(
+            "Identity is not confirmed on this request (R5). Erasing for someone who is not "
+            "the data subject erases another person. Confirm the identity (how it was "
+            'checked) under "Identity" on the page first; if no check is needed, record '
+            'that there with the reason, e.g. "request came from the account\'s own address".',
+            icon="🪪",
+        )
+        if st.button("Close", key="request_erase_close"):
+            _forget_erasure()
+            st.rerun()
+        return
+    preview = ui.fetch(cached.erasure_preview, detail["subject_email"], as_of)
+    if preview.empty:
+        st.info("Nothing is held about this e-mail today: the erasure finds no row.", icon="ℹ️")
+    else:
+        st.dataframe(
+            preview.table,
+            hide_index=True,
+            width="stretch",
+            key="request_erase_preview",
+            column_config={"where": "Where", "rows": "Rows", "outcome": "What happens"},
+        )
+    for account_id, others in preview.other_members.items():
+        st.warning(
+            f"Account {account_id} is the person's own and has {others} other member(s): "
+            "the account goes with them, and they lose their access (R14).",
+            icon="👥",
+        )
+    st.caption(
+        "A residue scan of every text column then shows where her e-mail, phone or name "
+        "still appears (R18); then one notification task per recipient is created (R11). "
+        "It cannot be undone."
     )
     left, right = st.columns(2)
     if left.button("Erase and continue", key="request_erase_confirm", type="primary"):

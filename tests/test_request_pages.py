@@ -404,3 +404,49 @@ def test_r5_an_unchecked_duplicate_cannot_be_completed_on_the_page(demo_copy):
     assert not [b for b in at.button if b.key == "request_complete"]
     at = open_request(original)
     assert [b for b in at.button if b.key == "request_complete"]
+
+
+def _erasure_dialog(at: AppTest) -> AppTest:
+    at.button(key="request_complete").click().run(timeout=90)
+    assert not at.exception, texts(at.exception)
+    return at
+
+
+def test_r5_an_erasure_is_not_offered_before_identity_is_confirmed(demo_copy):
+    from tests.factories import add_account, add_request
+
+    dbs = demo_copy.dbs
+    email = "unchecked.eraser@example.no"
+    add_account(dbs, email=email)
+    rid = add_request(dbs, received_on=SEED_AS_OF, request_type="erasure", subject_email=email)
+
+    at = _erasure_dialog(open_request(rid))
+
+    assert "Identity is not confirmed on this request (R5)" in texts(at.error)
+    assert not [b for b in at.button if b.key == "request_erase_confirm"]
+    assert not subjects.find_subject(dbs, email)["users.accounts"].empty
+
+
+def test_r12_the_erasure_dialog_counts_per_store_and_warns_about_other_members(demo_copy):
+    from tests.factories import add_account, add_invoice, add_member, add_request
+
+    dbs = demo_copy.dbs
+    email = "company.owner@example.no"
+    account = add_account(dbs, email=email, account_type="professional")
+    add_member(dbs, account, email="colleague.one@example.no")
+    add_member(dbs, account, email="colleague.two@example.no")
+    add_invoice(dbs, account_id=account, issued_on=SEED_AS_OF - timedelta(days=40))
+    add_invoice(dbs, account_id=account, issued_on=date(2018, 3, 1))
+    rid = add_request(dbs, received_on=SEED_AS_OF, request_type="erasure", subject_email=email)
+    requests.confirm_identity(dbs, rid, method="Reply from the address on file", actor="t")
+
+    at = _erasure_dialog(open_request(rid))
+
+    preview = table_with(at, "outcome")
+    rows = {(w, o): n for w, n, o in preview[["where", "rows", "outcome"]].itertuples(index=False)}
+    assert rows[("Accounts the person owns", "deleted with members, sessions, consent (R14)")] == 1
+    assert rows[("Invoices of her accounts", "anonymised: past retention (R15)")] == 1
+    kept = [o for (w, o) in rows if w == "Invoices of her accounts" and o.startswith("kept")]
+    assert len(kept) == 1
+    assert f"Account {account} is the person's own and has 2 other member(s)" in texts(at.warning)
+    assert [b for b in at.button if b.key == "request_erase_confirm"]
