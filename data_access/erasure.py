@@ -5,8 +5,9 @@ in every table with one, and through the accounts they own. Erasure runs as a re
 job (DESIGN.md "Actions") with one step per store:
 - users: owned accounts go as in R14 (account, members, usage sessions); the person's member
   rows in other accounts are removed; invoices of owned accounts still inside bookkeeping
-  retention (R15) are detached and kept, restricted to bookkeeping; older ones are
-  anonymised;
+  retention (R15) are detached and kept, restricted to bookkeeping (and linked to her keyed
+  hash in the ledger first, `data_access.kept_invoices`, so an access request still finds
+  them); older ones are anonymised;
 - consent: account-keyed and e-mail-keyed consent events, the newsletter subscription;
 - support: contacts by e-mail, owned account or her phone (`data_access.identifiers`:
   a phone contact with no e-mail); her e-mail inside another contact's `summary` or another
@@ -35,7 +36,16 @@ from typing import Any
 
 from sqlalchemy import Connection, Table, delete, insert, or_, select, update
 
-from data_access import audit, consent_rollup, holds, identifiers, jobs, residue, rules
+from data_access import (
+    audit,
+    consent_rollup,
+    holds,
+    identifiers,
+    jobs,
+    kept_invoices,
+    residue,
+    rules,
+)
 from data_access import ledger_tables as lt
 from data_access import tables as t
 from data_access.clock import utc_now
@@ -266,6 +276,19 @@ def _blocked_by_email_hold(
 # --- the steps -------------------------------------------------------------------------------
 
 
+def _link_kept_invoices(ctx: jobs.StepContext, erasable: list[int]) -> None:
+    """Before her accounts go: the invoices the erasure keeps (inside retention, R15)
+    linked to her keyed hash, so a later access request still finds them (R9). Its own
+    ledger transaction, committed first; a retry finds the links there."""
+    policy = ctx.dbs.policy
+    cutoff = rules.invoice_issued_cutoff(
+        ctx.as_of, policy.invoice_retention_years, policy.fiscal_year_end_md
+    )
+    ref = audit.keyed_hash(ctx.dbs, ctx.params["email"])
+    with ctx.dbs.ledger.begin() as ledger:
+        kept_invoices.link_account_invoices(ledger, ctx.dbs, erasable, ref, cutoff=cutoff)
+
+
 def _erase_users(conn: Connection, ctx: jobs.StepContext) -> dict[str, int]:
     scope = _scope(ctx)
     blocked = _blocked_by_email_hold(ctx, scope, "users")
@@ -275,6 +298,7 @@ def _erase_users(conn: Connection, ctx: jobs.StepContext) -> dict[str, int]:
     counts = {"users.usage_sessions": 0, "users.account_members": 0, "users.accounts": 0}
     kept: list[dict[str, Any]] = []
     if erasable:
+        _link_kept_invoices(ctx, erasable)
         counts["users.usage_sessions"] = _rows(
             conn, delete(t.usage_sessions).where(t.usage_sessions.c.account_id.in_(erasable))
         )

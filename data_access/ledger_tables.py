@@ -214,6 +214,23 @@ erasure_receipts = Table(
     Column("receipt", Text, nullable=False),  # canonical JSON, no e-mail or name
 )
 
+# Invoices detached from a deleted or erased account and kept for bookkeeping (R14, R15):
+# which person's they were, by keyed hash only, so an access request after the deletion
+# still finds them (R9). A link expires with the invoice's retention; anonymising the
+# invoices past it deletes the links (otherwise the link would re-identify them).
+kept_invoices = Table(
+    "kept_invoices",
+    ledger_metadata,
+    Column("id", Integer, primary_key=True),
+    Column("invoice_id", Integer, nullable=False),
+    Column("subject_ref", String(REF), nullable=False),
+    Column("retained_until", Date, nullable=False),  # Oslo date (R15)
+    Column("created_at", DateTime, nullable=False),  # UTC
+    UniqueConstraint("invoice_id", name="uq_kept_invoices_invoice_id"),
+    Index("ix_kept_invoices_subject_ref", "subject_ref"),
+    Index("ix_kept_invoices_retained_until", "retained_until"),
+)
+
 processing_activities = Table(
     "processing_activities",
     ledger_metadata,

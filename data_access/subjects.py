@@ -18,7 +18,7 @@ from typing import Any
 import pandas as pd
 from sqlalchemy import Connection, Engine, Table, false, or_, select
 
-from data_access import audit, identifiers
+from data_access import audit, identifiers, kept_invoices
 from data_access import ledger_tables as lt
 from data_access import tables as t
 from data_access.emails import email_condition, normalised_email, same_email
@@ -49,7 +49,9 @@ def find_subject(dbs: Databases, email: str) -> dict[str, pd.DataFrame]:
     nothing is held. Found by e-mail (trimmed, case-insensitive) in accounts,
     account_members, consent_events, newsletter_subscribers, contacts,
     data_subject_requests (subject_email), legal_holds and outbox (to_email, or the keyed
-    hash in subject_ref); through the accounts the person owns for invoices,
+    hash in subject_ref); through the accounts the person owns for invoices
+    (also the invoices kept after her account was deleted or erased, listed in
+    `.attrs["kept_after_deletion"]`, `data_access.kept_invoices`),
     usage_sessions, consent_events, contacts, notices and account holds; contacts also by
     her phone numbers and by the e-mail inside `summary`, request intake rows by the
     e-mail inside `details` (`data_access.identifiers`); request_cases through the
@@ -71,10 +73,14 @@ def find_subject(dbs: Databases, email: str) -> dict[str, pd.DataFrame]:
     owners = by_email("users", t.accounts, "email")
     owned = set(owners["id"].tolist())
     by_email("users", t.account_members, "email")
-    for table in (t.invoices, t.usage_sessions):
-        found[f"users.{table.name}"] = _matching_rows(
-            dbs.users, table, limit, ids={"account_id": owned}
-        )
+    ref = audit.keyed_hash(dbs, norm)
+    kept = kept_invoices.linked_invoice_ids(dbs, ref)
+    invoices = _matching_rows(dbs.users, t.invoices, limit, ids={"account_id": owned, "id": kept})
+    invoices.attrs["kept_after_deletion"] = [i for i in invoices["id"] if i in set(kept)]
+    found["users.invoices"] = invoices
+    found["users.usage_sessions"] = _matching_rows(
+        dbs.users, t.usage_sessions, limit, ids={"account_id": owned}
+    )
     by_email("consent", t.consent_events, "email", ids={"account_id": owned})
     by_email("consent", t.newsletter_subscribers, "email")
     with dbs.support.connect() as conn:
@@ -101,7 +107,6 @@ def find_subject(dbs: Databases, email: str) -> dict[str, pd.DataFrame]:
     found["ledger.notices"] = _matching_rows(
         dbs.ledger, lt.notices, limit, ids={"account_id": owned}
     )
-    ref = audit.keyed_hash(dbs, norm)
     by_email("ledger", lt.legal_holds, "email", ids={"account_id": owned, "subject_ref": {ref}})
     by_email("ledger", lt.outbox, "to_email", ids={"subject_ref": {ref}})
     found["ledger.request_cases"] = _matching_rows(

@@ -53,4 +53,11 @@ right.metric("Rows", sum(len(frame) for frame in held.values()))
 filters = {"subject_ref": audit.keyed_hash(cached.databases(), email)}
 for name, frame in held.items():
     st.subheader(name)
+    kept = frame.attrs.get("kept_after_deletion") or []
+    if kept:
+        st.caption(
+            f"{len(kept)} invoice(s) kept for bookkeeping after the person's account was "
+            "deleted or erased (R14, R15): restricted to bookkeeping, part of an access "
+            "report (R9)."
+        )
     ui.table(frame, page=PAGE, name=name.replace(".", "-"), filters=filters)

@@ -633,3 +633,17 @@ def test_r12_an_erasure_killed_mid_job_resumes_when_the_request_is_completed_aga
     assert (events.count("erased"), events.count("completed")) == (1, 1)
     assert jobs.unfinished_jobs(dbs).empty
     assert audit.verify_chain(dbs) == (True, None)
+
+
+def test_r9_after_the_erasure_her_kept_invoices_are_still_found_by_her_e_mail(empty_dbs):
+    """The invoice kept for bookkeeping still carries her name: an access request after the
+    erasure must find it (R9); the anonymised one is not hers any more and is not linked."""
+    dbs = empty_dbs
+    ids = _seed_person(dbs)
+
+    subjects.erase_subject(dbs, EMAIL, actor=ACTOR, as_of=AS_OF)
+
+    invoices = subjects.find_subject(dbs, EMAIL.upper())["users.invoices"]
+    assert invoices["id"].tolist() == [ids["invoice_kept"]]
+    assert invoices.attrs["kept_after_deletion"] == [ids["invoice_kept"]]
+    assert subjects.find_subject(dbs, "ola@example.no")["users.invoices"].empty

@@ -19,10 +19,11 @@ import pytest
 from aiosmtpd.controller import Controller
 from sqlalchemy import create_engine, func, select, update
 
-from data_access import audit, holds, jobs, mailer, retention
+from data_access import audit, holds, jobs, mailer, retention, subjects
 from data_access import tables as t
 from data_access.ledger_tables import audit_log, hold_blocks, notices, outbox
 from data_access.ledger_tables import jobs as jobs_table
+from data_access.ledger_tables import kept_invoices as kept_invoices_table
 from data_access.retention import deletion
 from data_access.settings import Smtp
 from tests import factories as f
@@ -309,6 +310,30 @@ def test_r14_approved_deletion_removes_exactly_the_r14_set(empty_dbs):
     assert {e["subject_ref"] for e in steps[-4:]} == {audit.keyed_hash(dbs, "kari@example.no")}
     assert jobs.unfinished_jobs(dbs).empty
     assert audit.verify_chain(dbs) == (True, None)
+
+
+def test_r9_r14_kept_invoices_are_found_by_e_mail_after_the_deletion_until_anonymised(empty_dbs):
+    """An access request after the deletion must still find the invoices kept with her name
+    (R9); anonymising them (R15) removes the link too, or it would re-identify them."""
+    dbs = empty_dbs
+    ids = _account_with_everything(dbs)
+    retention.send_deletion_notices(dbs, [ids["account"]], actor=DPO, as_of=AS_OF)
+    retention.approve_deletions(dbs, [ids["account"]], actor=DPO, as_of=READY)
+
+    found = subjects.find_subject(dbs, " KARI@example.no ")["users.invoices"]
+    kept = [ids["invoice_2024"], ids["invoice_2025"]]
+    assert found["id"].tolist() == kept
+    assert found.attrs["kept_after_deletion"] == kept
+    assert set(found["customer_name"]) == {"Kari Nordmann"}
+    assert subjects.find_subject(dbs, "ola@example.no")["users.invoices"].empty
+
+    past_2024 = date(2030, 1, 2)  # the 2024 invoice is kept until 2029-12-31 (R15)
+    result = retention.anonymise_invoices(dbs, [ids["invoice_2024"]], actor=DPO, as_of=past_2024)
+
+    assert result.succeeded == [ids["invoice_2024"]], result.failed
+    left = subjects.find_subject(dbs, "kari@example.no")["users.invoices"]
+    assert left["id"].tolist() == [ids["invoice_2025"]]
+    assert count(dbs.ledger, kept_invoices_table) == 1
 
 
 def test_r14_a_double_click_with_the_same_key_deletes_once(empty_dbs):

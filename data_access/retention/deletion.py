@@ -2,7 +2,9 @@
 
 Per account the job has four steps, each one transaction in one store:
 1. users: re-check that the account is still inactive and not held, then delete its usage
-   sessions, members and the account, and detach its invoices (kept under R15);
+   sessions, members and the account, and detach its invoices (kept under R15) — first
+   linking them in the ledger to the owner's keyed hash (`data_access.kept_invoices`, its
+   own short transaction), so an access request after the deletion still finds them (R9);
 2. consent: delete the consent events with its account_id;
 3. support: delete the contacts with its account_id, except a contact under hold;
 4. ledger: delete the ledger's copies (notices and their outbox messages).
@@ -18,7 +20,7 @@ from datetime import date
 
 from sqlalchemy import Connection, delete, select, update
 
-from data_access import audit, consent_rollup, holds, jobs
+from data_access import audit, consent_rollup, holds, jobs, kept_invoices
 from data_access.clock import day_end_utc
 from data_access.engines import Databases
 from data_access.ledger_tables import notices, outbox
@@ -97,7 +99,7 @@ def _ready_accounts(
         chunk = ids[start : start + _CHUNK]
         states = account_states(dbs, chunk, as_of).set_index("account_id", drop=False)
         gone = [f"account:{a}" for a in chunk if a not in states.index]
-        deleted_by = jobs.done_by(dbs, gone, STEPS[0][1]) if gone else {}
+        deleted_by = jobs.done_by(dbs, gone, "delete_account") if gone else {}
         for account_id in chunk:
             who = deleted_by.get(f"account:{account_id}")
             reason = (
@@ -118,7 +120,11 @@ def _planned_steps(ready: list[tuple[int, str, str]]) -> Iterator[jobs.PlannedSt
     for account_id, ref, last_activity_on in ready:
         target = f"account:{account_id}"
         for store, step in STEPS:
-            data = {"last_activity_on": last_activity_on} if step == "delete_account" else None
+            data = (
+                {"last_activity_on": last_activity_on, "subject_ref": ref}
+                if step == "delete_account"
+                else None
+            )
             yield jobs.PlannedStep(target, store, step, ref, "R14", data)
 
 
@@ -172,6 +178,14 @@ def _delete_account(conn: Connection, ctx: jobs.StepContext) -> dict[str, int]:
         raise jobs.StepRefused(
             f"a legal hold was placed ({','.join(map(str, held))}); deletion blocked (R17)"
         )
+    # Whose the invoices were, before they are detached (R9, R15). Its own ledger
+    # transaction, committed first: if this step then rolls back, the link only repeats
+    # what the account still says, and a retry finds it there.
+    if ctx.data.get("subject_ref"):
+        with ctx.dbs.ledger.begin() as ledger:
+            kept_invoices.link_account_invoices(
+                ledger, ctx.dbs, [account_id], ctx.data["subject_ref"]
+            )
     counts = {
         "usage_sessions": _rows(
             conn, delete(usage_sessions).where(usage_sessions.c.account_id == account_id)

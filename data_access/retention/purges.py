@@ -12,7 +12,7 @@ from datetime import date
 
 from sqlalchemy import Connection, delete, select, update
 
-from data_access import audit, holds, jobs, rules
+from data_access import audit, holds, jobs, kept_invoices, rules
 from data_access.engines import Databases
 from data_access.results import ActionResult
 from data_access.retention.queries import account_holds, support_started_cutoff
@@ -74,7 +74,8 @@ def anonymise_invoices(
     contact_person become NULL; number, amount, currency and dates are kept.
 
     An invoice still inside retention on `as_of`, unknown, or whose account is under a legal
-    hold fails with the reason.
+    hold fails with the reason. The ledger's links of anonymised invoices to their former
+    owner (`data_access.kept_invoices`) are deleted.
     """
     if idempotency_key and (job_id := jobs.existing_job(dbs, idempotency_key)) is not None:
         return _report(dbs, job_id, actor, progress)  # the same click again: nothing planned
@@ -92,7 +93,11 @@ def anonymise_invoices(
         planned.append(
             jobs.PlannedStep(f"invoice:{invoice_id}", "users", "anonymise_invoice", None, "R15")
         )
-    return _run(dbs, KINDS[1], planned, result, actor, as_of, idempotency_key, progress)
+    ran = _run(dbs, KINDS[1], planned, result, actor, as_of, idempotency_key, progress)
+    # Whose an anonymised invoice was must go too (it would re-identify it); this also
+    # catches links left by an earlier run that stopped before this line.
+    kept_invoices.forget_anonymised(dbs, as_of)
+    return ran
 
 
 def _run(dbs, kind, planned, result, actor, as_of, idempotency_key, progress) -> ActionResult:
