@@ -224,6 +224,12 @@ def request_detail(request_id: int, as_of: date) -> dict:
 
 
 @st.cache_data(ttl=TTL_SECONDS, show_spinner=False)
+def erasure_receipt(request_id: int):
+    """`requests.erasure_receipt`: the request's latest erasure receipt, or None."""
+    return requests.erasure_receipt(databases(), request_id)
+
+
+@st.cache_data(ttl=TTL_SECONDS, show_spinner=False)
 def unfinished_erasure(request_id: int) -> dict | None:
     """`requests.unfinished_erasure`: the request's erasure job if it did not finish."""
     return requests.unfinished_erasure(databases(), request_id)

@@ -14,7 +14,7 @@ import json
 import pandas as pd
 import streamlit as st
 
-from data_access import cached, requests
+from data_access import cached, documents, erasure_documents, requests
 from data_access.rules import add_months
 from data_access.tables import CONSENT_PURPOSES
 from pages import _actions as actions
@@ -47,6 +47,7 @@ REQUEST_CACHES = (
     "request_counts",
     "request_detail",
     "duplicate_blocker",
+    "erasure_receipt",
     "recipient_tasks",
     "closure_metrics",
     "open_by_type",
@@ -178,6 +179,64 @@ tasks = ui.fetch(cached.recipient_tasks, request_id)
 if not tasks.empty:
     st.subheader("Recipient notifications (R11)")
     ui.show_frame(ui.display_frame(tasks, TASK_COLUMNS), key="request_tasks")
+
+
+def receipt_section() -> None:
+    """The erasure's receipt in words (R12, R18): erased and kept per store, the residue
+    scan, downloads as HTML and PDF in each letter language, and the confirmation letter to
+    the data subject. The receipt names no one; the letter uses the intake's name and
+    address (kept as proof, R18) and is shown, not stored."""
+    receipt = ui.fetch(cached.erasure_receipt, request_id)
+    if receipt is None:
+        return
+    st.subheader("Erasure receipt (R12)")
+    document = erasure_documents.receipt_document(receipt, lang="en")
+    for section in document.sections:
+        if section.table is not None and not section.table.empty:
+            st.markdown(f"**{section.heading}**")
+            st.dataframe(section.table, hide_index=True, width="stretch")
+        else:
+            for paragraph in section.paragraphs:
+                st.caption(ui.escape_markdown(paragraph))
+    columns = st.columns(4)
+    n = 0
+    for lang in cached.settings().letters.languages:
+        if lang not in ("nb", "en"):
+            continue
+        localized = erasure_documents.receipt_document(receipt, lang=lang)
+        name = f"erasure-receipt-{receipt.receipt_id}-{lang}"
+        columns[n % 4].download_button(
+            f"PDF ({lang})",
+            data=documents.to_pdf(localized),
+            file_name=f"{name}.pdf",
+            mime="application/pdf",
+            key=f"request_receipt_pdf_{lang}",
+            on_click="ignore",
+            icon=":material/download:",
+        )
+        columns[(n + 1) % 4].download_button(
+            f"HTML ({lang})",
+            data=documents.to_html(localized).encode("utf-8"),
+            file_name=f"{name}.html",
+            mime="text/html",
+            key=f"request_receipt_html_{lang}",
+            on_click="ignore",
+            icon=":material/download:",
+        )
+        n += 2
+    if receipt.status == "done":
+        letter = erasure_documents.confirmation_letter(
+            full_name=detail["subject_name"],
+            email=detail["subject_email"],
+            receipt=receipt,
+            letters=cached.settings().letters,
+        )
+        with st.expander("Confirmation letter to the data subject (art. 12(3), art. 17)"):
+            st.text(f"Subject: {letter.subject}")
+            st.code(letter.body, language=None)
+
+
+receipt_section()
 
 
 # --- acting ----------------------------------------------------------------------------------

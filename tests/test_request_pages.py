@@ -71,9 +71,14 @@ def metrics(at: AppTest) -> dict[str, str]:
     return {m.label: m.value for m in at.metric}
 
 
-def table_with(at: AppTest, column: str):
-    """The one table on the page that has `column` (timeline: event; tasks: recipient)."""
-    frames = [d.value for d in at.dataframe if column in d.value.columns]
+def table_with(at: AppTest, column: str, *, without: str | None = None):
+    """The one table on the page that has `column` (timeline: event; tasks: recipient) and
+    not the column `without`."""
+    frames = [
+        d.value
+        for d in at.dataframe
+        if column in d.value.columns and (without is None or without not in d.value.columns)
+    ]
     assert len(frames) == 1, f"{len(frames)} tables with a {column} column"
     return frames[0]
 
@@ -438,7 +443,9 @@ def test_r12_the_erasure_dialog_counts_per_store_and_warns_about_other_members(d
     add_invoice(dbs, account_id=account, issued_on=SEED_AS_OF - timedelta(days=40))
     add_invoice(dbs, account_id=account, issued_on=date(2018, 3, 1))
     rid = add_request(dbs, received_on=SEED_AS_OF, request_type="erasure", subject_email=email)
-    requests.confirm_identity(dbs, rid, method="Reply from the address on file", actor="t")
+    requests.confirm_identity(
+        dbs, rid, method="Reply from the address on file", actor="t", as_of=SEED_AS_OF
+    )
 
     at = _erasure_dialog(open_request(rid))
 
@@ -450,3 +457,35 @@ def test_r12_the_erasure_dialog_counts_per_store_and_warns_about_other_members(d
     assert len(kept) == 1
     assert f"Account {account} is the person's own and has 2 other member(s)" in texts(at.warning)
     assert [b for b in at.button if b.key == "request_erase_confirm"]
+
+
+def test_r12_a_completed_erasure_shows_a_readable_receipt_and_the_confirmation_letter(demo_copy):
+    from tests.factories import add_account, add_invoice, add_request
+
+    dbs = demo_copy.dbs
+    email = "receipt.person@example.no"
+    account = add_account(dbs, email=email, full_name="Åse Ødegård")
+    add_invoice(dbs, account_id=account, issued_on=SEED_AS_OF - timedelta(days=40))
+    rid = add_request(
+        dbs, received_on=SEED_AS_OF, request_type="erasure", subject_email=email,
+        subject_name="Åse Ødegård",
+    )  # fmt: skip
+    requests.confirm_identity(
+        dbs, rid, method="Reply from the address on file", actor="t", as_of=SEED_AS_OF
+    )
+    requests.complete_request(dbs, rid, actor="t", as_of=SEED_AS_OF)  # erases, creates tasks
+
+    at = open_request(rid)
+
+    assert_clean(at)
+    assert "Erasure receipt (R12)" in [h.value for h in at.subheader]
+    erased = table_with(at, "Rows", without="Found")  # not the residue scan's table
+    assert ("Accounts", 1) in set(erased[["What", "Rows"]].itertuples(index=False, name=None))
+    kept = table_with(at, "Why", without="Found")
+    assert "1 invoice(s)" in kept["What"].tolist()
+    letter = at.code[0].value
+    assert letter.startswith("Hei Åse Ødegård,") and "Dear Åse Ødegård," in letter
+    assert "1 faktura(er): bokføringsloven § 13 krever det" in letter
+    assert "(R15)" not in letter
+    labels = {b.label for b in at.get("download_button")}
+    assert {"PDF (nb)", "HTML (nb)", "PDF (en)", "HTML (en)"} <= labels

@@ -14,6 +14,7 @@ from data_access.requests.completion import (
     TASK_TYPES,
     close_recipient_task,
     complete_request,
+    erasure_receipt,
     prepare_report,
     recipient_tasks,
     unfinished_erasure,
@@ -77,6 +78,7 @@ __all__ = [
     "request_counts",
     "request_events",
     "request_identity",
+    "erasure_receipt",
     "unfinished_erasure",
     "withdraw_request",
 ]

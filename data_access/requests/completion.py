@@ -393,6 +393,12 @@ def unfinished_erasure(dbs: Databases, request_id: int) -> dict | None:
     return None if job is None or job["status"] == "done" else job
 
 
+def erasure_receipt(dbs: Databases, request_id: int) -> erasure.ErasureReceipt | None:
+    """The receipt of the request's latest erasure (done, partial or running), or None when
+    the request has not erased anyone (RULES.md R12). Reads the ledger."""
+    return _latest_receipt(dbs, request_id)
+
+
 def _latest_receipt(dbs: Databases, request_id: int) -> erasure.ErasureReceipt | None:
     job_id = _erasure_job(dbs, request_id)
     return None if job_id is None else erasure.receipt_of_job(dbs, job_id)
