@@ -25,6 +25,7 @@ from data_access.ledger_tables import audit_log, hold_blocks, notices, outbox
 from data_access.ledger_tables import jobs as jobs_table
 from data_access.ledger_tables import kept_invoices as kept_invoices_table
 from data_access.retention import deletion
+from data_access.retention import plan as plan_module
 from data_access.settings import Smtp
 from tests import factories as f
 from tests import interrupted_run
@@ -244,15 +245,36 @@ def test_r14_deletion_plan_says_what_each_database_deletes_and_keeps(empty_dbs):
     assert rows[("users", "accounts (name, e-mail, company)")]["rows"] == 1
     assert rows[("users", "account members")]["rows"] == 1
     assert rows[("users", "usage sessions")]["rows"] == 2
-    invoices = rows[("users", "invoices (detached from the account: account_id cleared)")]
-    assert (invoices["action"], invoices["rows"]) == ("detach and keep", 2)
-    # The 2025 invoice is kept the longest: end of 2025 + 5 years (bokføringsloven §13).
-    assert invoices["kept_until"] == date(2030, 12, 31)
+    # Each invoice is kept until the end of its own financial year + 5 years (§13).
+    kept = [r for r in plan.to_dict("records") if r["data"].startswith(plan_module.INVOICES_KEPT)]
+    assert [(r["action"], r["rows"], r["kept_until"]) for r in kept] == [
+        ("detach and keep", 1, date(2029, 12, 31)),
+        ("detach and keep", 1, date(2030, 12, 31)),
+    ]
+    assert not any(r["data"] == plan_module.INVOICES_PAST for r in plan.to_dict("records"))
     assert rows[("consent", "consent events with the account's id")]["rows"] == 2
     assert rows[("support", "support contacts with the account's id")]["rows"] == 1
     assert rows[("support", "support contacts under a legal hold")]["rows"] == 1
     assert rows[("ledger", "inactivity notices")]["rows"] == 1
     assert rows[("ledger", "outbox messages of those notices")]["rows"] == 1
+
+
+def test_r15_the_plan_shows_invoices_past_retention_as_due_now_not_a_past_date(empty_dbs):
+    dbs = empty_dbs
+    account = inactive_account(dbs, "kari@example.no")
+    f.add_invoice(dbs, issued_on=date(2019, 5, 1), account_id=account)
+    f.add_invoice(dbs, issued_on=date(2020, 2, 1), account_id=account)
+    f.add_invoice(dbs, issued_on=date(2025, 6, 1), account_id=account)
+
+    plan = retention.deletion_plan(dbs, [account], READY).to_dict("records")
+
+    past = [r for r in plan if r["data"] == plan_module.INVOICES_PAST]
+    assert [(r["action"], r["rows"], r["kept_until"]) for r in past] == [
+        ("detach; anonymise now", 2, None)
+    ]
+    kept = [r for r in plan if r["data"].startswith(plan_module.INVOICES_KEPT)]
+    assert [(r["rows"], r["kept_until"]) for r in kept] == [(1, date(2030, 12, 31))]
+    assert all(r["kept_until"] is None or r["kept_until"] >= READY for r in plan)
 
 
 def test_r14_approved_deletion_removes_exactly_the_r14_set(empty_dbs):

@@ -22,6 +22,8 @@ from data_access.tables import usage_sessions as sessions
 
 PLAN_COLUMNS = ["store", "data", "action", "rows", "kept_until", "why"]
 _CHUNK = 500  # account ids per IN list
+INVOICES_KEPT = "invoices (detached from the account: account_id cleared), kept"
+INVOICES_PAST = "invoices past retention (detached from the account: account_id cleared)"
 
 
 def deletion_plan(dbs: Databases, account_ids: Iterable[int], as_of: date) -> pd.DataFrame:
@@ -29,9 +31,11 @@ def deletion_plan(dbs: Databases, account_ids: Iterable[int], as_of: date) -> pd
     when (RULES.md R14; invoices under R15 / bokføringsloven §13; held contacts under R17).
 
     Columns: store ('users' | 'consent' | 'support' | 'ledger'), data (what, in words),
-    action ('delete' | 'detach and keep' | 'keep'), rows (nullable Int64; <NA> where the plan
-    does not count), kept_until (Oslo date for kept invoices: the latest `retained_until` among them,
-    after which they are anonymised; None otherwise), why (the rule). One row per line of
+    action ('delete' | 'detach and keep' | 'detach; anonymise now' | 'keep'), rows (nullable
+    Int64; <NA> where the plan does not count), kept_until (Oslo date: for each group of
+    invoices still inside retention, their `retained_until`, after which they are
+    anonymised; None otherwise), why (the rule). Invoices past retention on `as_of` are one
+    row of their own, due for anonymisation now (R15). One row per line of
     the plan, in store order. `.attrs["accounts"]` is how many of the ids exist.
     It describes the deletion of every given account; the page passes the *ready* ones
     (R13), and `approve_deletions` re-checks each account when it runs. `as_of` dates the
@@ -55,8 +59,9 @@ def deletion_plan(dbs: Databases, account_ids: Iterable[int], as_of: date) -> pd
 
 
 def _users_counts(dbs: Databases, ids: list[int]) -> dict:
-    counts = {"accounts": 0, "account_members": 0, "usage_sessions": 0, "invoices": 0}
-    latest_issued: date | None = None
+    """Rows per users table, and the invoices as {issued_on: count}."""
+    counts: dict = {"accounts": 0, "account_members": 0, "usage_sessions": 0}
+    issued: dict[date, int] = {}
     with dbs.users.connect() as conn:
         for chunk in _chunks(ids):
             for name, table in (
@@ -66,15 +71,14 @@ def _users_counts(dbs: Databases, ids: list[int]) -> dict:
             ):
                 column = table.c.id if table is accounts else table.c.account_id
                 counts[name] += _count(conn, table, column.in_(chunk))
-            n, issued = conn.execute(
-                select(func.count(), func.max(invoices.c.issued_on)).where(
-                    invoices.c.account_id.in_(chunk)
-                )
-            ).one()
-            counts["invoices"] += int(n)
-            if issued is not None and (latest_issued is None or issued > latest_issued):
-                latest_issued = issued
-    counts["latest_issued"] = latest_issued
+            query = (
+                select(invoices.c.issued_on, func.count())
+                .where(invoices.c.account_id.in_(chunk))
+                .group_by(invoices.c.issued_on)
+            )
+            for day, n in conn.execute(query):
+                issued[day] = issued.get(day, 0) + int(n)
+    counts["invoices_issued"] = issued
     return counts
 
 
@@ -82,26 +86,38 @@ def _users_rows(dbs: Databases, counts: dict, as_of: date) -> Iterator[list]:
     yield ["users", "accounts (name, e-mail, company)", "delete", counts["accounts"], None, "R14"]
     yield ["users", "account members", "delete", counts["account_members"], None, "R14"]
     yield ["users", "usage sessions", "delete", counts["usage_sessions"], None, "R14"]
-    kept_until = None
-    if counts["latest_issued"] is not None:
-        policy = dbs.policy
-        kept_until = rules.invoice_retained_until(
-            counts["latest_issued"], policy.invoice_retention_years, policy.fiscal_year_end_md
+    yield from _invoice_rows(dbs, counts["invoices_issued"], as_of)
+
+
+def _invoice_rows(dbs: Databases, issued: dict[date | None, int], as_of: date) -> Iterator[list]:
+    """One row per retention end among the invoices still inside retention on `as_of`
+    (kept until that date, then anonymised), and one for those past it already (R15): they
+    are detached too, and due for anonymisation now. No invoices: one row of 0."""
+    policy = dbs.policy
+    until: dict[date, int] = {}
+    past = 0
+    for day, n in issued.items():
+        if day is None:
+            continue  # no issue date: no retention end to name (R15 cannot date it)
+        end = rules.invoice_retained_until(
+            day, policy.invoice_retention_years, policy.fiscal_year_end_md
         )
+        if end < as_of:
+            past += n
+        else:
+            until[end] = until.get(end, 0) + n
     why = (
-        f"bokføringsloven §13 (R15): kept {dbs.policy.invoice_retention_years} years after "
-        "the end of their financial year, then anonymised"
+        f"bokføringsloven §13 (R15): kept {policy.invoice_retention_years} years after the "
+        "end of their financial year, then anonymised"
     )
-    if kept_until is not None and kept_until < as_of:
-        why += "; all are past retention already and can be anonymised on the Retention page"
-    yield [
-        "users",
-        "invoices (detached from the account: account_id cleared)",
-        "detach and keep",
-        counts["invoices"],
-        kept_until,
-        why,
-    ]
+    for end in sorted(until):
+        yield ["users", f"{INVOICES_KEPT} until {end.isoformat()}", "detach and keep",
+               until[end], end, why]  # fmt: skip
+    if past:
+        yield ["users", INVOICES_PAST, "detach; anonymise now", past, None,
+               "past bookkeeping retention already (R15): anonymise them on the Retention page"]  # fmt: skip
+    if not until and not past:
+        yield ["users", INVOICES_KEPT, "detach and keep", 0, None, why]
 
 
 def _consent_rows(dbs: Databases, ids: list[int]) -> Iterator[list]:
