@@ -179,6 +179,30 @@ def account_table() -> list[int]:
     return selected
 
 
+def invoices_note(plan) -> None:
+    """What happens to the accounts' invoices, in one sentence (R15): how many are kept and
+    until when (the latest retention end), and how many are past retention already."""
+    kept = plan[plan["action"] == "detach and keep"]
+    past = plan[plan["action"] == "detach; anonymise now"]
+    parts = []
+    kept_rows = int(kept["rows"].fillna(0).sum())
+    if kept_rows:
+        last = max(d for d in kept["kept_until"] if d is not None)
+        parts.append(
+            f"{kept_rows:,} invoice(s) are detached and kept under bokføringsloven §13 (R15), "
+            f"each until the end of its own retention (the last on {last.isoformat()}), then "
+            "anonymised."
+        )
+    past_rows = int(past["rows"].fillna(0).sum())
+    if past_rows:
+        parts.append(
+            f"{past_rows:,} invoice(s) are past retention already: anonymise them on the "
+            "Retention page."
+        )
+    if parts:
+        st.info(" ".join(parts), icon="🧾")
+
+
 @st.dialog("Approve deletion", width="large", on_dismiss=jobs.dismisser(APPROVE))
 def confirm_deletion(account_ids: list[int]) -> None:
     """The deletion plan per database, the typed count above 50 accounts, then the job with
@@ -200,14 +224,7 @@ def confirm_deletion(account_ids: list[int]) -> None:
     ui.show_frame(ui.display_frame(chosen, DIALOG_COLUMNS))
     st.markdown("**What goes, per database**")
     ui.show_frame(ui.display_frame(plan))
-    invoices = plan[plan["action"] == "detach and keep"].iloc[0]
-    if invoices["rows"] > 0:
-        st.info(
-            f"{int(invoices['rows']):,} invoice(s) are detached from the accounts and kept until "
-            f"{invoices['kept_until'].isoformat()} under bokføringsloven §13 (R15), then "
-            "anonymised.",
-            icon="🧾",
-        )
+    invoices_note(plan)
     label = f"Delete {len(ready):,} account(s)"
     if not jobs.confirmed(APPROVE, len(ready), label=label, noun="account", enabled=bool(ready)):
         return

@@ -131,14 +131,16 @@ def test_r13_r14_send_notices_travel_forward_and_approve_a_deletion(demo_copy, m
     select_rows(at, "accounts_table", "account_id", chosen)
     click(at, "accounts_approve")
 
-    # The confirmation: the plan per database, invoices kept under bokføringsloven §13.
+    # The confirmation: the plan per database, and what becomes of the invoices (R15).
     plan = table_with(at, "store", "data", "action", "kept_until")
     assert list(plan["store"].unique()) == ["users", "consent", "support", "ledger"]
     accounts_row = plan[plan["data"] == "accounts (name, e-mail, company)"].iloc[0]
     assert (accounts_row["action"], int(accounts_row["rows"])) == ("delete", 2)
     assert "2 account(s)" in texts(at.markdown)
     if invoice_ids:
-        assert "under bokføringsloven §13" in texts(at.info)
+        shown = sum(int(n) for n in plan.loc[plan["data"].str.startswith("invoices"), "rows"])
+        assert shown == len(invoice_ids)
+        assert "invoice(s)" in texts(at.info)
     assert at.button(key="approve_deletion:confirm").label == "Delete 2 account(s)"
     click(at, "approve_deletion:confirm")
 
