@@ -158,6 +158,12 @@ def blocked_attempts() -> pd.DataFrame:
 
 
 @st.cache_data(ttl=TTL_SECONDS, show_spinner=False, max_entries=20)
+def undelivered_notices(account_ids: tuple[int, ...]) -> pd.DataFrame:
+    """`retention.undelivered_notices`: accounts whose latest notice was not delivered."""
+    return retention.undelivered_notices(databases(), account_ids)
+
+
+@st.cache_data(ttl=TTL_SECONDS, show_spinner=False, max_entries=20)
 def deletion_plan(account_ids: tuple[int, ...], as_of: date) -> pd.DataFrame:
     """`retention.deletion_plan`: what deleting these accounts deletes and keeps (R14)."""
     return retention.deletion_plan(databases(), account_ids, as_of)

@@ -74,6 +74,7 @@ NOTICE_CACHES = (
     "accounts_nearing_deletion",
     "stage_counts",
     "deletion_plan",
+    "undelivered_notices",
     "outbox_messages",
     "outbox_counts",
     "audit_entries",
@@ -90,7 +91,7 @@ DELETION_CACHES = (
     "count_invoices_past_retention",
     "find_subject",
 )
-OUTBOX_CACHES = ("outbox_messages", "outbox_counts")
+OUTBOX_CACHES = ("outbox_messages", "outbox_counts", "undelivered_notices")
 
 
 def _stage_row(row):
@@ -203,12 +204,40 @@ def invoices_note(plan) -> None:
         st.info(" ".join(parts), icon="🧾")
 
 
+def untold_accounts(ready: list[int]) -> dict[int, str]:
+    """{account id: notice status} of the ready accounts whose notice was not delivered:
+    left out of the deletion unless the DPO ticks to include them (R13, "deleted following
+    notification": a notice still in the outbox told nobody)."""
+    undelivered = ui.fetch(cached.undelivered_notices, tuple(ready))
+    if undelivered.empty:
+        return {}
+    statuses = ", ".join(sorted(set(undelivered["status"])))
+    st.warning(
+        f"**{len(undelivered):,} of these account(s) were not told**: their notice is "
+        f"{statuses} in the outbox, not delivered. Deliver the outbox first (under the table), or "
+        "tell them another way. They are left out of this deletion unless you include them.",
+        icon="📭",
+    )
+    ui.show_frame(ui.display_frame(undelivered))
+    include = st.checkbox(
+        f"Include the {len(undelivered):,} account(s) whose notice was not delivered",
+        key="approve_deletion:include_untold",
+    )
+    if include:
+        return {}
+    return {
+        int(a): s for a, s in zip(undelivered["account_id"], undelivered["status"], strict=True)
+    }
+
+
 @st.dialog("Approve deletion", width="large", on_dismiss=jobs.dismisser(APPROVE))
 def confirm_deletion(account_ids: list[int]) -> None:
     """The deletion plan per database, the typed count above 50 accounts, then the job with
     a progress bar (RULES.md R14)."""
     ready = [i for i in account_ids if stage_of.get(i) == "ready"]
-    others = len(account_ids) - len(ready)
+    untold = untold_accounts(ready)
+    ready = [i for i in ready if i not in untold]
+    others = len(account_ids) - len(ready) - len(untold)
     plan = ui.fetch(cached.deletion_plan, tuple(ready), as_of)
     st.markdown(
         f"**{len(ready):,} account(s)** ready for deletion as of {as_of.isoformat()} will be "
@@ -231,12 +260,17 @@ def confirm_deletion(account_ids: list[int]) -> None:
     progress = jobs.progress_bar("Deleting…")
     result = retention.approve_deletions(
         cached.databases(),
-        account_ids,
+        [i for i in account_ids if i not in untold],
         actor=ui.actor(),
         as_of=as_of,
         idempotency_key=_actions.click_key(APPROVE),
         progress=progress,
     )
+    for account_id in untold:
+        result.failed[account_id] = (
+            f"not deleted: its notice was not delivered ({untold[account_id]}), so the account "
+            "holder was not told (R13)"
+        )
     jobs.finish(
         APPROVE,
         result,

@@ -329,6 +329,10 @@ def test_r14_approved_deletion_removes_exactly_the_r14_set(empty_dbs):
         "usage_sessions": 2,
     }
     assert json.loads(steps[-2]["counts"]) == {"contacts": 1, "contacts_kept_on_hold": 1}
+    # The audit keeps whether the holder was told after the message is gone (R13, R18).
+    assert json.loads(steps[-1]["counts"]) == {
+        "notices": 1, "outbox": 1, "notices_delivered": 0, "notices_undelivered": 1,
+    }  # fmt: skip
     assert {e["subject_ref"] for e in steps[-4:]} == {audit.keyed_hash(dbs, "kari@example.no")}
     assert jobs.unfinished_jobs(dbs).empty
     assert audit.verify_chain(dbs) == (True, None)

@@ -15,12 +15,13 @@ from datetime import date, timedelta
 
 import pytest
 from aiosmtpd.controller import Controller
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 from streamlit.testing.v1 import AppTest
 
 from data_access import audit, cached, holds, jobs, mailer, retention
 from data_access import tables as t
 from data_access.clock import utc_now
+from data_access.ledger_tables import notices, outbox
 from data_access.retention import deletion
 from pages import _ui as ui
 from tests import interrupted_run, seeded
@@ -98,6 +99,17 @@ def ids_in_stage(dbs, as_of: date, stage: str, n: int) -> list[int]:
     return [int(i) for i in frame["account_id"].head(n)]
 
 
+def deliver_notices(dbs, account_ids: list[int]) -> None:
+    """Mark these accounts' notice messages delivered, as the mailer does after SMTP."""
+    with dbs.ledger.begin() as conn:
+        outbox_ids = select(notices.c.outbox_id).where(notices.c.account_id.in_(account_ids))
+        conn.execute(
+            update(outbox)
+            .where(outbox.c.id.in_(outbox_ids))
+            .values(status="sent", sent_at=utc_now())
+        )
+
+
 # --- the story: notice, 30 days, deletion ----------------------------------------------------
 
 
@@ -117,6 +129,7 @@ def test_r13_r14_send_notices_travel_forward_and_approve_a_deletion(demo_copy, m
     assert set(states["notice_sent_on"]) == {SEED_AS_OF}
     assert set(states["stage"]) == {"notified"}
 
+    deliver_notices(dbs, chosen)  # the outbox is delivered (SMTP: tests/test_mailer.py)
     ready_on = max(states["deletable_on"])
     seeded.pin_today(monkeypatch, ready_on)  # time passes: the notice period ends
     travel(at, ready_on)
@@ -502,3 +515,39 @@ def test_r41_a_viewer_sees_the_lists_but_no_action(demo_copy, page):
     assert "FormSubmitter:hold_form-Place hold" not in {b.key for b in at.button}
     assert "Actions are for the DPO role; you can browse and export." in texts(at.caption)
     assert at.dataframe, "the lists are shown"
+
+
+def test_r13_accounts_whose_notice_was_not_delivered_are_left_out_unless_included(
+    demo_copy, monkeypatch
+):
+    """No SMTP: the notices stay pending, nobody was told. The deletion dialog says so and
+    leaves those accounts out (with the reason) unless the DPO ticks to include them."""
+    dbs = demo_copy.dbs
+    told, untold = ids_in_stage(dbs, SEED_AS_OF, "notice_due", 2)
+    retention.send_deletion_notices(dbs, [told, untold], actor=ui.DEMO_ACTOR, as_of=SEED_AS_OF)
+    deliver_notices(dbs, [told])
+    ready_on = max(retention.account_states(dbs, [told, untold], SEED_AS_OF)["deletable_on"])
+    seeded.pin_today(monkeypatch, ready_on)
+    at = open_page("accounts_nearing_deletion")
+    travel(at, ready_on)
+
+    select_rows(at, "accounts_table", "account_id", [told, untold])
+    click(at, "accounts_approve")
+
+    assert "1 of these account(s) were not told" in texts(at.warning)
+    assert table_with(at, "account_id", "status")["account_id"].tolist() == [untold]
+    assert at.button(key="approve_deletion:confirm").label == "Delete 1 account(s)"
+    click(at, "approve_deletion:confirm")
+
+    results = table_with(at, "account_id", "outcome", "reason").set_index("account_id")
+    assert results.loc[told, "outcome"] == "succeeded"
+    assert "its notice was not delivered (pending)" in results.loc[untold, "reason"]
+    assert count(dbs.users, t.accounts, t.accounts.c.id == untold) == 1
+
+    select_rows(at, "accounts_table", "account_id", [untold])
+    click(at, "accounts_approve")
+    at.checkbox(key="approve_deletion:include_untold").check()
+    run(at)
+    assert at.button(key="approve_deletion:confirm").label == "Delete 1 account(s)"
+    click(at, "approve_deletion:confirm")
+    assert count(dbs.users, t.accounts, t.accounts.c.id == untold) == 0

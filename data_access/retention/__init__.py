@@ -9,7 +9,7 @@ actions that do it.
 """
 
 from data_access.retention.deletion import approve_deletions
-from data_access.retention.notices import send_deletion_notices
+from data_access.retention.notices import send_deletion_notices, undelivered_notices
 from data_access.retention.plan import PLAN_COLUMNS, deletion_plan
 from data_access.retention.purges import anonymise_invoices, purge_support_contacts
 from data_access.retention.queries import (
@@ -38,6 +38,7 @@ __all__ = [
     "purge_support_contacts",
     "resume_job",
     "send_deletion_notices",
+    "undelivered_notices",
     "ACCOUNT_COLUMNS",
     "CONTACT_COLUMNS",
     "INVOICE_COLUMNS",

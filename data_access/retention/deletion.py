@@ -18,7 +18,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Iterator
 from datetime import date
 
-from sqlalchemy import Connection, delete, select, update
+from sqlalchemy import Connection, delete, func, select, update
 
 from data_access import audit, consent_rollup, holds, jobs, kept_invoices
 from data_access.clock import day_end_utc
@@ -258,12 +258,23 @@ def _delete_ledger_copies(conn: Connection, ctx: jobs.StepContext) -> dict[str, 
         )
         if oid
     ]
+    # The proof that the holder was told outlives the message (R13, R18): this step's
+    # audit entry (pseudonymous, hash-chained) counts the notice messages by delivery.
+    delivery = dict(
+        conn.execute(
+            select(outbox.c.status, func.count())
+            .where(outbox.c.id.in_(outbox_ids or [-1]))
+            .group_by(outbox.c.status)
+        ).all()
+    )
     removed_outbox = (
         _rows(conn, delete(outbox).where(outbox.c.id.in_(outbox_ids))) if outbox_ids else 0
     )
     return {
         "notices": _rows(conn, delete(notices).where(notices.c.account_id == ctx.target_id)),
         "outbox": removed_outbox,
+        "notices_delivered": int(delivery.get("sent", 0)),
+        "notices_undelivered": int(sum(n for s, n in delivery.items() if s != "sent")),
     }
 
 

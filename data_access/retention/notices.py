@@ -133,3 +133,40 @@ def _has_valid_notice(conn: Connection, account_id: int, last_activity_on: date)
         notices.c.account_id == account_id, notices.c.sent_on > last_activity_on
     )
     return conn.execute(query).scalar_one() > 0
+
+
+def undelivered_notices(dbs: Databases, account_ids: Iterable[int]) -> pd.DataFrame:
+    """The given accounts whose latest inactivity notice was not delivered (RULES.md R13:
+    the account holder must be told before the deletion).
+
+    Columns: account_id, sent_on (Oslo date the notice was recorded), status ('pending':
+    waiting in the outbox; 'failed': given up after mailer.MAX_ATTEMPTS; 'missing': no outbox
+    message), last_error. Accounts whose latest notice was delivered, or that have none, are
+    not listed. Reads the ledger; raises DatabaseUnavailable when it is down.
+    """
+    ids = _distinct_ids(account_ids)
+    rows = []
+    latest = (
+        select(notices.c.account_id, func.max(notices.c.id).label("notice_id"))
+        .group_by(notices.c.account_id)
+        .subquery()
+    )
+    with dbs.ledger.connect() as conn:
+        for start in range(0, len(ids), 500):
+            chunk = ids[start : start + 500]
+            query = (
+                select(
+                    notices.c.account_id,
+                    notices.c.sent_on,
+                    outbox.c.status,
+                    outbox.c.last_error,
+                )
+                .join(latest, latest.c.notice_id == notices.c.id)
+                .outerjoin(outbox, outbox.c.id == notices.c.outbox_id)
+                .where(notices.c.account_id.in_(chunk))
+                .order_by(notices.c.account_id)
+            )
+            for account_id, sent_on, status, error in conn.execute(query):
+                if status != "sent":
+                    rows.append((account_id, sent_on, status or "missing", error))
+    return pd.DataFrame(rows, columns=["account_id", "sent_on", "status", "last_error"])
