@@ -72,6 +72,24 @@ def oslo_dates(series: pd.Series) -> pd.Series:
     return local.dt.date.where(ts.notna(), None)
 
 
+def oslo_times(series: pd.Series) -> pd.Series:
+    """Timestamps (as `utc_naive_series` takes them) as time-zone aware Europe/Oslo
+    datetimes: what a DPO reads, with the offset (+01:00 in winter, +02:00 in summer)."""
+    return utc_naive_series(series).dt.tz_localize("UTC").dt.tz_convert(OSLO)
+
+
+def oslo_text(ts: datetime | str | None, *, seconds: bool = False) -> str:
+    """A timestamp (as `utc_naive` takes it) as Europe/Oslo wall time with its offset,
+    "2026-12-04 02:52 +01:00" (with `seconds`, "02:52:10"); "" for None."""
+    moment = utc_naive(ts)
+    if moment is None:
+        return ""
+    local = moment.replace(tzinfo=UTC).astimezone(OSLO)
+    text = local.strftime("%Y-%m-%d %H:%M:%S" if seconds else "%Y-%m-%d %H:%M")
+    offset = local.strftime("%z")
+    return f"{text} {offset[:3]}:{offset[3:]}"
+
+
 def day_start_utc(d: date) -> datetime:
     """The naive UTC instant at which the Oslo day `d` begins."""
     return datetime.combine(d, time.min, OSLO).astimezone(UTC).replace(tzinfo=None)

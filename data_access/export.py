@@ -179,8 +179,8 @@ def _xlsx_cell(ws, value) -> WriteOnlyCell:
         return WriteOnlyCell(ws, value=value)
     if isinstance(value, datetime | pd.Timestamp):
         moment = pd.Timestamp(value)
-        if moment.tzinfo is not None:  # Excel has no time zones: naive UTC like the databases
-            moment = moment.tz_convert("UTC").tz_localize(None)
+        if moment.tzinfo is not None:  # Excel has no time zones: the wall time of its
+            moment = moment.tz_localize(None)  # own zone, which the column's header names
         cell = WriteOnlyCell(ws, value=moment.to_pydatetime())
         cell.number_format = "yyyy-mm-dd hh:mm:ss"
         return cell

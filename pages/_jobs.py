@@ -15,7 +15,7 @@ from collections.abc import Callable, Iterable
 import pandas as pd
 import streamlit as st
 
-from data_access import cached
+from data_access import cached, clock
 from data_access.results import ActionResult
 from pages import _actions
 from pages import _ui as ui
@@ -199,14 +199,14 @@ def claim_text(status: str, claimed_by, lease_expires_at) -> str:
     """What a job's claim says about it (plain text): running now, interrupted, or who ran
     it last. `status` as `jobs.unfinished_jobs` gives it; `lease_expires_at` UTC or NaT."""
     by = claimed_by if isinstance(claimed_by, str) else None
-    lease = None if pd.isna(lease_expires_at) else f"{lease_expires_at:%Y-%m-%d %H:%M:%S}"
+    lease = None if pd.isna(lease_expires_at) else clock.oslo_text(lease_expires_at, seconds=True)
     if status == "running":
         return (
             f"This job is running now ({by or 'another click or tab'}; its lease runs to "
-            f"{lease} UTC and is renewed while it runs)."
+            f"{lease} and is renewed while it runs)."
         )
     if status == "interrupted":
-        since = f"its lease expired at {lease} UTC" if lease else "it has no lease"
+        since = f"its lease expired at {lease}" if lease else "it has no lease"
         return (
             f"Interrupted: the run by {by or 'an earlier version'} stopped mid-job ({since}). "
             "Resume finishes it."

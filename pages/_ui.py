@@ -297,17 +297,22 @@ def refresh_consent_rollup() -> Any:
 
 
 def display_frame(df: pd.DataFrame, columns: list[str] | None = None) -> pd.DataFrame:
-    """The frame as shown and exported: `columns` in that order, `*_at` timestamps labelled
-    "(UTC)", `*_on` dates as plain dates (ISO on screen and in CSV), and ids and day counts
-    that became floats through a missing value shown as whole numbers again."""
+    """The frame as shown and exported: `columns` in that order, `*_at` timestamps (stored
+    naive UTC) as Europe/Oslo times with their offset, labelled "(Oslo)", `*_on` dates as
+    plain dates (ISO on screen and in CSV), and ids and day counts that became floats
+    through a missing value shown as whole numbers again."""
     shown = (df[columns] if columns is not None else df).copy()
     for column in shown.columns:
         name, values = str(column), shown[column]
         if name.endswith("_on") and pd.api.types.is_datetime64_any_dtype(values):
             shown[column] = values.dt.date
+        elif name.endswith("_at") and pd.api.types.is_datetime64_any_dtype(values):
+            shown[column] = clock.oslo_times(values)
         elif _whole_number_column(name, values):
             shown[column] = values.astype("Int64")
-    shown = shown.rename(columns={c: f"{c} (UTC)" for c in shown.columns if str(c).endswith("_at")})
+    shown = shown.rename(
+        columns={c: f"{c} (Oslo)" for c in shown.columns if str(c).endswith("_at")}
+    )
     shown.attrs = dict(df.attrs)
     return shown
 
@@ -329,13 +334,13 @@ def column_label(name: Any) -> str:
     """The header of a column as display_frame names it: COLUMN_LABELS, else its words
     ("request_type" → "Request type"), an id as the thing it names ("account_id" →
     "Account", "hold_ids" → "Holds"), a date with its time zone ("received_on" → "Received
-    (Oslo)", "received_at (UTC)" → "Received (UTC)")."""
+    (Oslo)", "received_at (Oslo)" → "Received (Oslo time)")."""
     name = str(name)
     if name in COLUMN_LABELS:
         return COLUMN_LABELS[name]
     stem, zone = name, ""
-    if stem.endswith("_at (UTC)"):
-        stem, zone = stem.removesuffix("_at (UTC)"), " (UTC)"
+    if stem.endswith("_at (Oslo)"):
+        stem, zone = stem.removesuffix("_at (Oslo)"), " (Oslo time)"
     elif stem.endswith("_on"):
         stem, zone = stem.removesuffix("_on"), " (Oslo)"
     elif stem.endswith("_ids"):

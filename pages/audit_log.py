@@ -18,7 +18,7 @@ PAGE = "audit-log"
 ui.page_header(
     "Audit log",
     stores=("ledger",),
-    caption="Entries name people only by a keyed hash of their e-mail. Times are UTC.",
+    caption="Entries name people only by a keyed hash of their e-mail. Times are Europe/Oslo with their offset.",
 )
 
 with st.form("audit_filters"):

@@ -10,7 +10,7 @@ import math
 import pandas as pd
 import streamlit as st
 
-from data_access import cached, consent_rollup, rules
+from data_access import cached, clock, consent_rollup, rules
 from pages import _actions as actions
 from pages import _charts as charts
 from pages import _gate as gate
@@ -233,7 +233,7 @@ if actions.actions_header("Consent roll-up"):
     refreshed_at = state["refreshed_at"]
     st.caption(
         f"Events applied up to id {state['watermark']:,}"
-        + (f", last refreshed {refreshed_at:%Y-%m-%d %H:%M} UTC" if refreshed_at else "")
+        + (f", last refreshed {clock.oslo_text(refreshed_at)}" if refreshed_at else "")
         + (f"; {state['awaited']:,} lower ids awaited" if state["awaited"] else "")
         + ". Rebuild computes the roll-up again from every consent event; the figures stay "
         "as they are until it is done."

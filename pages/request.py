@@ -14,7 +14,7 @@ import json
 import pandas as pd
 import streamlit as st
 
-from data_access import cached, documents, erasure_documents, requests
+from data_access import cached, clock, documents, erasure_documents, requests
 from data_access.rules import add_months
 from data_access.tables import CONSENT_PURPOSES
 from pages import _actions as actions
@@ -124,7 +124,7 @@ def intake_table() -> None:
     fields = {
         "Type": kind,
         "Channel": detail["channel"],
-        "Received at (UTC)": str(detail["received_at"]),
+        "Received at (Oslo time)": clock.oslo_text(detail["received_at"], seconds=True),
         "Received on (Oslo, R1)": detail["received_on"].isoformat(),
         "Data subject's e-mail": detail["subject_email"],
         "Name": detail["subject_name"] or "",

@@ -19,8 +19,8 @@ ui.page_header(
     stores=STORES,
     caption="Found by e-mail (trimmed, case-insensitive), through the accounts the person "
     "owns, by their phone numbers (calls with no e-mail; never by a name alone) and by their "
-    "e-mail inside support summaries and request details. Times are UTC; dates are "
-    "Europe/Oslo.",
+    "e-mail inside support summaries and request details. Times and dates are "
+    "Europe/Oslo (times with their offset).",
 )
 
 with st.form("lookup_form"):

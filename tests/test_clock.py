@@ -12,6 +12,7 @@ from datetime import UTC, date, datetime, timedelta, timezone
 import pandas as pd
 import pytest
 
+from data_access import clock
 from data_access.clock import oslo_date, oslo_dates, utc_naive, utc_naive_series
 
 PLUS_TWO = timezone(timedelta(hours=2))
@@ -84,3 +85,22 @@ def test_r1_a_postgresql_timestamptz_column_in_an_oslo_database_gives_the_right_
         )
     finally:
         next(gen, None)
+
+
+def test_times_are_shown_in_oslo_with_the_offset_of_their_season():
+    from pages import _ui as ui
+
+    stored = pd.DataFrame(
+        {"occurred_at": [datetime(2026, 3, 29, 0, 59, 59), datetime(2026, 3, 29, 1, 0, 0)]}
+    )
+    shown = ui.display_frame(stored)
+    assert list(shown.columns) == ["occurred_at (Oslo)"]
+    assert [t.isoformat() for t in shown["occurred_at (Oslo)"]] == [
+        "2026-03-29T01:59:59+01:00",
+        "2026-03-29T03:00:00+02:00",
+    ]
+    assert clock.oslo_text(datetime(2026, 12, 3, 23, 30)) == "2026-12-04 00:30 +01:00"
+    assert (
+        clock.oslo_text("2026-07-01T10:00:05+00:00", seconds=True) == "2026-07-01 12:00:05 +02:00"
+    )
+    assert clock.oslo_text(None) == ""

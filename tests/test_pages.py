@@ -419,7 +419,7 @@ def test_no_page_warns_about_a_widget_default_after_a_page_switch(
         ("account_id", "Account"),
         ("request_type", "Request type"),
         ("received_on", "Received (Oslo)"),
-        ("occurred_at (UTC)", "Occurred (UTC)"),
+        ("occurred_at (Oslo)", "Occurred (Oslo time)"),
         ("hold_ids", "Holds"),
         ("subject_email", "Subject e-mail"),
         ("dpf_checked_on", "DPF checked (Oslo)"),
@@ -478,8 +478,8 @@ def test_tables_show_human_headers_and_blank_cells_and_exports_keep_the_column_n
 
     at = open_app("audit_log")
     entries = at.dataframe[0]
-    assert headers(entries)["occurred_at (UTC)"] == "Occurred (UTC)"
-    assert exported_header(at, "audit-log", "entries", "plain")[:2] == ["id", "occurred_at (UTC)"]
+    assert headers(entries)["occurred_at (Oslo)"] == "Occurred (Oslo time)"
+    assert exported_header(at, "audit-log", "entries", "plain")[:2] == ["id", "occurred_at (Oslo)"]
 
 
 # --- look-up and audit -------------------------------------------------------------------
