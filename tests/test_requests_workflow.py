@@ -601,6 +601,12 @@ def test_r7_manifestly_unfounded_refusal_is_audited_under_r7(empty_dbs):
         False,
     )
     assert "Vi har avslått helt" in details["letter"]
+    # The letter says on which ground: art. 12(5), in both languages.
+    assert (
+        "åpenbart grunnløs eller overdreven (personvernforordningen art. 12 nr. 5)"
+        in (details["letter"])
+    )
+    assert "manifestly unfounded or excessive (GDPR art. 12(5))" in details["letter"]
 
 
 def test_r7_previous_request_of_the_same_type_from_the_same_person(empty_dbs):

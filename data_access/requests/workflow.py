@@ -300,6 +300,7 @@ def refuse_request(
             received_on=state.received_on,
             reason=reason,
             in_part=in_part,
+            manifestly_unfounded=manifestly_unfounded,
         )
         late = as_of > base
         return Change(
@@ -346,25 +347,44 @@ def withdraw_request(
     return _run(dbs, request_id, decide, actor=actor, as_of=as_of, expected=expected_version)
 
 
-def refusal_letter(*, request_type: str, received_on: date, reason: str, in_part: bool) -> str:
+def refusal_letter(
+    *,
+    request_type: str,
+    received_on: date,
+    reason: str,
+    in_part: bool,
+    manifestly_unfounded: bool = False,
+) -> str:
     """The refusal told to the data subject, in Norwegian and English (art. 12(4); R6).
 
     Names the reason, the right to complain to Datatilsynet and the right to a judicial
-    remedy. Plain text with ISO dates.
+    remedy; with `manifestly_unfounded`, that the request is refused as manifestly
+    unfounded or excessive under art. 12(5) (R7). Plain text with ISO dates.
     """
     kind_nb = REQUEST_NAMES_NB.get(request_type, request_type)
     kind_en = request_type.replace("_", " ")
     how_nb = "delvis" if in_part else "helt"
     how_en = "in part" if in_part else "in full"
+    ground_nb = (
+        "Vi anser forespørselen som åpenbart grunnløs eller overdreven "
+        "(personvernforordningen art. 12 nr. 5).\n\n"
+        if manifestly_unfounded
+        else ""
+    )
+    ground_en = (
+        "We consider the request manifestly unfounded or excessive (GDPR art. 12(5)).\n\n"
+        if manifestly_unfounded
+        else ""
+    )
     return (
         f"Vi har avslått {how_nb} forespørselen din om {kind_nb}, mottatt "
-        f"{received_on.isoformat()}.\n\nBegrunnelse: {reason}\n\n"
+        f"{received_on.isoformat()}.\n\n{ground_nb}Begrunnelse: {reason}\n\n"
         "Du har rett til å klage til Datatilsynet "
         f"({DATATILSYNET}), og du har rett til å bringe saken inn for domstolene "
         "(personvernforordningen art. 12 nr. 4, art. 77 og art. 79).\n\n"
         "-- English --\n\n"
         f"We have refused {how_en} your {kind_en} request received on "
-        f"{received_on.isoformat()}.\n\nReason: {reason}\n\n"
+        f"{received_on.isoformat()}.\n\n{ground_en}Reason: {reason}\n\n"
         "You have the right to lodge a complaint with Datatilsynet, the Norwegian Data "
         f"Protection Authority ({DATATILSYNET}), and the right to an effective judicial "
         "remedy before the courts (GDPR art. 12(4), art. 77 and art. 79).\n"
