@@ -8,6 +8,7 @@
 
 from data_access.inspection.assemble import SECTIONS, build_parts, context, cover_letter, pack
 from data_access.inspection.parts import Context, Part, SectionBuilder
+from data_access.inspection.report import dpo_report
 
 __all__ = [
     "SECTIONS",
@@ -17,5 +18,6 @@ __all__ = [
     "build_parts",
     "context",
     "cover_letter",
+    "dpo_report",
     "pack",
 ]

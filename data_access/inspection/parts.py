@@ -102,6 +102,8 @@ NB_COLUMNS = {
     "store": "Database",
     "rows": "Rader",
     "due_on": "Frist",
+    "reality": "Virkelighet",
+    "promise": "Løfte",
     "where": "Hvor",
     "found": "Funnet",
     "why": "Hvorfor tillatt",
