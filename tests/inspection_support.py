@@ -10,6 +10,7 @@ import tempfile
 import zipfile
 from pathlib import Path
 
+import numpy as np
 from PIL import Image
 from sqlalchemy import select
 
@@ -99,8 +100,5 @@ def pdf_pages(data: bytes, resolution: int = 60) -> list[tuple[str, Image.Image]
 def coloured_pixels(image: Image.Image) -> int:
     """Pixels that are clearly coloured (not white, grey or black): chart lines and bars,
     never text, which the documents print in black and grey."""
-    count = 0
-    for r, g, b in image.getdata():
-        if max(r, g, b) - min(r, g, b) > 60:
-            count += 1
-    return count
+    pixels = np.asarray(image.convert("RGB"), dtype=np.int16)
+    return int(((pixels.max(axis=2) - pixels.min(axis=2)) > 60).sum())

@@ -266,3 +266,14 @@ def test_preparing_the_pack_is_audited(built):
     assert rows[0]["actor"] == DPO
     assert rows[0]["target"] == f"period:{START.isoformat()}..{SEED_AS_OF.isoformat()}"
     assert audit.verify_chain(built.dbs) == (True, None)
+
+
+def test_every_pdf_of_the_pack_renders_with_text_on_every_page(built):
+    pdfs = [n for n in built.archive.namelist() if n.endswith(".pdf")]
+    assert len(pdfs) == 2 * (len(built.parts) + 1)
+    for name in pdfs:
+        pages = support.pdf_pages(built.read(name), resolution=30)
+        assert pages, name
+        for number, (words, image) in enumerate(pages, start=1):
+            assert words.strip(), f"{name} page {number} has no text"
+            assert image.getextrema() != ((255, 255), (255, 255), (255, 255)), name

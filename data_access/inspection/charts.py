@@ -17,6 +17,9 @@ import plotly.graph_objects as go
 from data_access.inspection.parts import text
 
 WIDTH, HEIGHT, SCALE = 900, 420, 2  # pixels; SCALE 2 keeps the text sharp in print
+# Fixed here, not taken from plotly's default template, which a running Streamlit replaces.
+TEMPLATE = "plotly_white"
+PALETTE = ["#3d7dd8", "#d64545", "#2a9d8f", "#f0a202", "#6b4fbb", "#8c564b"]
 
 
 class ChartsUnavailable(RuntimeError):
@@ -27,8 +30,8 @@ def on_time_chart(metrics: pd.DataFrame, lang: str) -> go.Figure:
     """Bars of requests answered per month (on time, late) from `requests.closure_metrics`."""
     on_time, late = text(lang, "I tide", "On time"), text(lang, "For sent", "Late")
     data = metrics.rename(columns={"on_time": on_time, "late": late})
-    figure = px.bar(data, x="month", y=[on_time, late],
-                    color_discrete_sequence=["#3d7dd8", "#d64545"])  # fmt: skip
+    figure = px.bar(data, x="month", y=[on_time, late], template=TEMPLATE,
+                    color_discrete_sequence=PALETTE)  # fmt: skip
     return _styled(figure, lang, text(lang, "Besvarte henvendelser per måned",
                                       "Requests answered per month"), text(lang, "Antall", "Requests"))  # fmt: skip
 
@@ -36,7 +39,8 @@ def on_time_chart(metrics: pd.DataFrame, lang: str) -> go.Figure:
 def consent_chart(trend: pd.DataFrame, lang: str) -> go.Figure:
     """A line per purpose of the rate at month end (0..1, shown as %) from
     `consent.consent_trend`; a month without subjects is a gap, never 0 % (R21)."""
-    figure = px.line(trend, x="month", y="rate_at_month_end", color="purpose", markers=True)
+    figure = px.line(trend, x="month", y="rate_at_month_end", color="purpose", markers=True,
+                     template=TEMPLATE, color_discrete_sequence=PALETTE)  # fmt: skip
     figure.update_yaxes(tickformat=".0%", rangemode="tozero")
     return _styled(figure, lang, text(lang, "Samtykkeandel ved månedsslutt",
                                       "Consent rate at month end"), text(lang, "Andel", "Rate"))  # fmt: skip
@@ -45,7 +49,8 @@ def consent_chart(trend: pd.DataFrame, lang: str) -> go.Figure:
 def retention_chart(monthly: pd.DataFrame, lang: str) -> go.Figure:
     """Bars of records deleted or anonymised per month and rule (columns month, rule,
     records)."""
-    figure = px.bar(monthly, x="month", y="records", color="rule")
+    figure = px.bar(monthly, x="month", y="records", color="rule", template=TEMPLATE,
+                    color_discrete_sequence=PALETTE)  # fmt: skip
     return _styled(figure, lang, text(lang, "Poster slettet eller anonymisert per måned",
                                       "Records deleted or anonymised per month"),
                    text(lang, "Poster", "Records"))  # fmt: skip
@@ -54,7 +59,7 @@ def retention_chart(monthly: pd.DataFrame, lang: str) -> go.Figure:
 def _styled(figure: go.Figure, lang: str, title: str, y_title: str) -> go.Figure:
     figure.update_layout(
         title=title,
-        template="plotly_white",
+        template=TEMPLATE,
         font={"family": "DejaVu Sans, Arial", "size": 14},
         legend_title_text="",
         margin={"t": 60, "l": 60, "r": 20, "b": 50},
