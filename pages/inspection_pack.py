@@ -35,15 +35,14 @@ ui.page_header(
 )
 
 today = ui.today()
+# Defaults through session state, not `value=`: ui.keep_widget_values writes the values
+# back on every run, and a widget with both would warn after a page switch.
+st.session_state.setdefault("inspection_start", rules.add_months(today, -12) + timedelta(days=1))
+st.session_state.setdefault("inspection_end", today)
 with st.form("inspection_period"):
     left, right = st.columns(2)
-    start = left.date_input(
-        "Period from",
-        value=rules.add_months(today, -12) + timedelta(days=1),
-        key="inspection_start",
-        format="YYYY-MM-DD",
-    )
-    end = right.date_input("Period to", value=today, key="inspection_end", format="YYYY-MM-DD")
+    start = left.date_input("Period from", key="inspection_start", format="YYYY-MM-DD")
+    end = right.date_input("Period to", key="inspection_end", format="YYYY-MM-DD")
     st.form_submit_button("Show the period")
 
 if not isinstance(start, date) or not isinstance(end, date):

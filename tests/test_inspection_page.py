@@ -123,3 +123,18 @@ def test_a_period_ending_after_today_is_refused(demo_copy):
     assert not at.expander
     assert not [b for b in at.button if b.key == "inspection_prepare"]
     assert isinstance(at.session_state["inspection_start"], date)
+
+
+def test_the_dpo_prepares_and_downloads_the_yearly_report(demo_copy):
+    at = open_page()
+    at.selectbox(key="inspection_report_year").set_value(SEED_AS_OF.year).run(timeout=120)
+    at.button(key="inspection_prepare_report").click().run(timeout=240)
+
+    assert_clean(at)
+    name = f"dpo-report-{SEED_AS_OF.year}.zip"
+    assert at.download_button(key="inspection_report_download").label == f"Download {name}"
+    data = at.session_state["inspection_report_prepared"]["data"]
+    with zipfile.ZipFile(io.BytesIO(data)) as archive:
+        names = set(archive.namelist())
+    assert {f"dpo-report-{SEED_AS_OF.year}.{lang}.pdf" for lang in ("nb", "en")} <= names
+    assert {f"charts/requests.{lang}.png" for lang in ("nb", "en")} <= names
