@@ -20,6 +20,7 @@ from sqlalchemy import select
 
 from data_access import (
     audit,
+    clock,
     consent,
     export,
     holds,
@@ -37,7 +38,7 @@ from data_access.settings import STORES
 from tests import inspection_support as support
 from tests import seeded
 from tests.conftest import SEED_AS_OF
-from tests.factories import add_request
+from tests.factories import add_account, add_contact, add_request
 
 seeded_demo = seeded.seeded_demo
 DPO = "dpo@plaato.example"
@@ -196,12 +197,12 @@ def test_no_file_in_the_pack_holds_a_subjects_email_or_name(built):
     assert support.found_needles({"x.pdf": f"… {some.title()} …"}, built.needles)
 
 
-def test_a_reason_naming_the_data_subject_is_redacted(sqlite_dbs):
-    rid = add_request(sqlite_dbs, received_on=date(2026, 3, 2), request_type="access",
+def test_a_reason_naming_the_data_subject_is_redacted(empty_dbs):
+    rid = add_request(empty_dbs, received_on=date(2026, 3, 2), request_type="access",
                       subject_email="kari@example.no", subject_name="Kari Nordmann")  # fmt: skip
-    requests.refuse_request(sqlite_dbs, rid, reason="Kari Nordmann (KARI@example.no) asked twice",
+    requests.refuse_request(empty_dbs, rid, reason="Kari Nordmann (KARI@example.no) asked twice",
                             actor=DPO, as_of=date(2026, 3, 10))  # fmt: skip
-    data = inspection.pack(sqlite_dbs, period_start=date(2026, 3, 1),
+    data = inspection.pack(empty_dbs, period_start=date(2026, 3, 1),
                            period_end=date(2026, 3, 31), actor=DPO, as_of=date(2026, 4, 1))  # fmt: skip
     texts = support.zip_texts(data)
     assert support.found_needles(texts, {"kari@example.no", "kari nordmann"}) == {}
@@ -212,20 +213,20 @@ def test_a_reason_naming_the_data_subject_is_redacted(sqlite_dbs):
 # --- the on-time rate uses the R2-R5 deadline ---------------------------------------------
 
 
-def test_r2_on_time_rate_uses_the_working_day_deadline_not_30_days(sqlite_dbs):
+def test_r2_on_time_rate_uses_the_working_day_deadline_not_30_days(empty_dbs):
     # Received 2026-03-05: one month is 04-05, Easter Sunday; Easter Monday follows; the
     # deadline is Tuesday 2026-04-07 (R2). Answered on 04-07, 33 days later: on time,
     # although "30 days" would count it late.
     received, answered = date(2026, 3, 5), date(2026, 4, 7)
     assert received + timedelta(days=30) < answered
-    rid = add_request(sqlite_dbs, received_on=received, request_type="objection")
-    requests.complete_request(sqlite_dbs, rid, actor=DPO, as_of=answered,
+    rid = add_request(empty_dbs, received_on=received, request_type="objection")
+    requests.complete_request(empty_dbs, rid, actor=DPO, as_of=answered,
                               checklist=["stopped", "grounds", "told"])  # fmt: skip
     # Received 2026-03-06, answered 04-09 (34 days): due 04-07, late under R2 too.
-    late = add_request(sqlite_dbs, received_on=date(2026, 3, 6), request_type="objection")
-    requests.complete_request(sqlite_dbs, late, actor=DPO, as_of=date(2026, 4, 9),
+    late = add_request(empty_dbs, received_on=date(2026, 3, 6), request_type="objection")
+    requests.complete_request(empty_dbs, late, actor=DPO, as_of=date(2026, 4, 9),
                               checklist=["stopped", "grounds", "told"])  # fmt: skip
-    data = inspection.pack(sqlite_dbs, period_start=date(2026, 4, 1),
+    data = inspection.pack(empty_dbs, period_start=date(2026, 4, 1),
                            period_end=date(2026, 4, 30), actor=DPO, as_of=date(2026, 5, 4))  # fmt: skip
     texts = support.zip_texts(data)
     en = texts["03-data-subject-requests/data-subject-requests.en.html"]
@@ -277,3 +278,34 @@ def test_every_pdf_of_the_pack_renders_with_text_on_every_page(built):
         for number, (words, image) in enumerate(pages, start=1):
             assert words.strip(), f"{name} page {number} has no text"
             assert image.getextrema() != ((255, 255), (255, 255), (255, 255)), name
+
+
+def test_r16_r17_r18_runs_holds_receipts_and_actors_on_every_backend(empty_dbs):
+    # Today: audit entries are stamped with the clock, jobs with their effective date.
+    dbs, day = empty_dbs, clock.today_oslo()
+    old = add_contact(
+        dbs, started_on=date(2026, 1, 5), email="per@example.no", full_name="Per Hansen"
+    )
+    add_account(dbs, email="ola@example.no", full_name="Ola Nordmann")
+    assert retention.purge_support_contacts(dbs, [old], actor=DPO, as_of=day).succeeded == [old]
+    holds.place_hold(dbs, email="ola@example.no", reason="Tvist om faktura for Ola Nordmann",
+                     case_ref="SAK-1", review_on=date(2027, 11, 1), actor=DPO, as_of=day)  # fmt: skip
+    receipt = subjects.erase_subject(dbs, "per@example.no", actor=DPO, as_of=day)
+    assert receipt.status == "done"
+    ctx = inspection.context(dbs, period_start=day - timedelta(days=1), period_end=day, as_of=day)
+
+    parts = {part.key: part for part in inspection.build_parts(ctx)}
+
+    runs = parts["04-retention-evidence"].tables["enforcement-runs"]
+    assert runs[["kind", "actor", "targets"]].values.tolist() == [["support_purge", DPO, 1]]
+    logged = parts["04-retention-evidence"].tables["retention-audit-entries"]
+    assert logged.loc[logged["rule"] == "R16", "entries"].tolist() == [1]
+    held = parts["04-retention-evidence"].tables["legal-holds"]
+    assert held["target"].tolist() == [audit.keyed_hash(dbs, "ola@example.no")]
+    erased = parts["05-erasure-and-deletion-receipts"].tables["erasure-receipts"]
+    assert erased["subject_ref"].tolist() == [audit.keyed_hash(dbs, "per@example.no")]
+    actors = parts["07-audit-log"].tables["audit-actors"]
+    assert actors["actor"].tolist() == [DPO] and actors["entries"].tolist()[0] >= 3
+    data = inspection.pack(dbs, period_start=ctx.period_start, period_end=day, actor=DPO, as_of=day)
+    needles = {"ola@example.no", "ola nordmann", "per@example.no", "per hansen"}
+    assert support.found_needles(support.zip_texts(data), needles) == {}

@@ -15,12 +15,14 @@ import json
 from typing import Any
 
 import pandas as pd
-from sqlalchemy import select
+from sqlalchemy import func, select
 
-from data_access import audit, holds
+from data_access import audit, holds, identifiers
 from data_access import ledger_tables as lt
+from data_access import tables as t
 from data_access.clock import day_end_utc, day_start_utc
 from data_access.documents import Section
+from data_access.emails import email_condition, normalised_email, same_email
 from data_access.inspection.parts import Context, Part, document, empty_note, shown, text
 from data_access.inspection.requests_part import without_subject
 from data_access.retention import deletion, purges
@@ -28,9 +30,10 @@ from data_access.retention import deletion, purges
 # The jobs that enforce a retention rule, and the rule each enforces.
 ENFORCEMENT_KINDS = {deletion.KIND: "R13/R14", purges.KINDS[0]: "R16", purges.KINDS[1]: "R15"}
 RETENTION_RULES = ("R13", "R14", "R15", "R16", "R17")
+_STREAM = 10_000  # step rows read at a time
 RUN_COLUMNS = ["job_id", "kind", "rule", "as_of", "actor", "status", "targets", "records"]
 RUN_SUMMARY_COLUMNS = ["kind", "rule", "runs", "records", "first_run_on", "last_run_on", "actors"]
-AUDIT_SUMMARY_COLUMNS = ["rule", "action", "entries", "records", "first_at", "last_at", "actors"]
+AUDIT_SUMMARY_COLUMNS = ["rule", "action", "entries", "first_at", "last_at", "actors"]
 HOLD_COLUMNS = ["hold_id", "scope", "target", "reason", "case_ref", "owner", "placed_on",
                 "review_on", "released_on", "past_review"]  # fmt: skip
 RECEIPT_COLUMNS = ["receipt_id", "subject_ref", "request_id", "job_id", "as_of", "actor",
@@ -59,7 +62,8 @@ def _done_steps(ctx: Context, job_ids: list[int]) -> dict[int, tuple[int, int]]:
     targets: dict[int, set[str]] = {}
     records: dict[int, int] = {}
     with ctx.dbs.ledger.connect() as conn:
-        for job_id, target, counts in conn.execute(query):
+        streamed = conn.execution_options(yield_per=_STREAM).execute(query)
+        for job_id, target, counts in streamed:
             targets.setdefault(job_id, set()).add(target)
             rows = (json.loads(counts) if counts else {}).get("rows") or {}
             records[job_id] = records.get(job_id, 0) + sum(int(v) for v in rows.values())
@@ -92,31 +96,29 @@ def run_summary(runs: pd.DataFrame) -> pd.DataFrame:
 
 def retention_audit(ctx: Context) -> pd.DataFrame:
     """Audit entries of the retention rules (R13-R17) written in the period (UTC bounds of
-    the Oslo days), per rule and action. Columns: rule, action, entries, records (sum of the
-    entries' counts), first_at, last_at (UTC), actors (comma-separated)."""
+    the Oslo days), per rule and action, counted in SQL (one entry per deleted record adds
+    up). Columns: rule, action, entries, first_at, last_at (UTC), actors (comma-separated)."""
     log = lt.audit_log.c
     query = (
-        select(log.rule, log.action, log.actor, log.occurred_at, log.counts)
+        select(log.rule, log.action, log.actor, func.count(), func.min(log.occurred_at),
+               func.max(log.occurred_at))
         .where(
             log.rule.in_(RETENTION_RULES),
             log.occurred_at >= day_start_utc(ctx.period_start),
             log.occurred_at < day_end_utc(ctx.period_end),
         )
-        .order_by(log.id)
-    )
-    groups: dict[tuple[str, str], dict[str, Any]] = {}
+        .group_by(log.rule, log.action, log.actor)
+        .order_by(log.rule, log.action, log.actor)
+    )  # fmt: skip
+    groups: dict[tuple[str, str], list] = {}
     with ctx.dbs.ledger.connect() as conn:
-        for rule, action, actor, at, counts in conn.execute(query):
-            g = groups.setdefault(
-                (rule, action), {"n": 0, "records": 0, "first": at, "actors": set()}
-            )
-            g["n"] += 1
-            g["records"] += sum(int(v) for v in (json.loads(counts) if counts else {}).values()
-                                if isinstance(v, int))  # fmt: skip
-            g["last"] = at
-            g["actors"].add(actor)
-    rows = [[rule, action, g["n"], g["records"], g["first"], g["last"], ", ".join(sorted(g["actors"]))]
-            for (rule, action), g in sorted(groups.items())]  # fmt: skip
+        for rule, action, actor, n, first, last in conn.execute(query):
+            g = groups.setdefault((rule, action), [0, first, last, []])
+            g[0] += int(n)
+            g[1], g[2] = min(g[1], first), max(g[2], last)
+            g[3].append(actor)
+    rows = [[rule, action, n, first, last, ", ".join(actors)]
+            for (rule, action), (n, first, last, actors) in groups.items()]  # fmt: skip
     return pd.DataFrame(rows, columns=AUDIT_SUMMARY_COLUMNS)
 
 
@@ -134,10 +136,41 @@ def holds_in_period(ctx: Context) -> pd.DataFrame:
         ):
             continue
         target = _hold_target(ctx, h)
-        rows.append([h["id"], h["scope"], target, without_subject(h["reason"], h["email"]),
+        reason = without_subject(h["reason"], *_held_people(ctx, h))
+        rows.append([h["id"], h["scope"], target, reason,
                      h["case_ref"], h["owner"], h["placed_on"], h["review_on"], released,
                      bool(h["past_review"])])  # fmt: skip
     return pd.DataFrame(rows, columns=HOLD_COLUMNS)
+
+
+def _held_people(ctx: Context, hold: dict[str, Any]) -> list[str]:
+    """The e-mails, names and phones of whom a hold keeps (its e-mail, the account's owner,
+    the contact), so that a reason naming them can be redacted (R18)."""
+    emails, found = {hold["email"]} - {None}, set()
+    if hold["scope"] == "account" and hold["account_id"] is not None:
+        a = t.accounts.c
+        query = select(a.email, a.full_name, a.contact_person).where(a.id == hold["account_id"])
+        with ctx.dbs.users.connect() as conn:
+            for row in conn.execute(query):
+                emails.add(row.email)
+                found |= {row.full_name, row.contact_person}
+    if hold["scope"] == "contact" and hold["contact_id"] is not None:
+        c = t.contacts.c
+        query = select(c.email, c.full_name, c.phone).where(c.id == hold["contact_id"])
+        with ctx.dbs.support.connect() as conn:
+            for row in conn.execute(query):
+                emails.add(row.email)
+                found |= {row.full_name, row.phone}
+    for email in emails - {None}:
+        norm = normalised_email(email)
+        a = t.accounts.c
+        condition = email_condition(a.email, norm, ctx.dbs.users.dialect.name)
+        with ctx.dbs.users.connect() as conn:
+            rows = conn.execute(select(a.id, a.email).where(condition).order_by(a.id)).all()
+        owned = [i for i, stored in rows if same_email(stored, norm)]
+        known = identifiers.person_identifiers(ctx.dbs, norm, owned)
+        found |= {email, *known.names, *known.phones}
+    return sorted(str(v) for v in found if v)
 
 
 def _hold_target(ctx: Context, hold: dict[str, Any]) -> str:
