@@ -75,7 +75,9 @@ NB_COLUMNS = {
     "placed_on": "Opprettet",
     "review_on": "Gjennomgås",
     "released_on": "Opphevet",
-    "subject_ref": "Pseudonym",
+    "subject_ref": "Pseudonym (nøkkelbasert hash)",
+    "receipt_id": "Kvittering",
+    "hold_id": "Hold",
     "erased": "Slettet",
     "kept": "Beholdt",
     "residue": "Rester funnet",
@@ -110,6 +112,20 @@ NB_COLUMNS = {
     "title": "Tittel",
     "records_changed": "Poster endret",
     "first_broken": "Første brutte",
+}
+
+
+# English headings where the column name's own words would not do (abbreviations).
+EN_COLUMNS = {
+    "dpa_signed_on": "DPA signed on",
+    "dpf_checked_on": "DPF checked on",
+    "tia_on": "TIA on",
+    "subject_ref": "Subject (keyed hash)",
+    "request_id": "Request",
+    "job_id": "Job",
+    "receipt_id": "Receipt",
+    "hold_id": "Hold",
+    "due_on": "Due on",
 }
 
 
@@ -164,7 +180,9 @@ def text(lang: str, nb: str, en: str) -> str:
 def shown(frame: pd.DataFrame, lang: str) -> pd.DataFrame:
     """`frame` with column headings in `lang` (Norwegian from NB_COLUMNS), for a document."""
     if lang != "nb":
-        return frame.rename(columns=lambda c: str(c).replace("_", " ").capitalize())
+        return frame.rename(
+            columns=lambda c: EN_COLUMNS.get(str(c), str(c).replace("_", " ").capitalize())
+        )
     return frame.rename(columns=lambda c: NB_COLUMNS.get(str(c), str(c)))
 
 
