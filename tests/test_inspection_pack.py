@@ -120,7 +120,13 @@ def test_the_cover_letter_names_the_controller_the_contact_and_every_section(bui
         assert "privacy@plaato.example" in letter
         for part in built.parts:
             assert f"{part.key}/" in letter
+    # Every other file of the pack is listed with what it holds.
+    listed = assemble.file_list(inspection.context(built.dbs, period_start=START,
+                                period_end=SEED_AS_OF, as_of=SEED_AS_OF), built.parts, "en")  # fmt: skip
+    others = {n for n in built.archive.namelist() if not n.startswith("00-cover-letter")}
+    assert set(listed["file"]) == others
     html = built.read("00-cover-letter.en.html").decode()
+    assert all(f"<td>{name}</td>" in html for name in others)
     assert "08-" not in html  # the breach log is not part of this pack: never named
 
 

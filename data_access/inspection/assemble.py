@@ -82,6 +82,33 @@ def build_parts(
     return parts
 
 
+LANGUAGE_NAMES = {"nb": ("norsk", "Norwegian"), "en": ("engelsk", "English")}
+
+
+def document_path(part: Part, lang: str, suffix: str) -> str:
+    """Where a section's document in `lang` lies in the ZIP, e.g.
+    "03-data-subject-requests/data-subject-requests.nb.pdf"."""
+    return f"{part.key}/{part.key.split('-', 1)[1]}.{lang}.{suffix}"
+
+
+def file_list(ctx: Context, parts: Sequence[Part], lang: str) -> pd.DataFrame:
+    """Every file of the sections with what it holds, in `lang`. Columns: file, holds."""
+    rows = []
+    for part in parts:
+        for doc_lang in part.documents:
+            nb, en = LANGUAGE_NAMES.get(doc_lang, (doc_lang, doc_lang))
+            for suffix in ("html", "pdf"):
+                holds = text(lang, f"{part.titles[lang]}, {nb}, {suffix.upper()}",
+                             f"{part.titles[lang]}, {en}, {suffix.upper()}")  # fmt: skip
+                rows.append([document_path(part, doc_lang, suffix), holds])
+        for name, frame in part.tables.items():
+            words = name.replace("-", " ")
+            holds = text(lang, f"Tabell: {words} ({len(frame)} rader)",
+                         f"Table: {words} ({len(frame)} rows)")  # fmt: skip
+            rows.append([f"{part.key}/{name}.csv", holds])
+    return pd.DataFrame(rows, columns=["file", "holds"])
+
+
 def cover_letter(ctx: Context, parts: Sequence[Part], lang: str) -> documents.Document:
     """The cover letter in `lang`: the controller, the DPO contact, the period and, per
     section present, its files and what they hold."""
@@ -120,6 +147,9 @@ def cover_letter(ctx: Context, parts: Sequence[Part], lang: str) -> documents.Do
             paragraphs=[intro, layout],
             table=shown(contents, lang),
         ),  # fmt: skip
+        Section(
+            heading=text(lang, "Filer", "Files"), table=shown(file_list(ctx, parts, lang), lang)
+        ),
     ]
     title = text(lang, "Oversendelsesbrev", "Cover letter")
     return documents.Document(
@@ -143,10 +173,9 @@ def files_of(
     for number, part in enumerate(parts):
         if progress:
             progress(0.5 + number / max(len(parts), 1) * 0.5, f"Writing {part.key}")
-        stem = part.key.split("-", 1)[1]
         for lang, doc in part.documents.items():
-            files[f"{part.key}/{stem}.{lang}.html"] = documents.to_html(doc).encode("utf-8")
-            files[f"{part.key}/{stem}.{lang}.pdf"] = documents.to_pdf(doc)
+            files[document_path(part, lang, "html")] = documents.to_html(doc).encode("utf-8")
+            files[document_path(part, lang, "pdf")] = documents.to_pdf(doc)
         for name, frame in part.tables.items():
             files[f"{part.key}/{name}.csv"] = export.to_csv_bytes(frame)
     return files
