@@ -7,6 +7,7 @@ ChartsUnavailable, and the report says in words that its charts are missing.
 
 from __future__ import annotations
 
+import threading
 import warnings
 from collections.abc import Mapping
 
@@ -20,6 +21,11 @@ WIDTH, HEIGHT, SCALE = 900, 420, 2  # pixels; SCALE 2 keeps the text sharp in pr
 # Fixed here, not taken from plotly's default template, which a running Streamlit replaces.
 TEMPLATE = "plotly_white"
 PALETTE = ["#3d7dd8", "#d64545", "#2a9d8f", "#f0a202", "#6b4fbb", "#8c564b"]
+
+
+# kaleido's browser server is one per process: two reports prepared at once (two sessions
+# of the dashboard) take turns, so that one never stops the server under the other.
+_RENDERING = threading.Lock()
 
 
 class ChartsUnavailable(RuntimeError):
@@ -80,14 +86,15 @@ def render(figures: Mapping[str, go.Figure]) -> dict[str, bytes]:
     except ImportError as exc:  # the report stands without its charts
         raise ChartsUnavailable(f"kaleido is not installed: {exc}") from exc
     try:
-        kaleido.start_sync_server(silence_warnings=True)
-        try:
-            with warnings.catch_warnings():
-                # plotly says per-call options are ignored by a running server: expected.
-                warnings.simplefilter("ignore", UserWarning)
-                return {name: _png(pio, fig) for name, fig in figures.items()}
-        finally:
-            kaleido.stop_sync_server(silence_warnings=True)
+        with _RENDERING:
+            kaleido.start_sync_server(silence_warnings=True)
+            try:
+                with warnings.catch_warnings():
+                    # plotly says per-call options are ignored by a running server: expected.
+                    warnings.simplefilter("ignore", UserWarning)
+                    return {name: _png(pio, fig) for name, fig in figures.items()}
+            finally:
+                kaleido.stop_sync_server(silence_warnings=True)
     except Exception as exc:  # kaleido raises its own and the browser's errors
         raise ChartsUnavailable(f"the charts could not be rendered: {exc}") from exc
 
