@@ -12,7 +12,7 @@ from datetime import date, timedelta
 
 import streamlit as st
 
-from data_access import cached, inspection, rules
+from data_access import cached, failures, inspection, rules
 from data_access.settings import STORES
 from pages import _actions
 from pages import _gate as gate
@@ -103,6 +103,12 @@ def prepare(key: str, build, file_name: str, what: str) -> None:
         data = build(progress)
     except ValueError as exc:
         ui.flash(f"The {what} was not prepared: {ui.escape_markdown(exc)}", "error")
+    except Exception as exc:
+        if not cached.is_database_error(exc):
+            raise
+        # In words, values blanked; the SQL goes to the server log only.
+        reason = ui.escape_markdown(failures.in_words(exc))
+        ui.flash(f"The {what} was not prepared: could not read the data: {reason}", "error")
     else:
         st.session_state[key] = {"data": data, "file_name": file_name}
         ui.flash(f"Prepared {file_name}; the preparation is recorded in the audit log.")

@@ -138,3 +138,20 @@ def test_the_dpo_prepares_and_downloads_the_yearly_report(demo_copy):
         names = set(archive.namelist())
     assert {f"dpo-report-{SEED_AS_OF.year}.{lang}.pdf" for lang in ("nb", "en")} <= names
     assert {f"charts/requests.{lang}.png" for lang in ("nb", "en")} <= names
+
+
+def test_a_database_failure_while_preparing_is_shown_in_words(demo_copy, monkeypatch):
+    from sqlalchemy.exc import OperationalError
+
+    def broken(*args, **kwargs):
+        raise OperationalError("SELECT secret FROM ledger", {}, Exception("disk I/O error"))
+
+    at = open_page()
+    monkeypatch.setattr(inspection, "pack", broken)
+    at.button(key="inspection_prepare").click().run(timeout=120)
+
+    assert not at.exception
+    shown = texts(at.error)
+    assert "The inspection pack was not prepared: could not read the data" in shown
+    assert "SELECT" not in shown
+    assert not at.get("download_button")
