@@ -39,6 +39,9 @@ PAGES = {
         st.Page(ui.PAGE_FILES["lookup"], title="Subject lookup", icon="🔎"),
         st.Page(ui.PAGE_FILES["audit"], title="Audit log", icon="🧾"),
     ],
+    "Inspection": [
+        st.Page(ui.PAGE_FILES["inspection"], title="Inspection pack", icon="🗃️"),
+    ],
 }
 
 

@@ -30,6 +30,7 @@ from data_access import (
     consent_rollup,
     health,
     holds,
+    inspection,
     jobs,
     mailer,
     register,
@@ -467,6 +468,19 @@ def is_database_error(exc: BaseException) -> bool:
     if isinstance(exc, DatabaseUnavailable):
         return True
     return any(cls.__module__ == "sqlalchemy.exc" for cls in type(exc).__mro__)
+
+
+# --- inspection pack (GDPR art. 5(2), 30, 38(3)) ----------------------------------------
+
+
+@st.cache_data(ttl=TTL_SECONDS, show_spinner=False)
+def inspection_parts(period_start: date, period_end: date, as_of: date) -> list:
+    """`inspection.build_parts` for the period: every section of the pack, for the preview.
+    Raises ValueError for a bad period (`inspection.context`)."""
+    ctx = inspection.context(
+        databases(), period_start=period_start, period_end=period_end, as_of=as_of
+    )
+    return inspection.build_parts(ctx)
 
 
 # --- clearing ----------------------------------------------------------------------------

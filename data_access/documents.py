@@ -215,8 +215,7 @@ def _pdf_table(table: pd.DataFrame, styles: dict[str, ParagraphStyle], width: fl
     data += [
         [_para(_cell(v), styles["cell"]) for v in row] for row in shown.itertuples(index=False)
     ]
-    columns = max(len(shown.columns), 1)
-    result = LongTable(data, colWidths=[width / columns] * columns, repeatRows=1)
+    result = LongTable(data, colWidths=_column_widths(shown, width), repeatRows=1)
     result.setStyle(
         TableStyle(
             [
@@ -227,6 +226,30 @@ def _pdf_table(table: pd.DataFrame, styles: dict[str, ParagraphStyle], width: fl
         )
     )
     return result
+
+
+_CELL_PADDING = 14.0  # points: the table's 6 pt of padding each side, the grid and a margin
+_LONGEST_WORD = 160.0  # points: a longer word (a 64-digit hash) may wrap; a file name does not
+
+
+def _column_widths(table: pd.DataFrame, width: float) -> list[float]:
+    """Column widths (points) summing to `width`: each column gets at least its longest
+    word (dates and codes stay on one line) and the rest is shared by how much text the
+    column holds; when even the words do not fit, in proportion to them."""
+    regular, bold = _font_names()
+    least, wanted = [], []
+    for number, column in enumerate(table.columns):
+        cells = [(_cell(v), regular) for v in table.iloc[:, number]] + [(str(column), bold)]
+        words = [pdfmetrics.stringWidth(w, font, 7.5) for text, font in cells for w in text.split()]
+        whole = [pdfmetrics.stringWidth(text, font, 7.5) for text, font in cells]
+        least.append(min(max(words, default=0), _LONGEST_WORD) + _CELL_PADDING)
+        wanted.append(max(min(max(whole, default=0), 3 * _LONGEST_WORD) + _CELL_PADDING, least[-1]))
+    if sum(least) >= width:
+        return [width * w / sum(least) for w in least]
+    spare, extra = width - sum(least), [w - m for w, m in zip(wanted, least, strict=True)]
+    if sum(extra) <= 0:
+        return [m + spare / len(least) for m in least]
+    return [m + spare * e / sum(extra) for m, e in zip(least, extra, strict=True)]
 
 
 def _pdf_image(png: bytes, width: float) -> Image:

@@ -36,6 +36,7 @@ PAGE_FILES = {
     "register": "pages/register.py",
     "lookup": "pages/subject_lookup.py",
     "audit": "pages/audit_log.py",
+    "inspection": "pages/inspection_pack.py",
 }
 BADGES = {"green": "🟢 green", "amber": "🟠 amber", "red": "🔴 red"}
 # Row colours cost about a second per 5,000 rows on every rerun; above this many rows the

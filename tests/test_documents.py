@@ -78,3 +78,23 @@ def test_images_are_embedded_in_both_forms() -> None:
     assert "data:image/png;base64," in documents.to_html(document)
     pdf = documents.to_pdf(document)
     assert b"/Subtype /Image" in pdf
+
+
+def test_pdf_columns_keep_dates_and_short_codes_on_one_line() -> None:
+    long_text = "A finding worded at length, as register findings are, " * 4
+    table = pd.DataFrame(
+        {
+            "severity": ["medium"] * 3,
+            "signed_on": ["2024-06-12", "2022-10-21", "2023-11-25"],
+            "role": ["Processor", "Joint controller", "Processor"],
+            "finding": [long_text] * 3,
+            "rule": ["R32", "R31", "R32"],
+            **{f"checked_{n}": ["2026-07-12"] * 3 for n in range(4)},
+        }
+    )
+    pdf = documents.to_pdf(Document(title="Widths", sections=[Section("T", table=table)]))
+    words = _pdf_text(pdf).split()
+    assert {"2024-06-12", "2022-10-21", "2023-11-25", "Processor", "medium", "R32"} <= set(words)
+    widths = documents._column_widths(table, 500)
+    assert sum(widths) == pytest.approx(500)
+    assert widths[3] == max(widths)  # the long text gets the room

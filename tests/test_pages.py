@@ -41,6 +41,7 @@ PAGES = {
     "register": "Register",
     "subject_lookup": "Subject lookup",
     "audit_log": "Audit log",
+    "inspection_pack": "Inspection pack",
 }
 
 
