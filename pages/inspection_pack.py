@@ -81,7 +81,7 @@ def show_part(part: inspection.Part) -> None:
             for paragraph in section.paragraphs:
                 st.write(ui.escape_markdown(paragraph))
         for name, frame in part.tables.items():
-            st.markdown(f"`{part.key}/{name}.csv`")
+            st.text(f"{part.key}/{name}.csv")
             if frame.empty:
                 ui.empty_state("No rows in the period.")
                 continue
@@ -107,8 +107,11 @@ def prepare(key: str, build, file_name: str, what: str) -> None:
         if not cached.is_database_error(exc):
             raise
         # In words, values blanked; the SQL goes to the server log only.
-        reason = ui.escape_markdown(failures.in_words(exc))
-        ui.flash(f"The {what} was not prepared: could not read the data: {reason}", "error")
+        ui.flash(
+            f"The {what} was not prepared: could not read the data: "
+            f"{ui.escape_markdown(failures.in_words(exc))}",
+            "error",
+        )
     else:
         st.session_state[key] = {"data": data, "file_name": file_name}
         ui.flash(f"Prepared {file_name}; the preparation is recorded in the audit log.")

@@ -15,6 +15,7 @@ import pandas as pd
 import streamlit as st
 
 from data_access import cached, clock, documents, erasure_documents, requests
+from data_access.requests import duplicates as request_duplicates
 from data_access.rules import add_months
 from data_access.tables import CONSENT_PURPOSES
 from pages import _actions as actions
@@ -494,6 +495,17 @@ def complete_action() -> None:
     blocker = ui.fetch(cached.duplicate_blocker, request_id)
     if blocker:
         st.warning(f"{ui.escape_markdown(blocker)} It cannot be completed yet.", icon="👯")
+        return
+    if kind in request_duplicates.IDENTITY_TYPES and not case.get("identity_confirmed_on"):
+        # Answering an impostor hands over, changes or erases another person's data.
+        st.warning(
+            "Identity is not confirmed on this request (R5): a report, an erasure or a "
+            "change made for someone who is not the data subject would reach another "
+            'person. Confirm the identity under "Identity" first (how it was checked); if no '
+            'check is needed, record that there with the reason, e.g. "request came from the '
+            "account's own address\".",
+            icon="🪪",
+        )
         return
     if kind in ("access", "portability"):
         report_action()
