@@ -11,7 +11,7 @@ import argparse
 import sys
 from datetime import date
 
-from data_access.daily.run import ACTOR, run
+from data_access.daily.nightly import ACTOR, run
 from data_access.engines import Databases
 from data_access.settings import SettingsError, config_path, load_settings
 

@@ -27,8 +27,8 @@ from data_access import audit, consent_rollup, failures, jobs, mailer
 from data_access.audit_chain import canonical_json
 from data_access.clock import today_oslo, utc_now
 from data_access.daily import acks, digest
-from data_access.daily.radar import radar as radar_of
-from data_access.daily.radar import severity_counts
+from data_access.daily.deadline_radar import radar as radar_of
+from data_access.daily.deadline_radar import severity_counts
 from data_access.engines import Databases
 from data_access.ledger_tables import daily_run_lock, daily_run_steps, daily_runs
 from data_access.settings import Settings, smtp_password
