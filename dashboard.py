@@ -23,8 +23,12 @@ from pages import _gate
 from pages import _ui as ui
 
 PAGES = {
-    "Today": [st.Page(ui.PAGE_FILES["overview"], title="Overview", icon="🏠", default=True)],
+    "Today": [
+        st.Page(ui.PAGE_FILES["overview"], title="Overview", icon="🏠", default=True),
+        st.Page(ui.PAGE_FILES["radar"], title="Deadline radar", icon="📡"),
+    ],
     "Retention": [
+        st.Page(ui.PAGE_FILES["schedule"], title="Retention schedule", icon="🗓️"),
         st.Page(ui.PAGE_FILES["accounts"], title="Accounts nearing deletion", icon="⏳"),
         st.Page(ui.PAGE_FILES["retention"], title="Retention", icon="🗂️"),
         st.Page(ui.PAGE_FILES["holds"], title="Legal holds", icon="⚖️"),
@@ -146,7 +150,9 @@ def main() -> None:
     ui.keep_widget_values()
     sidebar(settings, who)
     ui.what_if_banner()
-    st.navigation(PAGES).run()
+    page = st.navigation(PAGES)
+    ui.automation_banner()  # after st.navigation: its link needs the registered pages
+    page.run()
 
 
 main()

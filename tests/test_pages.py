@@ -41,6 +41,8 @@ PAGES = {
     "register": "Register",
     "subject_lookup": "Subject lookup",
     "audit_log": "Audit log",
+    "radar": "Deadline radar",
+    "retention_schedule": "Retention schedule",
 }
 
 

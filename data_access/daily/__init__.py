@@ -9,7 +9,15 @@
 """
 
 from data_access.daily.acks import acknowledge
-from data_access.daily.deadline_radar import RADAR_COLUMNS, SOURCES, Item, add_source, radar
+from data_access.daily.deadline_radar import (
+    RADAR_COLUMNS,
+    SOURCES,
+    Item,
+    add_source,
+    automation_alerts,
+    radar,
+    severity_counts,
+)
 from data_access.daily.nightly import ACTOR, DailyRun, run
 
 __all__ = [
@@ -20,6 +28,8 @@ __all__ = [
     "Item",
     "acknowledge",
     "add_source",
+    "automation_alerts",
     "radar",
     "run",
+    "severity_counts",
 ]

@@ -58,6 +58,8 @@ RADAR_COLUMNS = [
     "key",
     "acknowledged",
 ]
+# Radar item kinds that are failures of the automation itself.
+ALERT_KINDS = ("daily_run_failed", "job_interrupted", "job_partial", "job_pending")
 # A red R8 badge: fewer than this many days left.
 RED_DAYS = 5
 
@@ -121,6 +123,21 @@ def radar(
     frame["_rank"] = frame["severity"].map({"red": 0, "amber": 1})
     frame = frame.sort_values(["due_on", "_rank", "kind", "key"], kind="stable")
     return frame.drop(columns="_rank").reset_index(drop=True)[RADAR_COLUMNS]
+
+
+def automation_alerts(dbs: Databases, as_of: date) -> pd.DataFrame:
+    """Unacknowledged failures of the automation: each failed step of the latest daily run
+    and each job left interrupted or partial (the red banner every page shows a DPO).
+    Columns as `radar`; only the two automation sources are read, so it is cheap."""
+    rows = [
+        _row(item, as_of)
+        for source in (daily_run_problems, job_problems)
+        for item in source(dbs, as_of, 0)
+        if item.kind in ALERT_KINDS
+    ]
+    frame = pd.DataFrame(rows, columns=RADAR_COLUMNS[:-1])
+    frame["acknowledged"] = frame["key"].isin(_acknowledged(dbs, list(frame["key"])))
+    return frame[~frame["acknowledged"]].reset_index(drop=True)[RADAR_COLUMNS]
 
 
 def add_source(source: Source) -> Source:
@@ -333,21 +350,25 @@ def account_deadlines(dbs: Databases, as_of: date, horizon: int) -> list[Item]:
 
 
 def support_log_deadlines(dbs: Databases, as_of: date, horizon: int) -> list[Item]:
-    """Customer-service logs past retention (R16; held ones included, as the Retention
-    page counts them) and those becoming purgeable within the horizon."""
+    """Customer-service logs past retention and not under a legal hold (R16, R17: the
+    Retention page's count less its held rows; held rows are counted from the listed ones,
+    up to policy.max_rows), and those becoming purgeable within the horizon."""
     items = []
     past = retention.count_support_contacts_past_retention(dbs, as_of)
-    if past:
-        oldest = retention.support_contacts_past_retention(dbs, as_of, limit=1)
-        first = oldest["retained_until"].iloc[0] + timedelta(days=1)
+    listed = retention.support_contacts_past_retention(dbs, as_of)
+    due = listed[~listed["on_hold"]]
+    held = int(listed["on_hold"].sum())
+    if past - held > 0:
+        first = due["retained_until"].iloc[0] + timedelta(days=1)
         items.append(
             Item(
                 first,
                 "red",
                 "support_purge",
-                f"{past} customer-service log(s) past retention, due for purge",
+                f"{past - held} customer-service log(s) past retention, due for purge"
+                + (f" ({held} more kept under a legal hold)" if held else ""),
                 "support logs",
-                past,
+                past - held,
                 "R16",
                 "retention",
                 f"support_purge:{first.isoformat()}",
@@ -356,7 +377,7 @@ def support_log_deadlines(dbs: Databases, as_of: date, horizon: int) -> list[Ite
     last_day = as_of + timedelta(days=horizon)
     coming = retention.count_support_contacts_past_retention(dbs, last_day + timedelta(1)) - past
     if coming > 0:
-        first = _next_support_due(dbs, as_of)
+        first = next_support_due(dbs, as_of)
         items.append(
             Item(
                 first,
@@ -373,33 +394,40 @@ def support_log_deadlines(dbs: Databases, as_of: date, horizon: int) -> list[Ite
     return items
 
 
-def _next_support_due(dbs: Databases, as_of: date) -> date:
-    """The first day after `as_of` on which another contact becomes purgeable (R16)."""
+def next_support_due(dbs: Databases, as_of: date) -> date | None:
+    """The first day after `as_of` on which another contact becomes purgeable (R16), None
+    when no contact is left to become so."""
     query = select(func.min(contacts.c.started_at)).where(
         contacts.c.started_at >= retention.support_started_cutoff(dbs, as_of)
     )
     with dbs.support.connect() as conn:
         started = conn.execute(query).scalar_one()
+    if started is None:
+        return None
     months = dbs.policy.support_log_months
     return rules.support_contact_retained_until(oslo_date(started), months) + timedelta(days=1)
 
 
 def invoice_deadlines(dbs: Databases, as_of: date, horizon: int) -> list[Item]:
-    """Invoices past bookkeeping retention still holding names (R15; held ones included,
-    as the Retention page counts them), and those anonymisable within the horizon."""
+    """Invoices past bookkeeping retention still holding names and not under a legal hold
+    (R15, R17: the Retention page's count less its held rows), and those anonymisable
+    within the horizon."""
     items = []
     past = retention.count_invoices_past_retention(dbs, as_of)
-    if past:
-        oldest = retention.invoices_past_retention(dbs, as_of, limit=1)
-        first = oldest["retained_until"].iloc[0] + timedelta(days=1)
+    listed = retention.invoices_past_retention(dbs, as_of)
+    due = listed[~listed["on_hold"]]
+    held = int(listed["on_hold"].sum())
+    if past - held > 0:
+        first = due["retained_until"].iloc[0] + timedelta(days=1)
         items.append(
             Item(
                 first,
                 "red",
                 "invoice_anonymisation",
-                f"{past} invoice(s) past bookkeeping retention, due for anonymisation",
+                f"{past - held} invoice(s) past bookkeeping retention, due for anonymisation"
+                + (f" ({held} more kept under a legal hold)" if held else ""),
                 "invoices",
-                past,
+                past - held,
                 "R15",
                 "retention",
                 f"invoice_anonymisation:{first.isoformat()}",
