@@ -9,24 +9,15 @@ from __future__ import annotations
 import streamlit as st
 
 from data_access import cached
+from data_access.daily.schedule import SCHEDULE_COLUMNS
 from pages import _gate as gate
 from pages import _ui as ui
 
 gate.require_access()  # before anything is read (RULES.md R41)
 
 PAGE = "retention-schedule"
-COLUMNS = [
-    "category",
-    "rule",
-    "retention",
-    "legal_basis",
-    "last_enforced_at",
-    "last_enforced_by",
-    "last_rows",
-    "overdue",
-    "on_hold",
-    "next_due_on",
-]
+# Every column of the schedule but the job id and the page key (used for the links).
+COLUMNS = [c for c in SCHEDULE_COLUMNS if c not in ("last_job_id", "page")]
 COLUMN_CONFIG = {
     "last_enforced_at": "Last enforced (UTC)",
     "last_enforced_by": "By",
