@@ -292,3 +292,36 @@ def test_command_line_dry_run_prints_the_digest(seeded_demo, tmp_path):
         [*command[:3], "--as-of", "29.11.2026"], env=env, capture_output=True, text=True, timeout=60
     )
     assert bad.returncode == 2 and "not a date YYYY-MM-DD" in bad.stderr
+
+
+def test_an_interrupted_job_is_resumed_by_the_daily_run_and_shows_on_the_schedule(sqlite_dbs):
+    from data_access import jobs
+    from data_access.daily import schedule
+    from data_access.ledger_tables import jobs as jobs_table
+
+    contact = factories.add_contact(sqlite_dbs, started_on=date(2026, 4, 1))
+    step = jobs.PlannedStep(f"contact:{contact}", "support", "purge_support_contact", None, "R16")
+    job_id, _ = jobs.create_job(
+        sqlite_dbs, kind="support_purge", actor=DPO, as_of=AS_OF, steps=[step]
+    )
+    with sqlite_dbs.ledger.begin() as conn:  # planned, and its process died before it ran
+        conn.execute(update(jobs_table).values(created_at=datetime(2026, 11, 28, 5, 0)))
+    alerts = daily.automation_alerts(sqlite_dbs, AS_OF)
+    assert list(alerts["key"]) == [f"job:{job_id}:pending"]
+    result = daily.run(sqlite_dbs, as_of=AS_OF)
+    resumed = next(s for s in result.steps if s.step == "interrupted_jobs")
+    assert (resumed.outcome, resumed.counts) == ("ok", {"resumed": 1})
+    with sqlite_dbs.ledger.connect() as conn:
+        purged_by = conn.execute(
+            select(audit_log.c.actor).where(audit_log.c.action == "purge_support_contact")
+        ).scalar_one()
+    assert purged_by == "daily-run"
+    assert daily.automation_alerts(sqlite_dbs, AS_OF).empty
+    plan = schedule.retention_schedule(sqlite_dbs, AS_OF).set_index("category")
+    logs = plan.loc["Customer-service logs"]
+    assert (logs["last_enforced_by"], logs["last_rows"], logs["last_job_id"]) == (
+        "daily-run",
+        1,
+        job_id,
+    )
+    assert logs["overdue"] == 0
