@@ -325,3 +325,23 @@ def test_an_interrupted_job_is_resumed_by_the_daily_run_and_shows_on_the_schedul
         job_id,
     )
     assert logs["overdue"] == 0
+
+
+def test_command_line_dry_run_refuses_a_ledger_that_does_not_exist(tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    config = seeded.write_config(tmp_path, tmp_path / "empty")
+    env = {**os.environ, "DPO_CONFIG": str(config)}
+    done = subprocess.run(
+        [sys.executable, "-m", "data_access.daily", "--dry-run"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=str(ROOT),
+    )
+    assert done.returncode == 3
+    assert "does not exist yet: run once without --dry-run" in done.stderr
+    assert not (tmp_path / "empty" / "ledger.sqlite").exists()
