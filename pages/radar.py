@@ -32,6 +32,9 @@ ui.page_header(
 as_of = ui.as_of()
 default_horizon = cached.settings().daily.horizon_days
 
+# Defaults through session state, not `value=`: the filters are kept across pages.
+st.session_state.setdefault("radar_horizon", default_horizon)
+st.session_state.setdefault("radar_acked", True)
 with st.form("radar_filters"):
     left, middle, right = st.columns(3)
     severities = left.multiselect(
@@ -41,11 +44,10 @@ with st.form("radar_filters"):
         "Horizon (days)",
         min_value=0,
         max_value=366,
-        value=default_horizon,
         step=1,
         key="radar_horizon",
     )
-    show_acknowledged = right.checkbox("Show acknowledged items", value=True, key="radar_acked")
+    show_acknowledged = right.checkbox("Show acknowledged items", key="radar_acked")
     st.form_submit_button("Apply")
 
 items = ui.fetch(cached.radar, as_of, int(horizon))

@@ -244,6 +244,7 @@ def test_overview_links_to_each_area(app_env):
         "retention",
         "legal_holds",
         "register",
+        "radar",  # "Today": the deadline radar
     }
 
 
