@@ -450,8 +450,9 @@ def radar(as_of: date, horizon_days: int | None = None) -> pd.DataFrame:
     return daily_run.radar(databases(), as_of, horizon_days=horizon_days)
 
 
-@st.cache_data(ttl=TTL_SECONDS, show_spinner=False)
 def automation_alerts(as_of: date) -> pd.DataFrame:
+    """Not cached: the banner must leave as soon as a job finishes or an alert is
+    acknowledged, whichever page did it (a few small ledger queries)."""
     return daily_run.automation_alerts(databases(), as_of)
 
 
@@ -476,7 +477,7 @@ def retention_schedule(as_of: date) -> pd.DataFrame:
 
 
 # The caches an acknowledgement changes.
-RADAR_CACHES = ("radar", "automation_alerts", "radar_item_log", "audit_entries", "chain_status")
+RADAR_CACHES = ("radar", "radar_item_log", "audit_entries", "chain_status")
 
 
 # --- errors ------------------------------------------------------------------------------
