@@ -145,5 +145,17 @@ def latest_runs() -> None:
     ui.show_frame(ui.display_frame(ui.fetch(cached.daily_run_steps, last)))
 
 
+def reported_items() -> None:
+    """What the daily run reported: when each item was first reported (and first red),
+    who acknowledged it and when it was escalated to the deputy."""
+    with st.expander("Reported items: acknowledgements and escalations"):
+        log = ui.fetch(cached.radar_item_log)
+        if log.empty:
+            ui.empty_state("No item was reported or acknowledged yet.")
+            return
+        ui.table(log, page=PAGE, name="reported-items", filters={}, personal=False)
+
+
 acknowledge_form()
 latest_runs()
+reported_items()

@@ -105,9 +105,13 @@ def test_digest_lists_exactly_the_due_items_red_first_with_links(
         assert personal not in plain and personal not in html
 
 
-def test_run_and_steps_are_recorded_and_audited(sqlite_dbs, smtp_server):
+def test_run_and_steps_are_recorded_and_audited(empty_dbs, smtp_server):
+    sqlite_dbs = empty_dbs  # every backend: the run's own queries and the radar's
     port = smtp_server[0].port
+    seed_due_items(sqlite_dbs)
     result = daily.run(sqlite_dbs, as_of=AS_OF, settings=settings_for(port), now=T0)
+    assert result.outcome == "ok", result.summary()
+    assert {"request_due", "hold_review", "support_purge"} <= set(result.radar["kind"])
     with sqlite_dbs.ledger.connect() as conn:
         run = conn.execute(select(daily_runs)).mappings().one()
         steps = (
@@ -152,7 +156,9 @@ def test_a_failing_step_is_recorded_and_the_rest_still_run(sqlite_dbs, smtp_serv
         "ok",
     ]
     assert "the server is gone" in result.steps[0].error
-    assert len(inbox.messages) == 1  # the digest still went out
+    assert len(inbox.messages) == 1  # the digest still went out, naming the failed step
+    _, plain, _ = body(inbox.messages[0])
+    assert f"Daily run {result.run_id}: step “consent_rollup” failed" in plain
     with sqlite_dbs.ledger.connect() as conn:
         run = conn.execute(select(daily_runs)).mappings().one()
     assert run["outcome"] == "failed" and run["error"] == "failed steps: consent_rollup"
