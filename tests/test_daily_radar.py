@@ -134,3 +134,52 @@ def test_nothing_due_on_empty_databases_says_only_the_run_never_ran(sqlite_dbs):
     frame = daily.radar(sqlite_dbs, date(2026, 11, 29))
     assert set(frame["kind"]) <= {"daily_run_missing", "register_finding"}
     assert list(frame.loc[frame["kind"] == "daily_run_missing", "severity"]) == ["amber"]
+
+
+def test_a_daily_run_that_did_not_run_is_red(sqlite_dbs):
+    from datetime import datetime
+
+    from sqlalchemy import insert
+
+    from data_access.ledger_tables import daily_runs
+
+    as_of = date(2026, 11, 29)
+    with sqlite_dbs.ledger.begin() as conn:
+        conn.execute(
+            insert(daily_runs).values(
+                as_of=date(2026, 11, 27),
+                actor="daily-run",
+                outcome="ok",
+                started_at=datetime(2026, 11, 27, 5),
+                finished_at=datetime(2026, 11, 27, 5, 1),
+            )
+        )
+    frame = daily.radar(sqlite_dbs, as_of)
+    missing = frame[frame["kind"] == "daily_run_missing"]
+    assert list(zip(missing["due_on"], missing["severity"], missing["what"], strict=True)) == [
+        (date(2026, 11, 28), "red", "The daily run did not run since 2026-11-27")
+    ]
+    assert daily.radar(sqlite_dbs, date(2026, 11, 28)).query("kind == 'daily_run_missing'").empty
+
+
+def test_r17_a_hold_reaching_its_review_within_the_horizon_is_amber(sqlite_dbs):
+    as_of = date(2026, 11, 29)
+    hold_id = holds.place_hold(
+        sqlite_dbs,
+        email="ola@example.no",
+        reason="Tvist",
+        case_ref="SAK-2",
+        review_on=date(2026, 12, 10),
+        actor="dpo@plaato.example",
+        as_of=date(2026, 6, 1),
+    )
+    frame = daily.radar(sqlite_dbs, as_of)
+    row = frame[frame["kind"] == "hold_review"].iloc[0]
+    assert (row["due_on"], row["severity"], row["what"]) == (
+        date(2026, 12, 10),
+        "amber",
+        f"Legal hold {hold_id} (SAK-2) due for review",
+    )
+    assert daily.radar(sqlite_dbs, as_of, horizon_days=5).query("kind == 'hold_review'").empty
+    later = daily.radar(sqlite_dbs, date(2026, 12, 11))
+    assert later.loc[later["kind"] == "hold_review", "severity"].tolist() == ["red"]
