@@ -58,9 +58,10 @@ ui.table(
     column_config=COLUMN_CONFIG,
 )
 st.caption(
-    "“Overdue now” and “Next due” apply to categories with a dated rule (accounts, "
-    "customer-service logs, invoices); the others follow an account's deletion, a "
-    "withdrawal or an erasure request."
+    "“Overdue now” and “Next due” apply to categories with a dated rule of their own "
+    "(accounts, customer-service logs, invoices); usage statistics go with their account, "
+    "the others follow a withdrawal or an erasure request. “Overdue now” leaves out what a "
+    "legal hold keeps."
 )
 for row in plan[plan["overdue"].fillna(0) > 0].drop_duplicates("page").itertuples():
     st.page_link(ui.PAGE_FILES[row.page], label=f"Settle: {row.category}", icon="🗂️")

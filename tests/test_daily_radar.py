@@ -183,3 +183,17 @@ def test_r17_a_hold_reaching_its_review_within_the_horizon_is_amber(sqlite_dbs):
     assert daily.radar(sqlite_dbs, as_of, horizon_days=5).query("kind == 'hold_review'").empty
     later = daily.radar(sqlite_dbs, date(2026, 12, 11))
     assert later.loc[later["kind"] == "hold_review", "severity"].tolist() == ["red"]
+
+
+def test_retention_schedule_overdue_agrees_with_the_radar(seeded_demo, demo_radar):
+    from data_access.daily import schedule
+
+    plan = schedule.retention_schedule(seeded_demo.dbs, SEED_AS_OF).set_index("category")
+    assert len(plan) == 8
+    assert plan.loc["Accounts and members", "overdue"] == _count(demo_radar, "deletion_ready")
+    assert plan.loc["Customer-service logs", "overdue"] == _count(demo_radar, "support_purge")
+    assert plan.loc["Invoices", "overdue"] == _count(demo_radar, "invoice_anonymisation")
+    assert plan.loc["Customer-service logs", "on_hold"] > 0
+    assert plan.loc["Invoices", "legal_basis"].startswith("Legal obligation, GDPR art. 6(1)(c)")
+    assert plan.loc["Invoices", "next_due_on"] == date(2027, 1, 1)
+    assert plan["overdue"].isna().sum() == 5  # no dated rule of their own

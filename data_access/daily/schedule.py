@@ -69,7 +69,7 @@ CATEGORIES = (
         "Consent, GDPR art. 6(1)(a)",
         ("usage_sessions",),
         ("account_deletion", "erasure"),
-        "accounts",
+        "none",  # due with the account: counted once, under accounts
         "accounts",
     ),
     Category(
@@ -143,8 +143,9 @@ def retention_schedule(dbs: Databases, as_of: date) -> pd.DataFrame:
     last_enforced_at (UTC; when the latest job that removed rows of the category finished),
     last_enforced_by (who ran it last: a DPO's e-mail or 'daily-run'), last_job_id,
     last_rows (rows deleted or anonymised by that job in the category's tables), overdue
-    (records past their date on `as_of`, None where the category has no dated rule),
-    on_hold (of those, kept under a legal hold, R17), next_due_on (the next Oslo date a
+    (records past their date on `as_of` and not under a hold: due now; None where the
+    category has no dated rule of its own), on_hold (records past their date kept under a
+    legal hold, R17; held rows counted among the listed ones, up to policy.max_rows), next_due_on (the next Oslo date a
     record falls due after `as_of`, within a year; None when none), page (PAGE_FILES key).
     Raises DatabaseUnavailable when the ledger, users or support database is down.
     """
@@ -248,7 +249,7 @@ def _due_figures(dbs: Databases, as_of: date) -> dict[str, tuple]:
     contacts = retention.support_contacts_past_retention(dbs, as_of)
     next_contact = next_support_due(dbs, as_of)
     support = (
-        int(contacts.attrs.get("total", len(contacts))),
+        int(contacts.attrs.get("total", len(contacts))) - int(contacts["on_hold"].sum()),
         int(contacts["on_hold"].sum()),
         next_contact if next_contact is not None and next_contact <= year else None,
     )
@@ -262,7 +263,7 @@ def _due_figures(dbs: Databases, as_of: date) -> dict[str, tuple]:
         policy.fiscal_year_end_md,
     ) + timedelta(days=1)
     invoice_figures = (
-        int(invoices.attrs.get("total", len(invoices))),
+        int(invoices.attrs.get("total", len(invoices))) - int(invoices["on_hold"].sum()),
         int(invoices["on_hold"].sum()),
         next_end if as_of < next_end <= year else None,
     )
