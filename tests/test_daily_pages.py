@@ -13,6 +13,7 @@ from sqlalchemy import insert, select
 from data_access import daily, retention
 from data_access.ledger_tables import audit_log, daily_run_steps, daily_runs
 from data_access.settings import DailySettings, Roles, Settings, Smtp
+from pages import _ui as ui
 from tests import seeded, test_mailer
 from tests.conftest import SEED_AS_OF
 from tests.test_pages import (  # noqa: F401 - a fixture
@@ -133,13 +134,19 @@ def test_new_dpo_runs_the_daily_command_reads_the_digest_and_settles_an_item(
     at = open_app("radar")
     shown = at.dataframe[0].value
     assert any("customer-service log(s) past retention" in w for w in shown.iloc[:, 2])
-    due = retention.support_contacts_past_retention(dbs, SEED_AS_OF)
-    ids = [int(i) for i in due.loc[~due["on_hold"], "contact_id"]]
-    purged = retention.purge_support_contacts(dbs, ids, actor="demo@localhost", as_of=SEED_AS_OF)
-    assert purged.failed == {} and len(purged.succeeded) == len(ids)
+    item = daily.radar(dbs, SEED_AS_OF).query("kind == 'support_purge'").iloc[0]
+    listed = retention.support_contacts_past_retention(dbs, SEED_AS_OF)
+    held = int(listed["on_hold"].sum())
+    assert item["count"] == len(listed) - held
+    at.switch_page(ui.PAGE_FILES[item["page"]]).run(timeout=60)
+    assert [t.value for t in at.title] == ["Retention"]
+    at.button(key="purge_contacts_all").click().run(timeout=90)
+    at.text_input(key="purge_contacts:typed").set_value(str(len(listed))).run(timeout=60)
+    at.button(key="purge_contacts:confirm").click().run(timeout=90)
+    assert f"Purge: {len(listed) - held} succeeded, {held} failed." in texts(at.warning)
     items = daily.radar(dbs, SEED_AS_OF)
     assert "support_purge" not in set(items["kind"])
     at = open_app("retention_schedule")
     plan = at.dataframe[0].value
     row = plan[plan.iloc[:, 0] == "Customer-service logs"].iloc[0]
-    assert row.iloc[5] == "demo@localhost" and int(row.iloc[6]) == len(ids)
+    assert row.iloc[5] == "demo@localhost" and int(row.iloc[6]) == len(listed) - held
