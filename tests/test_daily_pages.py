@@ -150,3 +150,13 @@ def test_new_dpo_runs_the_daily_command_reads_the_digest_and_settles_an_item(
     plan = at.dataframe[0].value
     row = plan[plan.iloc[:, 0] == "Customer-service logs"].iloc[0]
     assert row.iloc[5] == "demo@localhost" and int(row.iloc[6]) == len(listed) - held
+
+
+def test_r41_a_viewer_sees_the_radar_without_the_acknowledge_action(app_env):
+    at = open_app("radar", email=seeded.VIEWER_EMAIL)
+    assert_ran_cleanly(at)
+    assert at.dataframe and len(at.dataframe[0].value) > 0
+    assert "radar_acknowledge" not in {b.key for b in at.button}
+    assert "Actions are for the DPO role; you can browse and export." in texts(at.caption)
+    dpo = open_app("radar", email=DPO)
+    assert "radar_acknowledge" in {b.key for b in dpo.button}
