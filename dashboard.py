@@ -1,8 +1,9 @@
 """DPO Dashboard entry point: `streamlit run dashboard.py`.
 
 Page config, settings, the sign-in gate, first-start demo data, the demo-mode banner, the
-sidebar "as of" date, the database health warning, then st.navigation over the pages
-(DESIGN.md "Layout", "Sign-in"). A broken database is named here once; each page stops only
+sidebar "as of" date, the database health warning, then st.navigation over the pages, with
+the automation banner for a DPO (a failed daily-run step or an unfinished job) above each
+page (DESIGN.md "Layout", "Sign-in"). A broken database is named here once; each page stops only
 if it needs that database.
 
 Sign-in (RULES.md R41): with an [auth] section in .streamlit/secrets.toml, everyone signs in
