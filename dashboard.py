@@ -1,8 +1,9 @@
 """DPO Dashboard entry point: `streamlit run dashboard.py`.
 
 Page config, settings, the sign-in gate, first-start demo data, the demo-mode banner, the
-sidebar "as of" date, the database health warning, then st.navigation over the pages
-(DESIGN.md "Layout", "Sign-in"). A broken database is named here once; each page stops only
+sidebar "as of" date, the database health warning, then st.navigation over the pages, with
+the automation banner for a DPO (a failed daily-run step or an unfinished job) above each
+page (DESIGN.md "Layout", "Sign-in"). A broken database is named here once; each page stops only
 if it needs that database.
 
 Sign-in (RULES.md R41): with an [auth] section in .streamlit/secrets.toml, everyone signs in
@@ -23,8 +24,12 @@ from pages import _gate
 from pages import _ui as ui
 
 PAGES = {
-    "Today": [st.Page(ui.PAGE_FILES["overview"], title="Overview", icon="🏠", default=True)],
+    "Today": [
+        st.Page(ui.PAGE_FILES["overview"], title="Overview", icon="🏠", default=True),
+        st.Page(ui.PAGE_FILES["radar"], title="Deadline radar", icon="📡"),
+    ],
     "Retention": [
+        st.Page(ui.PAGE_FILES["schedule"], title="Retention schedule", icon="🗓️"),
         st.Page(ui.PAGE_FILES["accounts"], title="Accounts nearing deletion", icon="⏳"),
         st.Page(ui.PAGE_FILES["retention"], title="Retention", icon="🗂️"),
         st.Page(ui.PAGE_FILES["holds"], title="Legal holds", icon="⚖️"),
@@ -149,7 +154,9 @@ def main() -> None:
     ui.keep_widget_values()
     sidebar(settings, who)
     ui.what_if_banner()
-    st.navigation(PAGES).run()
+    page = st.navigation(PAGES)
+    ui.automation_banner()  # after st.navigation: its link needs the registered pages
+    page.run()
 
 
 main()

@@ -39,7 +39,11 @@ from data_access import (
     subjects,
 )
 from data_access import erasure_preview as erasure_preview_of
+from data_access import daily as daily_run
 from data_access import findings as policy_checks
+from data_access.daily import acks as radar_acks
+from data_access.daily import nightly
+from data_access.daily import schedule as retention_plan
 from data_access.engines import Databases, DatabaseUnavailable
 from data_access.requests import duplicates as request_duplicates
 from data_access.settings import Settings, config_path, load_settings
@@ -456,6 +460,44 @@ def full_reader(frame: pd.DataFrame) -> Callable[[int], pd.DataFrame] | None:
     args = [_from_json_safe(a) for a in source["args"]]
     kwargs = {k: _from_json_safe(v) for k, v in source["kwargs"].items()}
     return lambda limit: function(databases(), *args, limit=int(limit), **kwargs)
+
+
+# --- the daily run and the deadline radar ------------------------------------------------
+
+
+@st.cache_data(ttl=TTL_SECONDS, show_spinner=False)
+def radar(as_of: date, horizon_days: int | None = None) -> pd.DataFrame:
+    return daily_run.radar(databases(), as_of, horizon_days=horizon_days)
+
+
+def automation_alerts(as_of: date) -> pd.DataFrame:
+    """Not cached: the banner must leave as soon as a job finishes or an alert is
+    acknowledged, whichever page did it (a few small ledger queries)."""
+    return daily_run.automation_alerts(databases(), as_of)
+
+
+@st.cache_data(ttl=TTL_SECONDS, show_spinner=False)
+def daily_runs(limit: int = 30) -> pd.DataFrame:
+    return nightly.latest_runs(databases(), limit=limit)
+
+
+@st.cache_data(ttl=TTL_SECONDS, show_spinner=False)
+def daily_run_steps(run_id: int) -> pd.DataFrame:
+    return nightly.run_steps(databases(), run_id)
+
+
+@st.cache_data(ttl=TTL_SECONDS, show_spinner=False)
+def radar_item_log() -> pd.DataFrame:
+    return radar_acks.radar_item_log(databases())
+
+
+@st.cache_data(ttl=TTL_SECONDS, show_spinner=False)
+def retention_schedule(as_of: date) -> pd.DataFrame:
+    return retention_plan.retention_schedule(databases(), as_of)
+
+
+# The caches an acknowledgement changes.
+RADAR_CACHES = ("radar", "radar_item_log", "audit_entries", "chain_status")
 
 
 # --- errors ------------------------------------------------------------------------------

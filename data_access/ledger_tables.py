@@ -360,4 +360,63 @@ consent_rollup_events = Table(
     Index("ix_consent_rollup_events_day", "day", "purpose"),
 )
 
+# --- the daily run and its deadline radar (data_access/daily) ------------------------------
+
+# One row per run of `python -m data_access.daily` that acted (a dry run writes nothing).
+daily_runs = Table(
+    "daily_runs",
+    ledger_metadata,
+    Column("id", Integer, primary_key=True),
+    Column("as_of", Date, nullable=False),  # Oslo date the run worked for
+    Column("actor", String(EMAIL), nullable=False),
+    Column("started_at", DateTime, nullable=False),  # UTC
+    Column("finished_at", DateTime),  # UTC; None while it runs (or when it died)
+    Column("outcome", String(12), nullable=False),  # running | ok | failed
+    Column("counts", Text),  # canonical JSON {"steps": n, "failed": n}
+    Column("error", Text),  # the failed steps, in words
+    Index("ix_daily_runs_started_at", "started_at"),
+)
+
+daily_run_steps = Table(
+    "daily_run_steps",
+    ledger_metadata,
+    Column("id", Integer, primary_key=True),
+    Column("run_id", Integer, ForeignKey("daily_runs.id"), nullable=False),
+    Column("seq", Integer, nullable=False),
+    Column("step", String(60), nullable=False),
+    Column("started_at", DateTime, nullable=False),  # UTC
+    Column("finished_at", DateTime),  # UTC
+    Column("outcome", String(12), nullable=False),  # running | ok | failed | skipped
+    Column("counts", Text),  # canonical JSON, no personal data
+    Column("error", Text),
+    UniqueConstraint("run_id", "seq", name="uq_daily_run_steps_run_seq"),
+)
+
+# One row (id = 1): which run holds the daily run's lock, until when. Taken by a guarded
+# UPDATE, so of two runs at once exactly one acts; a lock whose holder died expires.
+daily_run_lock = Table(
+    "daily_run_lock",
+    ledger_metadata,
+    Column("id", Integer, primary_key=True),
+    Column("run_id", Integer),
+    Column("holder", String(100)),  # host and process id of the run holding it
+    Column("expires_at", DateTime),  # UTC; None when free
+)
+
+# Each radar item the daily run reported, by its stable key: when first reported (and first
+# red), its last severity, whether a DPO acknowledged it and when it was escalated.
+radar_items = Table(
+    "radar_items",
+    ledger_metadata,
+    Column("key", String(200), primary_key=True),  # e.g. 'request_due:17:2026-12-10'
+    Column("kind", String(40), nullable=False),
+    Column("first_reported_at", DateTime, nullable=False),  # UTC
+    Column("first_red_at", DateTime),  # UTC
+    Column("last_reported_at", DateTime, nullable=False),  # UTC
+    Column("severity", String(8), nullable=False),  # red | amber
+    Column("acknowledged_at", DateTime),  # UTC
+    Column("acknowledged_by", String(EMAIL)),
+    Column("escalated_at", DateTime),  # UTC
+)
+
 LEDGER_TABLES = [t.name for t in ledger_metadata.sorted_tables]

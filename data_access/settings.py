@@ -78,8 +78,12 @@ class DatabaseSettings:
 
 @dataclass(frozen=True)
 class Roles:
+    """E-mails per role. `deputy`: addresses that receive the daily digest's escalations (a
+    red radar item unacknowledged 24 hours after it was first reported); no role by itself."""
+
     dpo: tuple[str, ...] = ()
     viewer: tuple[str, ...] = ()
+    deputy: tuple[str, ...] = ()
 
     def role_of(self, email: str | None) -> str | None:
         """'dpo', 'viewer' or None for an e-mail, compared by `email_key` (letter case aside,
@@ -173,6 +177,20 @@ class AuditSettings:
 
 
 DEMO_ANCHORS_FILE = "audit-anchors.log"
+HORIZON_DAYS_MAX = 366
+
+
+@dataclass(frozen=True)
+class DailySettings:
+    """The nightly run and its deadline radar (`python -m data_access.daily`).
+
+    `horizon_days`: the radar lists duties due within this many days of the as-of date
+    (Europe/Oslo), and everything overdue. `dashboard_url`: the dashboard's address, for the
+    links in the digest e-mail; empty gives page paths without a host.
+    """
+
+    horizon_days: int = 14
+    dashboard_url: str = ""
 
 
 @dataclass(frozen=True)
@@ -186,6 +204,7 @@ class Settings:
     letters: Letters = field(default_factory=Letters)
     smtp: Smtp = field(default_factory=Smtp)
     audit: AuditSettings = field(default_factory=AuditSettings)
+    daily: DailySettings = field(default_factory=DailySettings)
     base_dir: Path = ROOT
     urls: dict[str, str] = field(default_factory=dict)
     url_sources: dict[str, str] = field(default_factory=dict)
@@ -382,6 +401,7 @@ _SECTIONS = {
     "letters": Letters,
     "smtp": Smtp,
     "audit": AuditSettings,
+    "daily": DailySettings,
 }
 
 
@@ -458,11 +478,19 @@ def _check_policy(policy: Policy) -> None:
 
 def _check_roles(roles: Roles) -> None:
     """An address in [roles] that `email_refusal` refuses could never sign in: say so."""
-    for role in ("dpo", "viewer"):
+    for role in ("dpo", "viewer", "deputy"):
         for email in getattr(roles, role):
             refusal = email_refusal(email)
             if refusal:
                 raise SettingsError(f"config.toml: 'roles.{role}' entry {ascii(email)}: {refusal}")
+
+
+def _check_daily(daily: DailySettings) -> None:
+    if not 0 <= daily.horizon_days <= HORIZON_DAYS_MAX:
+        raise SettingsError(
+            f"config.toml: 'daily.horizon_days' must be from 0 to {HORIZON_DAYS_MAX}, "
+            f"got {daily.horizon_days}"
+        )
 
 
 def parse_settings(raw: dict[str, Any], *, base_dir: Path = ROOT, environ=None) -> Settings:
@@ -483,6 +511,7 @@ def parse_settings(raw: dict[str, Any], *, base_dir: Path = ROOT, environ=None) 
             parts["policy"] = Policy(**{**parts["policy"].__dict__, name: value})
     _check_policy(parts["policy"])
     _check_roles(parts["roles"])
+    _check_daily(parts["daily"])
     settings = Settings(**parts, base_dir=base_dir)
     urls, sources = {}, {}
     for store in STORES:

@@ -37,6 +37,8 @@ PAGE_FILES = {
     "lookup": "pages/subject_lookup.py",
     "audit": "pages/audit_log.py",
     "inspection": "pages/inspection_pack.py",
+    "radar": "pages/radar.py",
+    "schedule": "pages/retention_schedule.py",
 }
 BADGES = {"green": "🟢 green", "amber": "🟠 amber", "red": "🔴 red"}
 # Row colours cost about a second per 5,000 rows on every rerun; above this many rows the
@@ -169,6 +171,29 @@ def what_if_banner() -> None:
             "Set “As of” back to today in the sidebar to act.",
             icon="🔭",
         )
+
+
+def automation_banner() -> None:
+    """For a DPO, a red banner naming each failed daily-run step and each job left
+    interrupted or partial, until a DPO acknowledges it on the Deadline radar. A ledger
+    that cannot be read shows no banner here (the pages that need it say so)."""
+    if identity().role != "dpo":
+        return
+    try:
+        alerts = cached.automation_alerts(today())
+    except Exception as exc:
+        if not cached.is_database_error(exc):
+            raise
+        return
+    if alerts.empty:
+        return
+    listed = "\n".join(f"- {escape_markdown(what)}" for what in alerts["what"])
+    st.error(
+        f"Automation needs attention ({len(alerts)}):\n\n{listed}\n\nSettle or acknowledge "
+        "it on the Deadline radar.",
+        icon="🚨",
+    )
+    st.page_link(PAGE_FILES["radar"], label="Open the Deadline radar", icon="📡")
 
 
 def keep_widget_values() -> None:

@@ -8,7 +8,7 @@ import math
 
 import streamlit as st
 
-from data_access import cached
+from data_access import cached, daily
 from pages import _charts as charts
 from pages import _gate as gate
 from pages import _ui as ui
@@ -27,6 +27,27 @@ STAGES = {
 ui.page_header("Overview", caption="Figures as of the date in the sidebar (Europe/Oslo).")
 as_of = ui.as_of()
 st.caption(f"As of {as_of.isoformat()}")
+
+
+TODAY_ITEMS = 5
+
+
+def today_box() -> None:
+    """The deadline radar in short: red and amber counts, then the first items."""
+    st.subheader("Today")
+    if not ui.stores_available(("ledger",)):
+        return
+    items = ui.fetch(cached.radar, as_of)
+    counts = daily.severity_counts(items)
+    left, right = st.columns(2)
+    left.metric("Red items", counts["red"])
+    right.metric("Amber items", counts["amber"])
+    if items.empty:
+        ui.empty_state("Nothing is due within the radar's horizon and nothing is overdue.")
+    for row in items.head(TODAY_ITEMS).itertuples():
+        icon = "🔴" if row.severity == "red" else "🟠"
+        st.markdown(f"{icon} {row.due_on.isoformat()} · {ui.escape_markdown(row.what)}")
+    st.page_link(ui.PAGE_FILES["radar"], label=f"Deadline radar ({len(items)} items)", icon="📡")
 
 
 def accounts_box() -> None:
@@ -127,6 +148,7 @@ def findings_box() -> None:
 
 
 for box in (
+    today_box,
     accounts_box,
     requests_box,
     consent_box,

@@ -50,6 +50,8 @@ PAGES = {
     "register": "Register",
     "subject_lookup": "Subject lookup",
     "audit_log": "Audit log",
+    "radar": "Deadline radar",
+    "retention_schedule": "Retention schedule",
 }
 # Buttons every signed-in user may see: exports and signing out. Anything else is an action.
 NOT_ACTIONS = {"Prepare export", "Sign out"}

@@ -42,6 +42,8 @@ PAGES = {
     "subject_lookup": "Subject lookup",
     "audit_log": "Audit log",
     "inspection_pack": "Inspection pack",
+    "radar": "Deadline radar",
+    "retention_schedule": "Retention schedule",
 }
 
 
@@ -243,6 +245,7 @@ def test_overview_links_to_each_area(app_env):
         "retention",
         "legal_holds",
         "register",
+        "radar",  # "Today": the deadline radar
     }
 
 

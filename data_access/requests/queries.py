@@ -175,6 +175,15 @@ def request_counts(dbs: Databases, as_of: date | None = None) -> dict[str, int]:
     }
 
 
+def open_request_index(dbs: Databases, as_of: date | None = None) -> pd.DataFrame:
+    """Every open request with its deadline, overdue first, then soonest due_on, uncapped
+    and without personal data (the deadline radar reads it; RULES.md R2-R8).
+
+    Columns: request_id, request_type, received_on, status, due_on, unpaused_due_on,
+    paused_days, extended, days_left, overdue, badge (as in `open_requests`)."""
+    return _open_index(dbs, as_of or today_oslo(), None)
+
+
 def request(dbs: Databases, request_id: int, *, as_of: date | None = None) -> dict[str, Any]:
     """One request with its case, deadline and history, for the request page.
 

@@ -1,7 +1,7 @@
 """kept invoices
 
 Revision ID: 0007_kept_invoices
-Revises: 0004_job_leases
+Revises: 0006_daily_runs
 Create Date: 2026-12-04
 
 Invoices detached from a deleted or erased account and kept for bookkeeping (RULES.md R14,
@@ -14,7 +14,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0007_kept_invoices"
-down_revision = "0004_job_leases"
+down_revision = "0006_daily_runs"
 branch_labels = None
 depends_on = None
 
