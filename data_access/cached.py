@@ -38,8 +38,8 @@ from data_access import (
     retention,
     subjects,
 )
-from data_access import erasure_preview as erasure_preview_of
 from data_access import daily as daily_run
+from data_access import erasure_preview as erasure_preview_of
 from data_access import findings as policy_checks
 from data_access.daily import acks as radar_acks
 from data_access.daily import nightly
