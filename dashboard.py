@@ -95,9 +95,18 @@ def gate(settings: Settings) -> ui.Identity:
 
 
 def check_databases() -> None:
-    """Warn once about each broken database, table or column (the gate has already stopped
-    when they cannot be set up at all: no pseudonym key outside demo mode)."""
-    problems = ui.store_problems()
+    """Warn once about each broken database, table or column, and say how many indexes are
+    missing (the gate has already stopped when they cannot be set up at all: no pseudonym
+    key outside demo mode)."""
+    problems = [p for p in ui.store_problems() if p.kind != "index"]
+    slow = ui.missing_indexes()
+    if slow:
+        st.warning(
+            f"{len(slow)} index(es) the dashboard's queries need are missing: pages that "
+            'need them wait for a "Compute anyway" instead of running slowly. The Overview '
+            "names them; `python -m data_access.indexes --check` prints their DDL.",
+            icon="🐢",
+        )
     if problems:
         st.warning(
             "Some data is unavailable; pages that need it say so, the others work.\n\n"

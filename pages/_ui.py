@@ -19,7 +19,7 @@ from typing import Any
 import pandas as pd
 import streamlit as st
 
-from data_access import audit, cached, clock, export, failures
+from data_access import audit, cached, clock, export, failures, health
 from data_access.settings import Policy, email_key, email_refusal
 
 DEMO_ACTOR = "demo@localhost"
@@ -258,11 +258,38 @@ def store_problems(stores: Iterable[str] | None = None) -> list:
 
 def stores_available(stores: Iterable[str]) -> bool:
     """True when every store in `stores` passes the health check; otherwise show st.error
-    naming each broken database, table and column, and return False."""
-    problems = store_problems(stores) if stores else []
+    naming each broken database, table and column, and return False. A missing index does
+    not count: the store works, slowly (see `waits_for_indexes`)."""
+    problems = [p for p in store_problems(stores) if p.kind != "index"] if stores else []
     for problem in problems:
         st.error(describe_problem(problem), icon="🛑")
     return not problems
+
+
+def missing_indexes(rules: tuple[str, ...] | None = None) -> list:
+    """The health check's missing-index problems (those needed by one of `rules` when given)."""
+    return health.missing_indexes(store_problems(), rules)
+
+
+def waits_for_indexes(rules: tuple[str, ...], key: str) -> bool:
+    """True when a query of `rules` (e.g. ('R13',)) would run without an index it needs: a
+    warning names each missing index with what is slow, and a "Compute anyway" button lets
+    the user run it once this session (then False). The health check reads only catalogs, so
+    this is known before the slow query starts."""
+    lacking = missing_indexes(rules)
+    if not lacking or st.session_state.get(f"{key}__anyway"):
+        return False
+    st.warning(
+        "Not computed yet: a database lacks an index this needs, so it would read every row "
+        "(it can take minutes to hours on large tables). Ask the DBA to run "
+        '`python -m data_access.indexes --create` (README, "Indexes for the DBA").\n\n'
+        + "\n".join(f"- {escape_markdown(p.message)}" for p in lacking),
+        icon="🐢",
+    )
+    if st.button("Compute anyway", key=f"{key}__button"):
+        st.session_state[f"{key}__anyway"] = True
+        st.rerun()
+    return True
 
 
 def fetch(function: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
