@@ -1,7 +1,7 @@
 """DPO Dashboard entry point: `streamlit run dashboard.py`.
 
 Page config, settings, the sign-in gate, first-start demo data, the demo-mode banner, the
-sidebar "as of" date, the database health warning, then st.navigation over the pages
+ledger migrated to the current schema, the database health warning, the sidebar "as of" date, then st.navigation over the pages
 (DESIGN.md "Layout", "Sign-in"). A broken database is named here once; each page stops only
 if it needs that database.
 
@@ -17,7 +17,7 @@ from typing import NoReturn
 
 import streamlit as st
 
-from data_access import cached, demo
+from data_access import cached, demo, failures
 from data_access.settings import Settings, SettingsError
 from pages import _gate
 from pages import _ui as ui
@@ -94,6 +94,20 @@ def gate(settings: Settings) -> ui.Identity:
     return ui.identity()
 
 
+def migrate_ledger() -> None:
+    """Bring the ledger to the current schema before any page reads it (demo mode or not);
+    a ledger that cannot be migrated is named here and its health problems follow."""
+    try:
+        cached.migrated_ledger()
+    except Exception as exc:  # noqa: BLE001 - shown in words; the pages report the ledger
+        st.error(
+            "The ledger could not be migrated to the current schema: "
+            f"{ui.escape_markdown(failures.in_words(exc))}. Run `python -m data_access.migrate` "
+            "to see the full error.",
+            icon="🛑",
+        )
+
+
 def check_databases() -> None:
     """Warn once about each broken database, table or column, and say how many indexes are
     missing (the gate has already stopped when they cannot be set up at all: no pseudonym
@@ -151,6 +165,7 @@ def main() -> None:
     elif settings.demo_mode:
         st.info("Demo databases: the data shown is generated demo data.", icon="🧪")
     ensure_demo_data(settings)
+    migrate_ledger()
     check_databases()
     ui.keep_widget_values()
     sidebar(settings, who)
