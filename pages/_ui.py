@@ -19,7 +19,7 @@ from typing import Any
 import pandas as pd
 import streamlit as st
 
-from data_access import audit, cached, clock, export, failures, health
+from data_access import audit, cached, clock, consent_rollup, export, failures, health
 from data_access.settings import Policy, email_key, email_refusal
 
 DEMO_ACTOR = "demo@localhost"
@@ -308,7 +308,8 @@ def fetch(function: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
 def refresh_consent_rollup() -> Any:
     """Bring the ledger's consent roll-up up to date before a page reads consent figures,
     with a progress bar while it is built (the first build on large data takes minutes);
-    returns its `Refreshed` (`ready` False while another process builds it). Cheap when
+    returns its `Refreshed` (`ready` False while another process builds it, or when the
+    pseudonym key changed: a warning then names the command that rebuilds it). Cheap when
     no event is new (RULES.md R20, R21)."""
     slot = st.empty()
 
@@ -317,6 +318,15 @@ def refresh_consent_rollup() -> Any:
 
     refreshed = fetch(cached.refresh_consent_rollup, show_progress)
     slot.empty()
+    if refreshed.status == consent_rollup.KEY_CHANGED:
+        # Never rebuilt on a page view: that takes minutes on large data (README).
+        st.warning(
+            "The pseudonym key (`DPO_PSEUDONYM_KEY`) changed since the consent roll-up was "
+            "built, so new consent events cannot be added to it. The consent figures are "
+            "computed from the events directly (slower) until it is rebuilt under the new key: "
+            f'`{consent_rollup.REKEY_COMMAND}` (or "Rebuild" on the Consent page).',
+            icon="🔑",
+        )
     return refreshed
 
 
