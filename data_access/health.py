@@ -15,7 +15,7 @@ from sqlalchemy import MetaData, inspect
 from sqlalchemy.engine import Engine
 from sqlalchemy.engine.reflection import ObjectKind
 
-from data_access import indexes
+from data_access import indexes, timestamp_formats
 from data_access.engines import Databases, engine_url, shown_url
 from data_access.ledger_tables import ledger_metadata
 from data_access.settings import STORES, hide_secrets
@@ -43,7 +43,8 @@ def check(dbs: Databases) -> list[Problem]:
 
     Reports: a store whose URL was unusable (`dbs.problems`); a server that cannot be
     reached (which database and why, without the password); each missing contract table
-    (or view); each missing contract column; each index the queries need that a source
+    (or view); each missing contract column; each timestamp or date column whose type or
+    stored form the dashboard cannot read (`timestamp_formats`); each index the queries need that a source
     table lacks (kind 'index', with what is slow without it: `data_access.indexes`). Reads
     only the catalogs (no table is scanned), so pages run it before their slow queries.
     Never raises.
@@ -105,16 +106,34 @@ def _check_store(dbs: Databases, store: str) -> list[Problem]:
         return [Problem(store, None, None, _unreachable(store, engine, exc, shown))]
     gaps = list(_contract_gaps(store, found))
     if store in SOURCE_METADATA:
+        gaps.extend(_format_gaps(store, engine, found))
         gaps.extend(_index_gaps(store, engine))
     return gaps
+
+
+def _format_gaps(store: str, engine: Engine, found) -> list[Problem]:
+    """Timestamp and date columns in a type or stored form the dashboard does not read."""
+    try:
+        wrong = timestamp_formats.column_problems(engine, store, found)
+    except Exception as exc:  # noqa: BLE001 - a column that cannot be read is reported
+        reason = hide_secrets(_first_line(exc), engine_url(engine))
+        return [
+            Problem(
+                store, None, None, f"The {store} database's timestamps cannot be read: {reason}"
+            )
+        ]
+    return [Problem(store, table, column, message) for table, column, message in wrong]
+
+
+def _first_line(exc: Exception) -> str:
+    return str(getattr(exc, "orig", None) or exc).strip().splitlines()[0]
 
 
 def _index_gaps(store: str, engine: Engine) -> list[Problem]:
     try:
         lacking = indexes.missing(engine, store)
     except Exception as exc:  # noqa: BLE001 - a catalog that cannot be read is reported
-        reason = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0]
-        reason = hide_secrets(reason, engine_url(engine))
+        reason = hide_secrets(_first_line(exc), engine_url(engine))
         message = f"The {store} database's indexes cannot be read: {reason}"
         return [Problem(store, None, None, message, kind="index")]
     return [
@@ -132,12 +151,14 @@ def _index_gaps(store: str, engine: Engine) -> list[Problem]:
     ]
 
 
-def _columns_by_table(engine: Engine) -> dict[str, set[str]]:
-    """Lower-case table/view name -> lower-case column names, in one inspection."""
+def _columns_by_table(engine: Engine) -> dict[str, dict[str, object]]:
+    """Lower-case table/view name -> lower-case column name -> its reflected type, in one
+    inspection."""
     inspector = inspect(engine)
     columns = inspector.get_multi_columns(kind=ObjectKind.ANY)
     return {
-        name.lower(): {c["name"].lower() for c in cols} for (_schema, name), cols in columns.items()
+        name.lower(): {c["name"].lower(): c["type"] for c in cols}
+        for (_schema, name), cols in columns.items()
     }
 
 

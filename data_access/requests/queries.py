@@ -17,7 +17,7 @@ import pandas as pd
 from sqlalchemy import and_, func, or_, select
 
 from data_access import ledger_tables as ledger
-from data_access import rules
+from data_access import rules, sql_time
 from data_access.clock import day_end_utc, day_start_utc, oslo_date, oslo_dates, today_oslo
 from data_access.emails import email_condition, normalised_email, same_email
 from data_access.engines import Databases
@@ -311,7 +311,7 @@ def _intake_times(dbs: Databases, request_type: str | None, as_of: date) -> pd.D
     day `as_of` (optionally of one type), streamed."""
     query = (
         select(intake.c.id, intake.c.received_at, intake.c.request_type)
-        .where(intake.c.received_at < day_end_utc(as_of))
+        .where(sql_time.before(intake.c.received_at, day_end_utc(as_of), dbs.support.dialect.name))
         .order_by(intake.c.id)
     )
     if request_type is not None:
@@ -479,7 +479,10 @@ def _requests_from(
                 select(intake.c.id, email_key.label("email"), intake.c.request_type)
                 .add_columns(intake.c.received_at)
                 .where(email_key.in_(chunk))
-                .where(intake.c.received_at >= since, intake.c.received_at < until)
+                .where(
+                    sql_time.at_or_after(intake.c.received_at, since, conn.dialect.name),
+                    sql_time.before(intake.c.received_at, until, conn.dialect.name),
+                )
                 .order_by(intake.c.id)
             )
             result = conn.execution_options(yield_per=_STREAM).execute(query)
