@@ -18,7 +18,14 @@ from sqlalchemy import and_, func, or_, select
 
 from data_access import ledger_tables as ledger
 from data_access import rules, sql_time
-from data_access.clock import day_end_utc, day_start_utc, oslo_date, oslo_dates, today_oslo
+from data_access.clock import (
+    day_end_utc,
+    day_start_utc,
+    oslo_date,
+    oslo_dates,
+    today_oslo,
+    utc_naive_series,
+)
 from data_access.emails import email_condition, normalised_email, same_email
 from data_access.engines import Databases
 from data_access.ledger_tables import request_cases
@@ -438,7 +445,7 @@ def _with_details(dbs: Databases, shown: pd.DataFrame) -> pd.DataFrame:
     # The intake row's type replaces the index's copy of it.
     index = shown.drop(columns=["request_type"], errors="ignore")
     frame = index.merge(details, on="request_id", how="left", validate="one_to_one")
-    frame["received_at"] = pd.to_datetime(frame["received_at"])
+    frame["received_at"] = utc_naive_series(frame["received_at"])  # aware or ISO text too
     return frame
 
 
