@@ -125,6 +125,16 @@ def _existing_column_lists(engine: Engine) -> dict[str, list[tuple[str, ...]]]:
     return found
 
 
+def leading_columns(engine: Engine) -> dict[str, set[str]]:
+    """Lower-case table name -> the lower-case columns an index (or unique constraint or
+    primary key) of it starts with: the columns whose smallest and largest values the
+    database finds without reading the table. Base tables only; catalog reads only."""
+    return {
+        table: {columns[0] for columns in lists if columns}
+        for table, lists in _existing_column_lists(engine).items()
+    }
+
+
 def _covered(need: NeededIndex, column_lists: list[tuple[str, ...]]) -> bool:
     wanted = tuple(c.lower() for c in need.columns)
     return any(columns[: len(wanted)] == wanted for columns in column_lists)

@@ -10,9 +10,9 @@ Accepted, per backend:
   '2025-11-29T22:59:59+00:00'); dates as 'YYYY-MM-DD'. Numbers (epoch seconds), other text
   ('29.11.2025') and dates with a time are not.
 
-On SQLite the values are sampled, not scanned: for each column the smallest and the largest
-value (through the column's index, when one leads with it) and the values of the first
-and last rows. Numbers sort before text and most other text forms sort after or before
+On SQLite the values are sampled, not scanned: for each column the values of the first and
+last rows (by rowid) and, when an index leads with the column, its smallest and largest
+value (read from the index). Numbers sort before text and most other text forms sort after or before
 every ISO date, so a column written in another form shows it at one of these ends.
 """
 
@@ -24,6 +24,7 @@ from collections.abc import Iterator
 from sqlalchemy import Date, DateTime, String, Table, literal_column, select, type_coerce
 from sqlalchemy.engine import Connection, Engine
 
+from data_access.indexes import leading_columns
 from data_access.tables import SOURCE_METADATA
 
 _TIMESTAMP_TEXT = re.compile(
@@ -49,9 +50,12 @@ def column_problems(
             if not _type_ok(types[table.name.lower()][name.lower()], is_date)
         ]
     found = []
+    indexed = leading_columns(engine)
     with engine.connect() as conn:
         for table, name, is_date in columns:
-            bad = next((v for v in _sampled(conn, table, name) if not _text_ok(v, is_date)), None)
+            ends = name.lower() in indexed.get(table.name.lower(), set())
+            samples = _sampled(conn, table, name, ends=ends)
+            bad = next((v for v in samples if not _text_ok(v, is_date)), None)
             if bad is not None:
                 found.append(
                     (table.name, name, _value_message(store, table.name, name, bad, is_date))
@@ -84,13 +88,14 @@ def _type_message(store: str, table: str, column: str, types, is_date: bool) -> 
     )
 
 
-def _sampled(conn: Connection, table: Table, name: str) -> list:
-    """Smallest and largest non-null value and those of the first and last rows, as stored."""
+def _sampled(conn: Connection, table: Table, name: str, *, ends: bool) -> list:
+    """The values of the first and last rows, as stored, and with `ends` (an index leads
+    with the column, so no table is read) the smallest and largest non-null values too."""
     column = table.c[name]
     raw = type_coerce(column, String)  # as stored: no conversion that could raise
     typed = select(literal_column(f"typeof({conn.dialect.identifier_preparer.quote(name)})"), raw)
     values = []
-    for order in (column.asc(), column.desc()):
+    for order in (column.asc(), column.desc()) if ends else ():
         values.append(
             conn.execute(typed.where(column.is_not(None)).order_by(order).limit(1)).first()
         )
