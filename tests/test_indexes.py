@@ -8,7 +8,7 @@ import sqlite3
 from contextlib import closing
 
 import pytest
-from sqlalchemy import text
+from sqlalchemy import event, text
 from sqlalchemy.schema import CreateTable
 
 from data_access import health, indexes, retention
@@ -156,3 +156,34 @@ def test_overview_names_missing_indexes_before_any_slow_query(demo_copy, monkeyp
 
     assert ran == ["stage_counts"]
     assert "Ready to delete" in {m.label for m in at.metric}
+
+
+def test_the_health_check_reads_no_source_table_whole(sqlite_dbs):
+    """What the check runs before the pages' queries: catalog reads and single-row look-ups
+    that SQLite answers from an index or the ends of a table, never a sort or a count of a
+    whole table (here on tables without their indexes)."""
+    recreate_without_indexes(sqlite_dbs, stores=("users",))
+    reads: list[tuple[str, str, tuple]] = []
+
+    def recorder(store):
+        def record(_conn, _cursor, statement, parameters, *_args):
+            if statement.lstrip().upper().startswith("SELECT") and "sqlite_" not in statement:
+                reads.append((store, statement, tuple(parameters or ())))
+
+        return record
+
+    listeners = {store: recorder(store) for store in SOURCE_METADATA}
+    for store, listener in listeners.items():
+        event.listen(sqlite_dbs.engine(store), "before_cursor_execute", listener)
+    try:
+        assert health.missing_indexes(health.check(sqlite_dbs))
+    finally:
+        for store, listener in listeners.items():
+            event.remove(sqlite_dbs.engine(store), "before_cursor_execute", listener)
+
+    assert reads, "the timestamp forms are sampled"
+    for store, statement, parameters in reads:
+        assert "LIMIT" in statement and "count(" not in statement.lower(), statement
+        with sqlite_dbs.engine(store).connect() as conn:
+            plan = conn.exec_driver_sql(f"EXPLAIN QUERY PLAN {statement}", parameters).all()
+        assert not any("TEMP B-TREE" in row[-1] for row in plan), (statement, plan)
