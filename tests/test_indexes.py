@@ -187,3 +187,25 @@ def test_the_health_check_reads_no_source_table_whole(sqlite_dbs):
         with sqlite_dbs.engine(store).connect() as conn:
             plan = conn.exec_driver_sql(f"EXPLAIN QUERY PLAN {statement}", parameters).all()
         assert not any("TEMP B-TREE" in row[-1] for row in plan), (statement, plan)
+
+
+@pytest.mark.parametrize(
+    ("page", "waiting", "running"),
+    [
+        ("retention", "Support contacts past retention", "Invoices past retention"),
+        ("data_subject_requests", "Open", None),
+    ],
+)
+def test_pages_wait_for_a_missing_index_and_run_the_rest(demo_copy, page, waiting, running):
+    with closing(sqlite3.connect(demo_copy.folder / "support.sqlite")) as conn:
+        conn.execute("DROP INDEX ix_contacts_started_at")
+        conn.execute("DROP INDEX ix_dsr_received_at")
+        conn.commit()
+
+    at = open_app(page)
+
+    assert not at.exception and not at.error
+    assert "Not computed yet" in "\n".join(str(w.value) for w in at.warning)
+    shown = {m.label for m in at.metric}
+    assert waiting not in shown
+    assert running is None or running in shown
