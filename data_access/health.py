@@ -116,7 +116,7 @@ def _format_gaps(store: str, engine: Engine, found) -> list[Problem]:
     try:
         wrong = timestamp_formats.column_problems(engine, store, found)
     except Exception as exc:  # noqa: BLE001 - a column that cannot be read is reported
-        reason = hide_secrets(_first_line(exc), engine_url(engine))
+        reason = hide_secrets(indexes.first_line(exc), engine_url(engine))
         return [
             Problem(
                 store, None, None, f"The {store} database's timestamps cannot be read: {reason}"
@@ -125,15 +125,11 @@ def _format_gaps(store: str, engine: Engine, found) -> list[Problem]:
     return [Problem(store, table, column, message) for table, column, message in wrong]
 
 
-def _first_line(exc: Exception) -> str:
-    return str(getattr(exc, "orig", None) or exc).strip().splitlines()[0]
-
-
 def _index_gaps(store: str, engine: Engine) -> list[Problem]:
     try:
         lacking = indexes.missing(engine, store)
     except Exception as exc:  # noqa: BLE001 - a catalog that cannot be read is reported
-        reason = hide_secrets(_first_line(exc), engine_url(engine))
+        reason = hide_secrets(indexes.first_line(exc), engine_url(engine))
         message = f"The {store} database's indexes cannot be read: {reason}"
         return [Problem(store, None, None, message, kind="index")]
     return [

@@ -33,6 +33,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.engine.reflection import ObjectKind
 from sqlalchemy.schema import CreateIndex
 
+from data_access.settings import hide_secrets
 from data_access.tables import SOURCE_METADATA
 
 # Backend label -> dialect the DDL is compiled for (MariaDB speaks MySQL's dialect).
@@ -170,12 +171,17 @@ def create(
         try:
             need.index.create(engine)
         except Exception as exc:  # noqa: BLE001 - reported per index; the others still run
-            reason = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0]
+            reason = first_line(exc)
             failed[need.name] = reason
             report(f"[{number}/{len(needs)}] {need.name} failed: {reason}")
             continue
         report(f"[{number}/{len(needs)}] {need.name} created in {time.monotonic() - started:.1f} s")
     return failed
+
+
+def first_line(exc: Exception) -> str:
+    """The driver's one-line reason of a database error (its first line)."""
+    return (str(getattr(exc, "orig", None) or exc).strip().splitlines() or [""])[0]
 
 
 # --- command line -------------------------------------------------------------------------
@@ -201,8 +207,14 @@ def main(argv: list[str] | None = None, *, dbs=None) -> int:
 def _run(dbs, *, create_them: bool) -> int:
     status = 0
     for store in SOURCE_METADATA:
-        engine = dbs.engine(store)
-        lacking = missing(engine, store)
+        try:
+            engine = dbs.engine(store)
+            lacking = missing(engine, store)
+        except Exception as exc:  # noqa: BLE001 - one unreadable store does not stop the others
+            reason = hide_secrets(first_line(exc), dbs.urls.get(store, ""))
+            print(f"{store}: cannot be read ({exc.__class__.__name__}: {reason})")
+            status = 1
+            continue
         if not lacking:
             print(f"{store}: every index the dashboard needs is there.")
             continue

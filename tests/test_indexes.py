@@ -209,3 +209,14 @@ def test_pages_wait_for_a_missing_index_and_run_the_rest(demo_copy, page, waitin
     shown = {m.label for m in at.metric}
     assert waiting not in shown
     assert running is None or running in shown
+
+
+def test_the_command_reports_an_unusable_store_and_checks_the_others(sqlite_dbs, capsys):
+    sqlite_dbs.problems["consent"] = "the URL <malformed URL> is not usable"
+
+    assert indexes.main(["--check"], dbs=sqlite_dbs) == 1
+
+    shown = capsys.readouterr().out
+    assert "consent: cannot be read (DatabaseUnavailable" in shown
+    assert "users: every index the dashboard needs is there." in shown
+    assert "support: every index the dashboard needs is there." in shown
