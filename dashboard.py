@@ -1,10 +1,10 @@
 """DPO Dashboard entry point: `streamlit run dashboard.py`.
 
 Page config, settings, the sign-in gate, first-start demo data, the demo-mode banner, the
-sidebar "as of" date, the database health warning, then st.navigation over the pages, with
-the automation banner for a DPO (a failed daily-run step or an unfinished job) above each
-page (DESIGN.md "Layout", "Sign-in"). A broken database is named here once; each page stops only
-if it needs that database.
+ledger migrated to the current schema, the database health warning, the sidebar "as of" date,
+then st.navigation over the pages, with the automation banner for a DPO (a failed daily-run
+step or an unfinished job) above each page (DESIGN.md "Layout", "Sign-in"). A broken
+database is named here once; each page stops only if it needs that database.
 
 Sign-in (RULES.md R41): with an [auth] section in .streamlit/secrets.toml, everyone signs in
 with OpenID Connect (st.login) and needs a role in config.toml [roles]; without it the
@@ -18,7 +18,7 @@ from typing import NoReturn
 
 import streamlit as st
 
-from data_access import cached, demo
+from data_access import cached, demo, failures
 from data_access.settings import Settings, SettingsError
 from pages import _gate
 from pages import _ui as ui
@@ -102,10 +102,33 @@ def gate(settings: Settings) -> ui.Identity:
     return ui.identity()
 
 
+def migrate_ledger() -> None:
+    """Bring the ledger to the current schema before any page reads it (demo mode or not);
+    a ledger that cannot be migrated is named here and its health problems follow."""
+    try:
+        cached.migrated_ledger()
+    except Exception as exc:  # noqa: BLE001 - shown in words; the pages report the ledger
+        st.error(
+            "The ledger could not be migrated to the current schema: "
+            f"{ui.escape_markdown(failures.in_words(exc))}. Run `python -m data_access.migrate` "
+            "to see the full error.",
+            icon="🛑",
+        )
+
+
 def check_databases() -> None:
-    """Warn once about each broken database, table or column (the gate has already stopped
-    when they cannot be set up at all: no pseudonym key outside demo mode)."""
-    problems = ui.store_problems()
+    """Warn once about each broken database, table or column, and say how many indexes are
+    missing (the gate has already stopped when they cannot be set up at all: no pseudonym
+    key outside demo mode)."""
+    problems = [p for p in ui.store_problems() if p.kind != "index"]
+    slow = ui.missing_indexes()
+    if slow:
+        st.warning(
+            f"{len(slow)} index(es) the dashboard's queries need are missing: pages that "
+            'need them wait for a "Compute anyway" instead of running slowly. The Overview '
+            "names them; `python -m data_access.indexes --check` prints their DDL.",
+            icon="🐢",
+        )
     if problems:
         st.warning(
             "Some data is unavailable; pages that need it say so, the others work.\n\n"
@@ -150,6 +173,7 @@ def main() -> None:
     elif settings.demo_mode:
         st.info("Demo databases: the data shown is generated demo data.", icon="🧪")
     ensure_demo_data(settings)
+    migrate_ledger()
     check_databases()
     ui.keep_widget_values()
     sidebar(settings, who)

@@ -44,7 +44,7 @@ from data_access import findings as policy_checks
 from data_access.daily import acks as radar_acks
 from data_access.daily import nightly
 from data_access.daily import schedule as retention_plan
-from data_access.engines import Databases, DatabaseUnavailable
+from data_access.engines import Databases, DatabaseUnavailable, migrate_ledger
 from data_access.requests import duplicates as request_duplicates
 from data_access.settings import Settings, config_path, load_settings
 
@@ -67,6 +67,16 @@ def databases() -> Databases:
     """The four databases of `settings()`. Raises SettingsError or PseudonymKeyMissing
     (a pseudonym key is required outside demo mode, RULES.md R18)."""
     return Databases.from_settings(settings())
+
+
+@st.cache_resource(show_spinner="Migrating the ledger to the current schema…")
+def migrated_ledger() -> bool:
+    """Migrate the ledger to the newest Alembic revision once per process, under the
+    migration lock (`engines.migrate_ledger`), so a fresh ledger URL starts with every table.
+    Raises DatabaseUnavailable or SQLAlchemy/Alembic errors; a failure is not cached, so the
+    next run tries again."""
+    migrate_ledger(databases().ledger)
+    return True
 
 
 # --- health ------------------------------------------------------------------------------

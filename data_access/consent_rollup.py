@@ -94,6 +94,9 @@ STALE_BUILD = timedelta(minutes=30)
 # 100,000 events on ten million), a slice's merge with the large one.
 MERGE_ROWS = 1_000_000
 EMPTY, BUILDING, READY = "empty", "building", "ready"
+# Not stored: what `refresh` reports for a roll-up built under another pseudonym key.
+KEY_CHANGED = "key_changed"
+REKEY_COMMAND = "python -m data_access.consent_rollup_rekey --actor <your e-mail>"
 _IN_CHUNK = 500
 _READ_CHUNK = 20_000
 _HISTORY_FIELDS = ("group", "t", "id", "bucket", "state", "purpose")
@@ -253,6 +256,7 @@ def status(dbs: Databases) -> dict[str, Any]:
         "built_at": row["built_at"],
         "refreshed_at": row["refreshed_at"],
         "build_started_at": row["build_started_at"],
+        "key_changed": key_changed(dbs, row),
     }
 
 
@@ -268,6 +272,13 @@ def _state_row(conn: Connection, *, lock: bool = False) -> dict[str, Any]:
         conn.execute(insert(state_table).values(id=1, status=EMPTY, watermark=0, events_applied=0))
         row = conn.execute(select(state_table).where(state_table.c.id == 1)).mappings().one()
     return dict(row)
+
+
+def key_changed(dbs: Databases, row: dict[str, Any]) -> bool:
+    """True when the roll-up was built under another pseudonym key than `dbs`'s: its
+    subject refs no longer match, so new events cannot be applied until a rebuild
+    (`consent_rollup_rekey`), which a page view never starts."""
+    return row["status"] == READY and row["key_check"] not in (None, key_check(dbs))
 
 
 def _usable(dbs: Databases, row: dict[str, Any]) -> bool:
@@ -288,17 +299,21 @@ def refresh(
 ) -> Refreshed:
     """Bring the roll-up up to date with the consent events; cheap when nothing is new.
 
-    An empty roll-up (or one made with another pseudonym key, or left half-built by a
-    process that died more than STALE_BUILD ago) is built from all events first, reporting
-    `progress(fraction 0..1, message)`. While another process builds it, nothing is done
-    and `ready` is False (callers answer from the events directly meanwhile).
-    Raises DatabaseUnavailable or SQLAlchemy errors.
+    An empty roll-up (or one left half-built by a process that died more than STALE_BUILD
+    ago) is built from all events first, reporting `progress(fraction 0..1, message)`.
+    While another process builds it, nothing is done and `ready` is False (callers answer
+    from the events directly meanwhile). A roll-up built under another pseudonym key
+    (`key_changed`) is not rebuilt here, since that takes minutes on large data: `ready`
+    is False with status KEY_CHANGED until the explicit `consent_rollup_rekey` (or the
+    Consent page's "Rebuild") runs. Raises DatabaseUnavailable or SQLAlchemy errors.
     """
     now = now or utc_now()
     with dbs.ledger.connect() as conn:
         row = _state_row(conn)
         conn.commit()
     if not _usable(dbs, row):
+        if key_changed(dbs, row):
+            return Refreshed(False, KEY_CHANGED, int(row["watermark"]))
         if row["status"] == BUILDING and not _stale(row, now):
             return Refreshed(False, BUILDING, int(row["watermark"]))
         try:
@@ -714,7 +729,9 @@ def forget_subject_keys(dbs: Databases, keys: Iterable[str]) -> int:
 def forget_in(conn: Connection, dbs: Databases, keys: Iterable[str]) -> int:
     """`forget_subject_keys` inside the caller's ledger transaction (e.g. an erasure job's
     ledger step). A build running meanwhile is cancelled (its result could still hold the
-    person); the roll-up is then rebuilt from the remaining events on the next refresh."""
+    person); the roll-up is then rebuilt from the remaining events on the next refresh.
+    Under a changed pseudonym key (`key_changed`) the person's refs cannot be found; the
+    rekey's rebuild, from the remaining events, leaves them out."""
     refs = sorted({subject_ref(dbs, _normal_key(k)) for k in keys})
     if _cancelled_build(conn):
         return 0

@@ -4,7 +4,9 @@ The company's systems own these tables; the dashboard reads them and changes the
 through named actions. `create_all` creates them for the demo and for tests; production
 exposes the same names (or views of them). Times are naive UTC DATETIMEs (never MariaDB
 TIMESTAMP, which ends in 2038); strings have lengths so UNIQUE works on MariaDB.
-The indexes are the ones the dashboard's queries filter and sort on.
+The indexes are the ones the dashboard's queries filter and sort on; each says in its
+`info` which rules need it and what is slow without it (`data_access.indexes` compares
+them with a company's database).
 """
 
 from __future__ import annotations
@@ -26,6 +28,14 @@ from sqlalchemy import (
 
 EMAIL, NAME, PHONE = 320, 200, 40
 
+
+def slow_without(*rules_and_cost: str) -> dict:
+    """An index's `info`: the rules whose queries need it and what is slow without it
+    (shown by the health check and `python -m data_access.indexes`)."""
+    *rules, cost = rules_and_cost
+    return {"rules": tuple(rules), "slow_without": cost}
+
+
 # --- users ---------------------------------------------------------------------------------
 users_metadata = MetaData()
 
@@ -40,8 +50,22 @@ accounts = Table(
     Column("contact_person", String(NAME)),
     Column("created_at", DateTime, nullable=False),
     Column("last_active_at", DateTime),
-    Index("ix_accounts_last_active_at", "last_active_at"),
-    Index("ix_accounts_created_at", "created_at"),
+    Index(
+        "ix_accounts_last_active_at",
+        "last_active_at",
+        info=slow_without(
+            "R13",
+            "the Accounts nearing deletion page and the Overview's R13 counts read every account to find the inactive ones",
+        ),
+    ),
+    Index(
+        "ix_accounts_created_at",
+        "created_at",
+        info=slow_without(
+            "R13",
+            "the Accounts nearing deletion page reads every account to find those never active",
+        ),
+    ),
 )
 
 account_members = Table(
@@ -54,8 +78,25 @@ account_members = Table(
     Column("role", String(20)),  # 'admin' | 'member'
     Column("created_at", DateTime),
     Column("last_active_at", DateTime),
-    Index("ix_account_members_account_id", "account_id", "last_active_at"),
-    Index("ix_account_members_email", "email"),
+    Index(
+        "ix_account_members_account_id",
+        "account_id",
+        "last_active_at",
+        info=slow_without(
+            "R13",
+            "R14",
+            "R13 scans every member row per inactive account (the Accounts page and the Overview hang at scale); an R14 deletion scans them per account",
+        ),
+    ),
+    Index(
+        "ix_account_members_email",
+        "email",
+        info=slow_without(
+            "R9",
+            "R12",
+            "Subject lookup, access reports and erasures scan every member row per person",
+        ),
+    ),
 )
 
 invoices = Table(
@@ -70,8 +111,21 @@ invoices = Table(
     Column("currency", CHAR(3)),
     Column("issued_on", Date),
     Column("paid_on", Date),
-    Index("ix_invoices_account_id", "account_id"),
-    Index("ix_invoices_issued_on", "issued_on", "id"),
+    Index(
+        "ix_invoices_account_id",
+        "account_id",
+        info=slow_without(
+            "R9", "R14", "Subject lookup and account deletions scan every invoice per account"
+        ),
+    ),
+    Index(
+        "ix_invoices_issued_on",
+        "issued_on",
+        "id",
+        info=slow_without(
+            "R15", "the Retention page and the Overview's invoice count read every invoice"
+        ),
+    ),
 )
 
 usage_sessions = Table(
@@ -82,8 +136,24 @@ usage_sessions = Table(
     Column("started_at", DateTime, nullable=False),
     Column("duration_s", Integer),
     Column("feature", String(80)),
-    Index("ix_usage_sessions_account_id", "account_id", "started_at"),
-    Index("ix_usage_sessions_started_at", "started_at"),
+    Index(
+        "ix_usage_sessions_account_id",
+        "account_id",
+        "started_at",
+        info=slow_without(
+            "R13",
+            "R22",
+            "R13 activity and R22 (processing without consent) scan every usage session per account",
+        ),
+    ),
+    Index(
+        "ix_usage_sessions_started_at",
+        "started_at",
+        info=slow_without(
+            "R22",
+            "R22 (processing without consent) on the Consent page and the Overview reads every usage session",
+        ),
+    ),
 )
 
 # --- consent -------------------------------------------------------------------------------
@@ -111,10 +181,35 @@ consent_events = Table(
     Column("occurred_at", DateTime, nullable=False),
     Column("source", String(40)),
     Column("notice_version", String(40)),
-    Index("ix_consent_events_purpose_time", "purpose", "occurred_at"),
-    Index("ix_consent_events_account_id", "account_id"),
-    Index("ix_consent_events_email", "email"),
-    Index("ix_consent_events_visitor_id", "visitor_id"),
+    Index(
+        "ix_consent_events_purpose_time",
+        "purpose",
+        "occurred_at",
+        info=slow_without(
+            "R20", "R21", "the Consent page's figures per purpose and day read every consent event"
+        ),
+    ),
+    Index(
+        "ix_consent_events_account_id",
+        "account_id",
+        info=slow_without(
+            "R9", "R12", "Subject lookup and erasures scan every consent event per account"
+        ),
+    ),
+    Index(
+        "ix_consent_events_email",
+        "email",
+        info=slow_without(
+            "R9", "R12", "Subject lookup and erasures scan every consent event per e-mail"
+        ),
+    ),
+    Index(
+        "ix_consent_events_visitor_id",
+        "visitor_id",
+        info=slow_without(
+            "R9", "R12", "Subject lookup and erasures scan every consent event per visitor id"
+        ),
+    ),
 )
 
 newsletter_subscribers = Table(
@@ -142,9 +237,28 @@ contacts = Table(
     Column("location", String(NAME)),
     Column("account_id", Integer),
     Column("summary", Text),
-    Index("ix_contacts_started_at", "started_at", "id"),
-    Index("ix_contacts_email", "email"),
-    Index("ix_contacts_account_id", "account_id"),
+    Index(
+        "ix_contacts_started_at",
+        "started_at",
+        "id",
+        info=slow_without(
+            "R16", "the Retention page and the Overview's support-log count read every contact"
+        ),
+    ),
+    Index(
+        "ix_contacts_email",
+        "email",
+        info=slow_without(
+            "R9", "R12", "Subject lookup and erasures scan every support contact per e-mail"
+        ),
+    ),
+    Index(
+        "ix_contacts_account_id",
+        "account_id",
+        info=slow_without(
+            "R9", "R12", "Subject lookup and erasures scan every support contact per account"
+        ),
+    ),
 )
 
 data_subject_requests = Table(
@@ -158,8 +272,24 @@ data_subject_requests = Table(
     Column("subject_name", String(NAME)),
     Column("account_id", Integer),
     Column("details", Text),
-    Index("ix_dsr_received_at", "received_at", "id"),
-    Index("ix_dsr_subject_email", "subject_email"),
+    Index(
+        "ix_dsr_received_at",
+        "received_at",
+        "id",
+        info=slow_without(
+            "R1",
+            "R2",
+            "R8",
+            "the Data-subject requests page and the Overview's request counts read every request",
+        ),
+    ),
+    Index(
+        "ix_dsr_subject_email",
+        "subject_email",
+        info=slow_without(
+            "R12", "duplicate detection and Subject lookup scan every request per e-mail"
+        ),
+    ),
 )
 
 SOURCE_METADATA = {

@@ -19,7 +19,7 @@ from typing import Any
 import pandas as pd
 import streamlit as st
 
-from data_access import audit, cached, clock, export, failures
+from data_access import audit, cached, clock, consent_rollup, export, failures, health
 from data_access.settings import Policy, email_key, email_refusal
 
 DEMO_ACTOR = "demo@localhost"
@@ -284,11 +284,38 @@ def store_problems(stores: Iterable[str] | None = None) -> list:
 
 def stores_available(stores: Iterable[str]) -> bool:
     """True when every store in `stores` passes the health check; otherwise show st.error
-    naming each broken database, table and column, and return False."""
-    problems = store_problems(stores) if stores else []
+    naming each broken database, table and column, and return False. A missing index does
+    not count: the store works, slowly (see `waits_for_indexes`)."""
+    problems = [p for p in store_problems(stores) if p.kind != "index"] if stores else []
     for problem in problems:
         st.error(describe_problem(problem), icon="🛑")
     return not problems
+
+
+def missing_indexes(rules: tuple[str, ...] | None = None) -> list:
+    """The health check's missing-index problems (those needed by one of `rules` when given)."""
+    return health.missing_indexes(store_problems(), rules)
+
+
+def waits_for_indexes(rules: tuple[str, ...], key: str) -> bool:
+    """True when a query of `rules` (e.g. ('R13',)) would run without an index it needs: a
+    warning names each missing index with what is slow, and a "Compute anyway" button lets
+    the user run it once this session (then False). The health check reads only catalogs, so
+    this is known before the slow query starts."""
+    lacking = missing_indexes(rules)
+    if not lacking or st.session_state.get(f"{key}__anyway"):
+        return False
+    st.warning(
+        "Not computed yet: a database lacks an index this needs, so it would read every row "
+        "(it can take minutes to hours on large tables). Ask the DBA to run "
+        '`python -m data_access.indexes --create` (README, "Indexes for the DBA").\n\n'
+        + "\n".join(f"- {escape_markdown(p.message)}" for p in lacking),
+        icon="🐢",
+    )
+    if st.button("Compute anyway", key=f"{key}__button"):
+        st.session_state[f"{key}__anyway"] = True
+        st.rerun()
+    return True
 
 
 def fetch(function: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
@@ -307,7 +334,8 @@ def fetch(function: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
 def refresh_consent_rollup() -> Any:
     """Bring the ledger's consent roll-up up to date before a page reads consent figures,
     with a progress bar while it is built (the first build on large data takes minutes);
-    returns its `Refreshed` (`ready` False while another process builds it). Cheap when
+    returns its `Refreshed` (`ready` False while another process builds it, or when the
+    pseudonym key changed: a warning then names the command that rebuilds it). Cheap when
     no event is new (RULES.md R20, R21)."""
     slot = st.empty()
 
@@ -316,6 +344,15 @@ def refresh_consent_rollup() -> Any:
 
     refreshed = fetch(cached.refresh_consent_rollup, show_progress)
     slot.empty()
+    if refreshed.status == consent_rollup.KEY_CHANGED:
+        # Never rebuilt on a page view: that takes minutes on large data (README).
+        st.warning(
+            "The pseudonym key (`DPO_PSEUDONYM_KEY`) changed since the consent roll-up was "
+            "built, so new consent events cannot be added to it. The consent figures are "
+            "computed from the events directly (slower) until it is rebuilt under the new key: "
+            f'`{consent_rollup.REKEY_COMMAND}` (or "Rebuild" on the Consent page).',
+            icon="🔑",
+        )
     return refreshed
 
 

@@ -141,6 +141,8 @@ if not chosen:
     st.warning("Choose at least one stage.")
     st.stop()
 filters = {"within_days": within_days, "stages": list(chosen)}
+if ui.waits_for_indexes(("R13",), "accounts_page"):
+    st.stop()
 counts = ui.fetch(cached.stage_counts, as_of, within_days)
 accounts = ui.fetch(cached.accounts_nearing_deletion, as_of, within_days, chosen)
 

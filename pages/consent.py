@@ -111,7 +111,7 @@ without = ui.fetch(cached.processing_without_consent, rates_on) if show_r22 else
 
 with st.expander("What the figures mean"):
     st.markdown(DEFINITIONS)
-if not refreshed.ready:
+if not refreshed.ready and refreshed.status == "building":
     st.info(
         "The consent roll-up is being rebuilt; until it is done these figures are computed "
         "from the events directly (slower).",

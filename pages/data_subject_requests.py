@@ -81,6 +81,8 @@ filters = {
     "status": None if status == ALL else status,
     "due_within_days": DUE_WINDOWS[window],
 }
+if ui.waits_for_indexes(("R1", "R2", "R8"), "requests_page"):
+    st.stop()
 counts = ui.fetch(cached.request_counts, as_of)
 queue = ui.fetch(cached.open_requests, as_of, **filters)
 

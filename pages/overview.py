@@ -28,6 +28,13 @@ ui.page_header("Overview", caption="Figures as of the date in the sidebar (Europ
 as_of = ui.as_of()
 st.caption(f"As of {as_of.isoformat()}")
 
+# Named before any box runs its queries: the health check reads only the catalogs.
+for problem in ui.missing_indexes():
+    st.warning(f"Missing index: {ui.escape_markdown(problem.message)}", icon="🐢")
+
+# Rules whose figures the policy findings compute from the source tables.
+FINDINGS_RULES = ("R1", "R2", "R8", "R13", "R15", "R16", "R22")
+
 
 TODAY_ITEMS = 5
 
@@ -52,7 +59,9 @@ def today_box() -> None:
 
 def accounts_box() -> None:
     st.subheader("Accounts nearing deletion (R13)")
-    if not ui.stores_available(("users", "ledger")):
+    if not ui.stores_available(("users", "ledger")) or ui.waits_for_indexes(
+        ("R13",), "overview_accounts"
+    ):
         return
     counts = ui.fetch(cached.stage_counts, as_of, NEARING_DAYS)
     for column, (stage, label) in zip(st.columns(len(STAGES)), STAGES.items(), strict=True):
@@ -63,7 +72,9 @@ def accounts_box() -> None:
 
 def requests_box() -> None:
     st.subheader("Data-subject requests (R1–R8)")
-    if not ui.stores_available(("support", "ledger")):
+    if not ui.stores_available(("support", "ledger")) or ui.waits_for_indexes(
+        ("R1", "R2", "R8"), "overview_requests"
+    ):
         return
     counts = ui.fetch(cached.request_counts, as_of)
     columns = st.columns(4)
@@ -90,10 +101,14 @@ def consent_box() -> None:
 def retention_box() -> None:
     st.subheader("Past retention (R15, R16)")
     left, right = st.columns(2)
-    if ui.stores_available(("support", "ledger")):
+    if ui.stores_available(("support", "ledger")) and not ui.waits_for_indexes(
+        ("R16",), "overview_contacts"
+    ):
         contacts = ui.fetch(cached.count_support_contacts_past_retention, as_of)
         left.metric("Support contacts past retention", contacts)
-    if ui.stores_available(("users", "ledger")):
+    if ui.stores_available(("users", "ledger")) and not ui.waits_for_indexes(
+        ("R15",), "overview_invoices"
+    ):
         invoices = ui.fetch(cached.count_invoices_past_retention, as_of)
         right.metric("Invoices past retention", invoices)
     st.page_link(ui.PAGE_FILES["retention"], label="Retention", icon="🗂️")
@@ -128,6 +143,8 @@ def findings_box() -> None:
     the page that fixes it (config.toml [policy_facts] and [policy])."""
     st.subheader("Policy versus reality")
     st.caption("What the privacy policy promises, checked against the data on the as-of date.")
+    if ui.waits_for_indexes(FINDINGS_RULES, "overview_findings"):
+        return
     checks = ui.fetch(cached.policy_findings, as_of)
     shown = checks.assign(severity=checks["severity"].map(lambda s: f"{FINDING_ICONS[s]} {s}"))
     ui.show_frame(

@@ -201,7 +201,9 @@ def resume(job_id: int, progress: jobs.Progress):
 contacts = invoices = pd.DataFrame(columns=["on_hold"])
 
 st.subheader(f"Customer-service logs (kept {policy.support_log_months} months, R16)")
-if ui.stores_available(("support",)):
+if ui.stores_available(("support",)) and not ui.waits_for_indexes(
+    ("R16",), "retention_contacts_index"
+):
     contacts = ui.fetch(cached.support_contacts_past_retention, as_of, channel)
     left, right = st.columns(2)
     left.metric("Support contacts past retention", contacts.attrs.get("total", len(contacts)))
@@ -239,7 +241,9 @@ if ui.stores_available(("support",)):
 st.subheader(
     f"Invoices (kept {policy.invoice_retention_years} years after the financial year, R15)"
 )
-if ui.stores_available(("users",)):
+if ui.stores_available(("users",)) and not ui.waits_for_indexes(
+    ("R15",), "retention_invoices_index"
+):
     invoices = ui.fetch(cached.invoices_past_retention, as_of)
     left, right = st.columns(2)
     left.metric("Invoices past retention", invoices.attrs.get("total", len(invoices)))

@@ -17,8 +17,15 @@ import pandas as pd
 from sqlalchemy import and_, func, or_, select
 
 from data_access import ledger_tables as ledger
-from data_access import rules
-from data_access.clock import day_end_utc, day_start_utc, oslo_date, oslo_dates, today_oslo
+from data_access import rules, sql_time
+from data_access.clock import (
+    day_end_utc,
+    day_start_utc,
+    oslo_date,
+    oslo_dates,
+    today_oslo,
+    utc_naive_series,
+)
 from data_access.emails import email_condition, normalised_email, same_email
 from data_access.engines import Databases
 from data_access.ledger_tables import request_cases
@@ -320,7 +327,7 @@ def _intake_times(dbs: Databases, request_type: str | None, as_of: date) -> pd.D
     day `as_of` (optionally of one type), streamed."""
     query = (
         select(intake.c.id, intake.c.received_at, intake.c.request_type)
-        .where(intake.c.received_at < day_end_utc(as_of))
+        .where(sql_time.before(intake.c.received_at, day_end_utc(as_of), dbs.support.dialect.name))
         .order_by(intake.c.id)
     )
     if request_type is not None:
@@ -447,7 +454,7 @@ def _with_details(dbs: Databases, shown: pd.DataFrame) -> pd.DataFrame:
     # The intake row's type replaces the index's copy of it.
     index = shown.drop(columns=["request_type"], errors="ignore")
     frame = index.merge(details, on="request_id", how="left", validate="one_to_one")
-    frame["received_at"] = pd.to_datetime(frame["received_at"])
+    frame["received_at"] = utc_naive_series(frame["received_at"])  # aware or ISO text too
     return frame
 
 
@@ -488,7 +495,10 @@ def _requests_from(
                 select(intake.c.id, email_key.label("email"), intake.c.request_type)
                 .add_columns(intake.c.received_at)
                 .where(email_key.in_(chunk))
-                .where(intake.c.received_at >= since, intake.c.received_at < until)
+                .where(
+                    sql_time.at_or_after(intake.c.received_at, since, conn.dialect.name),
+                    sql_time.before(intake.c.received_at, until, conn.dialect.name),
+                )
                 .order_by(intake.c.id)
             )
             result = conn.execution_options(yield_per=_STREAM).execute(query)

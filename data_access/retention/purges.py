@@ -12,7 +12,8 @@ from datetime import date
 
 from sqlalchemy import Connection, delete, select, update
 
-from data_access import audit, holds, jobs, kept_invoices, rules
+from data_access import audit, holds, jobs, kept_invoices, rules, sql_time
+from data_access.clock import utc_naive
 from data_access.engines import Databases
 from data_access.results import ActionResult
 from data_access.retention.queries import account_holds, support_started_cutoff
@@ -125,11 +126,14 @@ def _purge_contact(conn: Connection, ctx: jobs.StepContext) -> dict[str, int]:
     if row is None:
         return {"contacts": 0}  # purged before: a resumed job repeats this harmlessly
     cutoff = support_started_cutoff(ctx.dbs, ctx.as_of)
-    if row.started_at >= cutoff:
+    if utc_naive(row.started_at) >= cutoff:
         raise jobs.StepRefused(f"not past retention on {ctx.as_of.isoformat()} (R16)")
     _refuse_if_held(ctx, contact_ids=[row.id], emails=[row.email], account_id=row.account_id)
     deleted = conn.execute(
-        delete(contacts).where(contacts.c.id == row.id, contacts.c.started_at < cutoff)
+        delete(contacts).where(
+            contacts.c.id == row.id,
+            sql_time.before(contacts.c.started_at, cutoff, conn.dialect.name),
+        )
     ).rowcount
     return {"contacts": max(deleted, 0)}
 

@@ -19,7 +19,7 @@ import numpy as np
 import pandas as pd
 from sqlalchemy import func, or_, select
 
-from data_access import holds, rules
+from data_access import holds, rules, sql_time
 from data_access.clock import OSLO, day_end_utc, oslo_dates, utc_naive_series
 from data_access.emails import email_condition
 from data_access.engines import Databases
@@ -205,12 +205,15 @@ def _inactive_accounts(dbs: Databases, cutoff: datetime) -> Iterator[pd.DataFram
     account_members(account_id, last_active_at), both for NOT EXISTS and for the max.
     """
     a, m = accounts, account_members
+    dialect = dbs.users.dialect.name  # ISO text with an offset on SQLite (sql_time)
     member_active_since = (
-        select(m.c.id).where(m.c.account_id == a.c.id, m.c.last_active_at >= cutoff).exists()
+        select(m.c.id)
+        .where(m.c.account_id == a.c.id, sql_time.at_or_after(m.c.last_active_at, cutoff, dialect))
+        .exists()
     )
     query = _account_activity().where(
-        a.c.created_at < cutoff,
-        or_(a.c.last_active_at.is_(None), a.c.last_active_at < cutoff),
+        sql_time.before(a.c.created_at, cutoff, dialect),
+        or_(a.c.last_active_at.is_(None), sql_time.before(a.c.last_active_at, cutoff, dialect)),
         ~member_active_since,
     )
     with dbs.users.connect() as conn:
@@ -315,9 +318,9 @@ def _with_dates(
         )
     policy = dbs.policy
     frame = raw[["account_id", "email", "full_name", "account_type"]].copy()
-    own = pd.to_datetime(raw["last_active_at"])
-    member = pd.to_datetime(raw["member_last_active_at"])
-    created = pd.to_datetime(raw["created_at"])
+    own = utc_naive_series(raw["last_active_at"])
+    member = utc_naive_series(raw["member_last_active_at"])
+    created = utc_naive_series(raw["created_at"])
     latest = pd.concat([own, member, created], axis=1).max(axis=1)
     # Ties name the account itself first, then a member, then creation.
     frame["last_activity_by"] = np.select(
@@ -523,7 +526,8 @@ def count_support_contacts_past_retention(
 
 
 def _contact_filter(dbs: Databases, as_of: date, channel: str | None) -> list:
-    where = [contacts.c.started_at < support_started_cutoff(dbs, as_of)]
+    cutoff = support_started_cutoff(dbs, as_of)
+    where = [sql_time.before(contacts.c.started_at, cutoff, dbs.support.dialect.name)]
     if channel is not None:
         if channel not in CHANNELS:
             raise ValueError(f"Unknown channel '{channel}'; known: {', '.join(CHANNELS)}.")
