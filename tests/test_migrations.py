@@ -57,7 +57,7 @@ def test_migrated_ledger_matches_ledger_tables(empty_dbs):
     assert sorted(inspect(empty_dbs.ledger).get_table_names()) == sorted(
         [*LEDGER_TABLES, "alembic_version"]
     )
-    assert ledger_revision(empty_dbs.ledger) == [head_revision()] == ["0004_job_leases"]
+    assert ledger_revision(empty_dbs.ledger) == [head_revision()] == ["0005_breaches"]
 
 
 def test_migration_seeds_the_audit_chain_head(empty_dbs):
@@ -69,7 +69,7 @@ def test_create_all_twice_is_harmless_and_keeps_data(empty_dbs):
         audit.append(conn, actor="dpo@plaato.example", action="export", rule="R40")
     empty_dbs.create_all()
     assert schema_differences(empty_dbs.ledger) == []
-    assert ledger_revision(empty_dbs.ledger) == ["0004_job_leases"]
+    assert ledger_revision(empty_dbs.ledger) == ["0005_breaches"]
     assert head_rows(empty_dbs)[0]["entries"] == 1
     with empty_dbs.ledger.connect() as conn:
         assert conn.execute(select(func.count()).select_from(audit_log)).scalar_one() == 1
@@ -86,7 +86,7 @@ def test_migration_interrupted_after_some_tables_reruns_to_completion(empty_dbs)
         ledger_metadata.tables[name].drop(engine)
     migrate_ledger(engine)
     assert schema_differences(engine) == []
-    assert ledger_revision(engine) == ["0004_job_leases"]
+    assert ledger_revision(engine) == ["0005_breaches"]
     indexes = {ix["name"] for ix in inspect(engine).get_indexes("notices")}
     assert "ix_notices_account_id" in indexes
 
@@ -99,7 +99,7 @@ def test_migration_onto_tables_created_beforehand_completes(empty_dbs):
         ledger_metadata.tables[name].create(engine)
     migrate_ledger(engine)
     assert schema_differences(engine) == []
-    assert ledger_revision(engine) == ["0004_job_leases"]
+    assert ledger_revision(engine) == ["0005_breaches"]
     assert head_rows(empty_dbs) == [{"id": 1, "hash": audit.GENESIS, "entries": 0}]
 
 
@@ -123,7 +123,7 @@ def test_two_first_starts_at_once_migrate_once(empty_dbs):
         t.join(timeout=120)
     assert errors == []
     assert schema_differences(engine) == []
-    assert ledger_revision(engine) == ["0004_job_leases"]
+    assert ledger_revision(engine) == ["0005_breaches"]
     assert len(head_rows(empty_dbs)) == 1
 
 
