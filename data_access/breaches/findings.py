@@ -31,7 +31,7 @@ def decisions_without_reasoning(dbs: Databases, as_of: date | None = None) -> in
         return or_(column.is_(None), func.trim(column) == "")
 
     query = select(func.count()).where(
-        breaches.c.created_at <= instant_of(as_of),
+        breaches.c.aware_at <= instant_of(as_of),
         or_(
             and_(breaches.c.risk.is_not(None), blank(breaches.c.risk_reasoning)),
             and_(breaches.c.notify_decision.is_not(None), blank(breaches.c.notify_reasoning)),
@@ -46,4 +46,4 @@ def quiet_log(dbs: Databases, as_of: date) -> int:
     """1 when no breach was logged in the `policy.breach_log_months` months up to `as_of`
     (Oslo dates, R53: a log that stays empty suggests breaches go unrecorded), else 0."""
     since = rules.add_months(as_of, -dbs.policy.breach_log_months)
-    return 0 if logged_since(dbs, since, instant_of(as_of)) else 1
+    return 0 if logged_since(dbs, since) else 1

@@ -66,8 +66,8 @@ def breach_list(
     now: datetime | None = None,
     limit: int | None = None,
 ) -> pd.DataFrame:
-    """Every breach logged by the instant `as_of` measures at, newest awareness first
-    (RULES.md R50, R51).
+    """Every breach the company was aware of by the instant `as_of` measures at
+    (`clock.instant_of`), newest awareness first (RULES.md R50, R51).
 
     Columns: breach_id, title, status ('open' | 'assessed' | 'notified' | 'not_notified' |
     'closed'), risk ('none' | 'risk' | 'high' | None), aware_at, due_at (UTC), due_oslo
@@ -79,7 +79,7 @@ def breach_list(
     `limit` (default policy.max_rows): `.attrs["truncated"]`, `.attrs["total"]`.
     """
     at = instant_of(as_of, now)
-    query = select(breaches).where(breaches.c.created_at <= at)
+    query = select(breaches).where(breaches.c.aware_at <= at)
     if status:
         query = query.where(breaches.c.status == status)
     limit = limit or dbs.policy.max_rows
@@ -230,11 +230,9 @@ def last_logged_at(dbs: Databases, before: datetime | None = None) -> datetime |
         return conn.execute(query).scalar_one()
 
 
-def logged_since(dbs: Databases, since_day: date, until: datetime) -> int:
-    """Breaches logged from the start of the Oslo day `since_day` up to `until` (UTC)."""
-    query = select(func.count()).where(
-        breaches.c.created_at >= day_start_utc(since_day), breaches.c.created_at <= until
-    )
+def logged_since(dbs: Databases, since_day: date) -> int:
+    """Breaches logged (`created_at`) from the start of the Oslo day `since_day` on."""
+    query = select(func.count()).where(breaches.c.created_at >= day_start_utc(since_day))
     with dbs.ledger.connect() as conn:
         return conn.execute(query.select_from(breaches)).scalar_one()
 
