@@ -99,11 +99,9 @@ def log_breach(
         _check_links(conn, links, values.get("processor_id"))
         breach_id = conn.execute(
             insert(breaches).values(
-                **values,
+                **{"subjects_estimated": False, "records_estimated": False, **values},
                 status="open",
                 due_at=notification_due_at(values["aware_at"]),
-                subjects_estimated=values.get("subjects_estimated", False),
-                records_estimated=values.get("records_estimated", False),
                 subjects_listed=len(refs),
                 created_at=now,
                 created_by=actor,
