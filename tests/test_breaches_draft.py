@@ -4,13 +4,15 @@ text, HTML and PDF."""
 
 from __future__ import annotations
 
+import io
 import shutil
 import subprocess
-from datetime import datetime
+import zipfile
+from datetime import date, datetime
 
 import pytest
 
-from data_access import breaches, documents
+from data_access import breaches, documents, subjects
 from data_access.breaches.draft import FORM_ORDER, HEADINGS
 
 DPO = "dpo@plaato.example"
@@ -135,3 +137,27 @@ def test_r50_the_pdf_and_html_carry_the_headings_and_facts(breach, language):
         assert f"<h2>{heading}</h2>" in html
     assert FACTS["measures_planned"] in flat
     assert f'lang="{language}"' in html
+
+
+def test_r52_a_person_s_access_report_holds_her_own_breach_letters_only(sqlite_dbs):
+    breach_id = breaches.log_breach(
+        sqlite_dbs, aware_at=AWARE, reported_by="Warehouse", actor=DPO,
+        affected_emails=["kari@example.no"], now=datetime(2026, 3, 27, 11, 0), **FACTS,
+    )  # fmt: skip
+    breaches.assess(sqlite_dbs, breach_id, risk="high", reasoning="Addresses", actor=DPO,
+                    now=datetime(2026, 3, 27, 12, 0))  # fmt: skip
+    assert breaches.own_breach_letters(sqlite_dbs, "kari@example.no") == {}  # not told yet
+    breaches.decide_subject_notice(sqlite_dbs, breach_id, notify=True, reasoning="High risk",
+                                   actor=DPO, now=datetime(2026, 3, 27, 13, 0))  # fmt: skip
+
+    report = zipfile.ZipFile(io.BytesIO(subjects.access_report(sqlite_dbs, "Kari@Example.no",
+                                                               as_of=date(2026, 3, 28))))  # fmt: skip
+    letters = sorted(n for n in report.namelist() if n.startswith("breach-letters/"))
+    assert letters == [
+        f"breach-letters/breach-{breach_id}-en.txt",
+        f"breach-letters/breach-{breach_id}-nb.txt",
+    ]
+    assert FACTS["description"] in report.read(letters[0]).decode("utf-8")
+    other = zipfile.ZipFile(io.BytesIO(subjects.access_report(sqlite_dbs, "ola@example.no",
+                                                              as_of=date(2026, 3, 28))))  # fmt: skip
+    assert not [n for n in other.namelist() if n.startswith("breach-letters/")]

@@ -23,6 +23,7 @@ from data_access.breaches.clock import (
 from data_access.breaches.draft import (
     datatilsynet_draft,
     draft_document,
+    own_breach_letters,
     subject_letter,
 )
 from data_access.breaches.facts import (
@@ -81,6 +82,7 @@ __all__ = [
     "log_breach",
     "notification_due_at",
     "open_breaches",
+    "own_breach_letters",
     "oslo_text",
     "oslo_to_utc",
     "radar_items",

@@ -14,11 +14,16 @@ from __future__ import annotations
 
 from typing import Any
 
+from sqlalchemy import select
+
+from data_access import audit
 from data_access.breaches import facts as f
 from data_access.breaches.clock import oslo_text
 from data_access.breaches.records import breach_detail
 from data_access.documents import Document, Section
+from data_access.emails import normalised_email
 from data_access.engines import Databases
+from data_access.ledger_tables import breach_subjects, breaches
 from data_access.settings import Letters
 
 LANGUAGES = ("nb", "en")
@@ -339,3 +344,28 @@ def _told(b: dict[str, Any], words: dict[str, str]) -> list[str]:
     if b["subjects_exemption"]:
         lines.append(words["exemption"].format(what=f.EXEMPTIONS[b["subjects_exemption"]]))
     return lines
+
+
+def own_breach_letters(dbs: Databases, email: str) -> dict[str, bytes]:
+    """The art. 34 letters of the breaches that list this person among those affected and
+    whose data subjects are told, for her access report (art. 15; RULES.md R9, R52):
+    "breach-letters/breach-<id>-<language>.txt" -> UTF-8 text, one per language. Nothing
+    else of the breach register is hers to receive; a person not listed gets {}."""
+    ref = audit.keyed_hash(dbs, normalised_email(email))
+    query = (
+        select(breaches.c.id)
+        .join(breach_subjects, breach_subjects.c.breach_id == breaches.c.id)
+        .where(breach_subjects.c.subject_ref == ref, breaches.c.subjects_decision.is_(True))
+        .order_by(breaches.c.id)
+    )
+    with dbs.ledger.connect() as conn:
+        ids = list(conn.execute(query).scalars())
+    return {
+        f"breach-letters/breach-{breach_id}-{language}.txt": subject_letter(
+            dbs, breach_id, language=language
+        )
+        .as_text()
+        .encode("utf-8")
+        for breach_id in ids
+        for language in LANGUAGES
+    }
