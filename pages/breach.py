@@ -232,6 +232,12 @@ def _oslo_input(label: str, name: str, default: datetime | None, container=st):
     return breaches.oslo_to_utc(day, at.hour, at.minute)
 
 
+def _opened_at() -> datetime:
+    """When this version of the breach was first shown (UTC): the default of the "notified"
+    and "told" times, fixed so the inputs keep their identity across reruns."""
+    return st.session_state.setdefault(f"breach_opened:{breach_id}:{version}", clock.utc_now())
+
+
 def facts_form() -> None:
     choices = ui.fetch(cached.breach_register_choices)
     with st.expander("Fill in or correct the facts", expanded=b["status"] == "open"):
@@ -328,7 +334,7 @@ def notification_form() -> None:
                           format_func={"yes": "Notify", "no": "Do not notify (no risk)"}.get)  # fmt: skip
         reasoning = st.text_area("Reasoning (required either way)", key=_key("notify_reasoning"))
         sent = st.checkbox("Datatilsynet has been notified", key=_key("sent"))
-        notified_at = _oslo_input("Notified", "notified", clock.utc_now())
+        notified_at = _oslo_input("Notified", "notified", _opened_at())
         reference = st.text_input("Datatilsynet's reference", key=_key("reference"))
         delay = st.text_area(
             "Reasons for the delay (when notified after the 72 hours)", key=_key("delay")
@@ -354,7 +360,7 @@ def subjects_form() -> None:
                                  placeholder="None")  # fmt: skip
         how = st.text_input("How they were told (letter, e-mail, public notice)", key=_key("how"))
         told = st.checkbox("They have been told", key=_key("told"))
-        told_at = _oslo_input("Told", "told", clock.utc_now())
+        told_at = _oslo_input("Told", "told", _opened_at())
         submitted = st.form_submit_button("Record decision")
     if submitted:
         result = breaches.decide_subject_notice(
