@@ -174,3 +174,44 @@ def test_breaches_page_lists_the_register_with_clock_badges(app_env):
         timedelta(hours=72)
         == breaches.notification_due_at(expected["aware_at"].iloc[0]) - expected["aware_at"].iloc[0]
     )
+
+
+def test_r51_the_dpo_fills_in_facts_and_the_edit_history_names_them(demo_copy):
+    dbs = demo_copy.dbs
+    open_one = breaches.open_breaches(dbs, SEED_AS_OF)
+    breach_id = int(open_one.loc[open_one["status"] == "open", "breach_id"].iloc[0])
+    version = int(breaches.breach_detail(dbs, breach_id)["version"])
+    at = open_page("breach", breach_id=breach_id)
+    assert_clean(at)
+    at.text_area(key=edit_key(breach_id, version, "consequences")).input(
+        "Phishing e-mails that quote the invoice amounts."
+    )
+    at.number_input(key=edit_key(breach_id, version, "records")).set_value(41)
+    at.checkbox(key=edit_key(breach_id, version, "records_est")).check()
+    at = submit(at, edit_key(breach_id, version, "facts"), "Save facts")
+    assert_clean(at)
+    b = breaches.breach_detail(dbs, breach_id)
+    assert (b["consequences"], b["records_count"], b["records_estimated"]) == (
+        "Phishing e-mails that quote the invoice amounts.",
+        41,
+        True,
+    )
+    timeline = [d.value for d in at.dataframe if "event" in d.value.columns][0]
+    last = timeline.iloc[-1]
+    assert last["event"] == "edited"
+    assert (
+        last["details"]
+        == '{"fields":["consequences","records_count","records_estimated"],"links":{}}'
+    )
+
+
+def test_r41_a_what_if_view_of_a_breach_offers_no_actions(app_env):
+    breach_id = int(breaches.open_breaches(app_env.dbs, SEED_AS_OF)["breach_id"].iloc[0])
+    at = AppTest.from_file(str(ROOT / "dashboard.py"), default_timeout=90)
+    at.session_state["as_of"] = SEED_AS_OF - timedelta(days=1)
+    at.run(timeout=90)
+    at.session_state["breach_id"] = breach_id
+    at.switch_page("pages/breach.py").run(timeout=90)
+    assert_clean(at)
+    assert "Actions are off in the what-if view" in texts(at.caption)
+    assert not at.get("form")
