@@ -91,7 +91,8 @@ def facts_table() -> None:
         **{label: b[name] or "" for name, label in TEXT_FACTS.items()},
     }
     frame = pd.DataFrame({"Field": list(fields), "Value": [str(v) for v in fields.values()]})
-    st.dataframe(frame, hide_index=True, width="stretch", key="breach_facts")
+    st.dataframe(frame, hide_index=True, width="stretch", key="breach_facts",
+                 height=36 * (len(frame) + 1) + 2)  # fmt: skip
 
 
 def _count(n, estimated) -> str:
@@ -99,16 +100,17 @@ def _count(n, estimated) -> str:
 
 
 def clock_metrics() -> None:
-    columns = st.columns(4)
+    st.markdown(f"**Notify Datatilsynet by** {ui.escape_markdown(b['due_oslo'])} (R50)")
+    columns = st.columns(3)
     columns[0].metric("Status", b["status"].replace("_", " "))
-    columns[1].metric("Notify Datatilsynet by", b["due_oslo"])
     if b["clock_running"]:
-        columns[2].metric("Hours left", f"{b['hours_left']:.1f}")
+        columns[1].metric("Hours left", f"{b['hours_left']:.1f}")
     elif b["notified_at"] is not None:
-        columns[2].metric("Notified", breaches.oslo_text(b["notified_at"]))
+        columns[1].metric("Notified (Oslo)", f"{clock.utc_naive(b['notified_at']):%Y-%m-%d}")
+        st.caption(f"Notified {breaches.oslo_text(b['notified_at'])}")
     else:
-        columns[2].metric("Clock", "stopped")
-    columns[3].metric("Risk", b["risk"] or "not assessed")
+        columns[1].metric("Clock", "stopped")
+    columns[2].metric("Risk", b["risk"] or "not assessed")
     if b["overdue"]:
         st.warning(
             "The 72 hours have passed without a notification: notify now and give the reasons "
@@ -154,6 +156,7 @@ if events.empty:
     ui.empty_state("No step recorded.")
 else:
     ui.table(events, page=PAGE, name=f"breach-{breach_id}-timeline", filters={"breach_id": breach_id},
+             column_config={"occurred_oslo": "Occurred (Europe/Oslo)"},
              columns=EVENT_COLUMNS, personal=False)  # fmt: skip
 
 
@@ -170,10 +173,10 @@ def documents_section() -> None:
             draft = breaches.draft_document(dbs, breach_id, language=language)
             letter = breaches.subject_letter(dbs, breach_id, language=language)
             st.markdown("**Notification draft** (the headings of Datatilsynet's form, in order)")
-            st.code(draft.as_text(), language=None)
+            st.code(draft.as_text(), language=None, wrap_lines=True)
             downloads(draft, f"draft-{language}")
             st.markdown("**Letter to the data subjects (art. 34(2))**")
-            st.code(letter.as_text(), language=None)
+            st.code(letter.as_text(), language=None, wrap_lines=True)
             downloads(letter, f"letter-{language}")
 
 

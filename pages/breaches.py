@@ -146,7 +146,6 @@ else:
 def log_form() -> None:
     """Log a breach: title, when the company became aware (Oslo time), who reported it and
     how, and a first description. The rest is filled in on the breach's page."""
-    st.subheader("Log a breach")
     st.caption(
         "Log it now, fill in later: the clock starts when the company became aware, not "
         "when the log is complete (art. 33(1), 33(4))."
@@ -162,7 +161,7 @@ def log_form() -> None:
         )
         aware_time = middle.time_input("at (Oslo time)", key="breach_log_aware_time", step=60)
         channel = right.selectbox(
-            "Reported by",
+            "How it was reported",
             list(CHANNEL_LABELS),
             format_func=CHANNEL_LABELS.get,
             key="breach_log_channel",
@@ -206,5 +205,5 @@ def log_form() -> None:
     st.rerun()
 
 
-if actions.actions_header("Log"):
+if actions.actions_header("Log a breach"):
     log_form()

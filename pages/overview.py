@@ -106,7 +106,11 @@ def breaches_box() -> None:
     else:
         ui.show_frame(
             ui.display_frame(running, ["breach_id", "title", "due_oslo", "hours_left", "overdue"]),
-            column_config={"breach_id": "Breach", "due_oslo": "Due (Europe/Oslo)"},
+            column_config={
+                "breach_id": "Breach",
+                "due_oslo": "Due (Europe/Oslo)",
+                "hours_left": st.column_config.NumberColumn("Hours left", format="%.1f"),
+            },
             key="overview_breaches",
         )
     st.page_link(ui.PAGE_FILES["breaches"], label="Breaches", icon="🚨")

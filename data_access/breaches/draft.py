@@ -322,7 +322,7 @@ def _affected(b: dict[str, Any], words: dict[str, str]) -> str:
     def count(n, estimated, noun):
         if n is None:
             return f"{noun}: ({words['missing']})"
-        return f"{n:,} {noun}" + (f" ({words['estimated']})" if estimated else "")
+        return f"{_number(n, words)} {noun}" + (f" ({words['estimated']})" if estimated else "")
 
     return ", ".join(
         [
@@ -330,6 +330,12 @@ def _affected(b: dict[str, Any], words: dict[str, str]) -> str:
             count(b["records_count"], b["records_estimated"], words["records"]),
         ]
     )
+
+
+def _number(n: int, words: dict[str, str]) -> str:
+    """A count as the language writes it: 5 100 in Norwegian (a no-break space), 5,100 in
+    English."""
+    return f"{n:,}".replace(",", "\u00a0") if words is WORDS["nb"] else f"{n:,}"
 
 
 def _told(b: dict[str, Any], words: dict[str, str]) -> list[str]:
