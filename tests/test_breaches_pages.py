@@ -214,3 +214,21 @@ def test_r41_a_what_if_view_of_a_breach_offers_no_actions(app_env):
     assert_clean(at)
     assert "Actions are off in the what-if view" in texts(at.caption)
     assert not at.get("form")
+
+
+def test_r40_downloading_the_draft_in_both_languages_is_audited(demo_copy):
+    dbs = demo_copy.dbs
+    breach_id = int(breaches.open_breaches(dbs, SEED_AS_OF)["breach_id"].iloc[0])
+    version = int(breaches.breach_detail(dbs, breach_id)["version"])
+    at = open_page("breach", breach_id=breach_id)
+    for language in ("nb", "en"):
+        key = f"breach_doc:{breach_id}:{version}:draft-{language}"
+        at = at.button(key=f"{key}:prepare").click().run(timeout=90)
+        assert_clean(at)
+        pdf, html = at.session_state[key]
+        assert pdf.startswith(b"%PDF")
+        heading = "Hvordan bruddet oppsto" if language == "nb" else "How the breach arose"
+        assert f"<h2>{heading}</h2>" in html
+    exports = audit.audit_entries(dbs, action="export", limit=5)
+    assert list(exports["target"][:2]) == ["breach/draft-en", "breach/draft-nb"]
+    assert set(exports["actor"][:2]) == {"demo@localhost"}

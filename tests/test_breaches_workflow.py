@@ -5,6 +5,7 @@ the audit trail and the findings."""
 
 from __future__ import annotations
 
+import threading
 from datetime import date, datetime, timedelta
 
 import pytest
@@ -393,3 +394,55 @@ def test_links_are_replaced_not_added(empty_dbs):
             select(breach_links.c.ref_id).where(breach_links.c.breach_id == breach_id)
         ).scalars()
         assert list(linked) == [ids[1]]
+
+
+def test_r51_two_dpos_deciding_at_once_record_one_decision(empty_dbs):
+    """Two DPOs submit opposite decisions at the same moment: the ledger lock orders them,
+    the second finds the breach decided and is refused; the chain stays intact."""
+    breach_id = log(empty_dbs)
+    breaches.assess(
+        empty_dbs, breach_id, risk="none", reasoning="Returned unread", actor=DPO, now=NOW
+    )
+    barrier = threading.Barrier(2)
+    results = {}
+
+    def decide(notify: bool, actor: str) -> None:
+        barrier.wait(timeout=30)
+        sent = NOW if notify else None
+        results[actor] = breaches.decide_notification(
+            empty_dbs, breach_id, notify=notify, reasoning="Either way", actor=actor,
+            notified_at=sent, now=NOW,
+        )  # fmt: skip
+
+    threads = [
+        threading.Thread(target=decide, args=(True, "first@plaato.example")),
+        threading.Thread(target=decide, args=(False, "second@plaato.example")),
+    ]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=120)
+    assert sorted(r.ok for r in results.values()) == [False, True]
+    refused = next(r for r in results.values() if not r.ok)
+    assert "already decided" in refused.failed[breach_id]
+    events = breaches.breach_events_frame(empty_dbs, breach_id)["event"].tolist()
+    assert events.count("notification_decided") == 1
+    assert audit.verify_chain(empty_dbs) == (True, None)
+
+
+def test_r50_a_phased_notification_cannot_close_while_information_is_missing(empty_dbs):
+    breach_id = log(
+        empty_dbs, phase_missing="The number of records", phase_follows_on=date(2026, 12, 4)
+    )
+    breaches.assess(empty_dbs, breach_id, risk="risk", reasoning="Names", actor=DPO, now=NOW)
+    breaches.decide_notification(empty_dbs, breach_id, notify=True, reasoning="Risk", actor=DPO,
+                                 notified_at=NOW, now=NOW)  # fmt: skip
+    en = breaches.datatilsynet_draft(empty_dbs, breach_id, language="en")
+    assert "Still missing, to follow 2026-12-04: The number of records" in en
+    assert (
+        "art. 33(4)" in breaches.close(empty_dbs, breach_id, actor=DPO, now=NOW).failed[breach_id]
+    )
+    assert breaches.update_breach(
+        empty_dbs, breach_id, actor=DPO, phase_missing="", records_count=40, now=NOW
+    ).ok
+    assert breaches.close(empty_dbs, breach_id, actor=DPO, now=NOW).ok
