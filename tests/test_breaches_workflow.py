@@ -22,6 +22,7 @@ from data_access.ledger_tables import (
     recipients,
 )
 from data_access.ledger_tables import breaches as breaches_table
+from data_access.settings import Policy
 
 DPO = "dpo@plaato.example"
 AWARE = datetime(2026, 11, 27, 10, 0)  # 11:00 in Oslo
@@ -446,3 +447,18 @@ def test_r50_a_phased_notification_cannot_close_while_information_is_missing(emp
         empty_dbs, breach_id, actor=DPO, phase_missing="", records_count=40, now=NOW
     ).ok
     assert breaches.close(empty_dbs, breach_id, actor=DPO, now=NOW).ok
+
+
+def test_r53_the_quiet_period_follows_the_policy_setting(tmp_path):
+    from tests.conftest import make_databases
+
+    databases = make_databases("sqlite", tmp_path, Policy(breach_log_months=6))
+    dbs = next(databases)
+    try:
+        log(dbs, now=datetime(2026, 3, 28, 9, 0), aware_at=datetime(2026, 3, 28, 8, 0))
+        assert breach_findings.quiet_log(dbs, date(2026, 9, 27)) == 0  # 6 months to the day
+        assert breach_findings.quiet_log(dbs, date(2026, 9, 29)) == 1
+        frame = findings.policy_findings(dbs, date(2026, 9, 29))
+        assert "6 months" in frame[frame["rule"] == "R53"].iloc[0]["promise"]
+    finally:
+        databases.close()
