@@ -462,3 +462,28 @@ def test_r53_the_quiet_period_follows_the_policy_setting(tmp_path):
         assert "6 months" in frame[frame["rule"] == "R53"].iloc[0]["promise"]
     finally:
         databases.close()
+
+
+def test_r50_an_earlier_awareness_cannot_make_a_notification_late_without_reasons(empty_dbs):
+    breach_id = log(empty_dbs)
+    breaches.assess(empty_dbs, breach_id, risk="risk", reasoning="Names", actor=DPO, now=NOW)
+    sent = AWARE + timedelta(hours=70)
+    breaches.decide_notification(empty_dbs, breach_id, notify=True, reasoning="Risk", actor=DPO,
+                                 notified_at=sent, now=sent)  # fmt: skip
+    before = snapshot(empty_dbs)
+    earlier = breaches.update_breach(
+        empty_dbs, breach_id, actor=DPO, aware_at=AWARE - timedelta(hours=3), now=sent
+    )
+    assert "reasons for the delay" in earlier.failed[breach_id]
+    after = breaches.update_breach(
+        empty_dbs,
+        breach_id,
+        actor=DPO,
+        aware_at=sent + timedelta(hours=1),
+        now=sent + timedelta(hours=2),
+    )
+    assert "after it notified" in after.failed[breach_id]
+    assert snapshot(empty_dbs) == before
+    assert breaches.update_breach(
+        empty_dbs, breach_id, actor=DPO, aware_at=AWARE - timedelta(hours=1), now=sent
+    ).ok

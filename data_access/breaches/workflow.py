@@ -164,6 +164,9 @@ def update_breach(
         changed = {k: v for k, v in values.items() if row[k] != v}
         if "aware_at" in changed:
             changed["due_at"] = notification_due_at(changed["aware_at"])
+            problem = _moved_clock_problem(row, changed["aware_at"], changed["due_at"])
+            if problem:
+                return ActionResult(failed={breach_id: problem})
         links_changed = {k: ids for k, ids in links.items() if ids != _linked(conn, breach_id, k)}
         if not changed and not links_changed:
             return ActionResult(succeeded=[breach_id])
@@ -472,6 +475,24 @@ def _decide(
         _event(conn, breach_id, actor, event, {**details, "status": changes.get("status")}, now)
         _audit(conn, actor, action, rule, breach_id, now, details)
     return ActionResult(succeeded=[breach_id])
+
+
+def _moved_clock_problem(
+    row: Mapping[str, Any], aware_at: datetime, due_at: datetime
+) -> str | None:
+    """Why the awareness time of an already notified breach cannot move so: past its
+    notification, or so that the notification becomes late without reasons (R50)."""
+    sent = row["notified_at"]
+    if sent is None:
+        return None
+    if aware_at > sent:
+        return "The company cannot have become aware after it notified Datatilsynet."
+    if is_late(sent, due_at) and not row["delay_reasons"]:
+        return (
+            "With this awareness time the notification came after the 72 hours, and no "
+            "reasons for the delay are recorded (art. 33(1))."
+        )
+    return None
 
 
 def _reasoning_problem(reasoning: str | None, what: str) -> str | None:
