@@ -232,3 +232,16 @@ def test_r40_downloading_the_draft_in_both_languages_is_audited(demo_copy):
     exports = audit.audit_entries(dbs, action="export", limit=5)
     assert list(exports["target"][:2]) == ["breach/draft-en", "breach/draft-nb"]
     assert set(exports["actor"][:2]) == {"demo@localhost"}
+
+
+def test_a_breach_opens_from_the_register(app_env):
+    expected = breaches.open_breaches(app_env.dbs, SEED_AS_OF)
+    overdue = int(expected.loc[expected["overdue"], "breach_id"].iloc[0])
+    at = open_page("breaches")
+    at.selectbox(key="breach_open_choice").select(overdue)
+    at = at.run(timeout=90)
+    at = at.button(key="breach_open").click().run(timeout=90)
+    assert_clean(at)
+    assert [t.value for t in at.title] == ["Breach"]
+    assert at.number_input(key="breach_id").value == overdue
+    assert "The 72 hours have passed without a notification" in texts(at.warning)
