@@ -39,6 +39,10 @@ PAGES = {
         st.Page(ui.PAGE_FILES["request"], title="Request", icon="📄"),
     ],
     "Consent": [st.Page(ui.PAGE_FILES["consent"], title="Consent", icon="✅")],
+    "Breaches": [
+        st.Page(ui.PAGE_FILES["breaches"], title="Breaches", icon="🚨"),
+        st.Page(ui.PAGE_FILES["breach"], title="Breach", icon="📋"),
+    ],
     "Register": [st.Page(ui.PAGE_FILES["register"], title="Register", icon="📒")],
     "Look-up": [
         st.Page(ui.PAGE_FILES["lookup"], title="Subject lookup", icon="🔎"),

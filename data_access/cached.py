@@ -26,6 +26,7 @@ import streamlit as st
 
 from data_access import (
     audit,
+    breaches,
     consent,
     consent_rollup,
     health,
@@ -378,6 +379,58 @@ REGISTER_CACHES = (
     "cookies",
     "findings",
     "findings_count",
+    "policy_findings",
+    "audit_entries",
+    "chain_status",
+)
+
+
+# --- breaches (RULES.md R50-R53) ---------------------------------------------------------
+
+
+@st.cache_data(ttl=TTL_SECONDS, show_spinner=False)
+def breach_list(as_of: date, status: str | None = None) -> pd.DataFrame:
+    """`breaches.breach_list`: every breach logged by `as_of`, with its clock."""
+    return breaches.breach_list(databases(), as_of, status=status)
+
+
+@st.cache_data(ttl=TTL_SECONDS, show_spinner=False)
+def open_breaches(as_of: date) -> pd.DataFrame:
+    """`breaches.open_breaches`: breaches not closed, soonest deadline first."""
+    return breaches.open_breaches(databases(), as_of)
+
+
+@st.cache_data(ttl=TTL_SECONDS, show_spinner=False)
+def breach_counts(as_of: date) -> dict[str, int]:
+    """`breaches.breach_counts`: open, clock running, overdue, undecided."""
+    return breaches.breach_counts(databases(), as_of)
+
+
+@st.cache_data(ttl=TTL_SECONDS, show_spinner=False)
+def breach_detail(breach_id: int, as_of: date) -> dict:
+    """`breaches.breach_detail`; raises KeyError for an unknown id."""
+    return breaches.breach_detail(databases(), breach_id, as_of)
+
+
+@st.cache_data(ttl=TTL_SECONDS, show_spinner=False)
+def breach_events(breach_id: int) -> pd.DataFrame:
+    """`breaches.breach_events_frame`: the breach's timeline, oldest first."""
+    return breaches.breach_events_frame(databases(), breach_id)
+
+
+@st.cache_data(ttl=TTL_SECONDS, show_spinner=False)
+def breach_register_choices() -> dict:
+    """`breaches.register_choices`: activities, recipients, processors, data categories."""
+    return breaches.register_choices(databases())
+
+
+# What a breach action changes.
+BREACH_CACHES = (
+    "breach_list",
+    "open_breaches",
+    "breach_counts",
+    "breach_detail",
+    "breach_events",
     "policy_findings",
     "audit_entries",
     "chain_status",

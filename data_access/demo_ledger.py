@@ -1,5 +1,6 @@
-"""Demo rows of the ledger: the register, legal holds, inactivity notices with their outbox
-messages, data-subject request cases, and the audit entries of every action among them.
+"""Demo rows of the ledger: the register, breaches (a few of each status), legal holds,
+inactivity notices with their outbox messages, data-subject request cases, and the audit
+entries of every action among them.
 
 The register is seeded from the privacy policy (RULES.md R24, R30, R31) with a few
 realistic findings (R32). Actions are written as the DPO would have taken them: each has
@@ -16,6 +17,7 @@ import numpy as np
 from sqlalchemy import Connection, Table, insert
 
 from data_access import audit, letters, rules
+from data_access.breaches.demo import demo_breaches
 from data_access.demo_load import advance_sequences
 from data_access.demo_people import HOLD_REASONS
 from data_access.demo_plan import AccountPlan, Scale
@@ -23,6 +25,9 @@ from data_access.demo_support import PlannedRequest
 from data_access.demo_users import member_emails
 from data_access.engines import Databases
 from data_access.ledger_tables import (
+    breach_events,
+    breach_links,
+    breaches,
     cookies,
     legal_holds,
     notices,
@@ -116,7 +121,13 @@ def write_ledger(
     with dbs.ledger.begin() as conn:
         write(conn, recipients, register)
         write(conn, cookies, _cookies())
-        write(conn, processing_activities, _activities(tl.as_of, policy))
+        activities = _activities(tl.as_of, policy)
+        write(conn, processing_activities, activities)
+        seeded = demo_breaches(
+            tl.as_of, {a["name"]: a["id"] for a in activities}, recipient_ids, log
+        )
+        for table in (breaches, breach_events, breach_links):
+            write(conn, table, seeded[table.name])
         write(conn, legal_holds, _holds(dbs, accounts, scale, seed, log))
         for messages, rows in _notices(dbs, accounts, letter_settings, log, rng):
             write(conn, outbox, messages)
@@ -132,6 +143,9 @@ def write_ledger(
 
 
 LEDGER_ID_TABLES = (
+    breaches,
+    breach_events,
+    breach_links,
     recipients,
     cookies,
     processing_activities,

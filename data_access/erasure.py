@@ -14,7 +14,8 @@ job (DESIGN.md "Actions") with one step per store:
   person's request `details` is replaced by "[erased]", the row stays (it is someone
   else's); her own data-subject request intake rows are kept as proof that requests were
   handled (art. 5(2));
-- ledger: notices, outbox messages, e-mails in released holds;
+- ledger: notices, outbox messages, e-mails in released holds, and in the breach register
+  her keyed hash among those affected and her e-mail in its free text (the breach stays);
 - last, the residue scan (`data_access.residue`): where her e-mail, phones and names still
   are, each hit residue or allowed by R18 with the reason; then the receipt is written.
   A step of its own, reading before it writes: the scan of a large data set takes a while,
@@ -48,6 +49,7 @@ from data_access import (
 )
 from data_access import ledger_tables as lt
 from data_access import tables as t
+from data_access.breaches import erasure as breach_erasure
 from data_access.clock import utc_now
 from data_access.emails import email_condition, normalised_email, same_email
 from data_access.engines import Databases
@@ -509,6 +511,8 @@ def _erase_ledger_copies(conn: Connection, ctx: jobs.StepContext) -> dict[str, i
             .where(lt.legal_holds.c.subject_ref == ref, lt.legal_holds.c.released_on.is_not(None))
             .values(email=None),
         )
+        # The breach record stays (art. 33(5)); the link to her and her e-mail go.
+        counts.update(breach_erasure.erase_person(conn, scope.email, ref))
     _note(ctx, erased=counts, conn=conn)
     return counts
 

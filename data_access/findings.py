@@ -5,7 +5,9 @@ default to the policy's own figures) with what the four databases show, and coun
 records that break it: recipients the policy names against the register (R31, R32),
 customer-service logs older than 6 months (R16), accounts inactive beyond 12 months without
 a notice and notified accounts past their deletion date (R13), invoices past bookkeeping
-retention (R15), processing without consent (R22) and overdue data-subject requests (R8).
+retention (R15), processing without consent (R22), overdue data-subject requests (R8), and
+the breach register: clocks run out (R50), decisions without reasoning (R51) and no breach
+logged for `policy.breach_log_months` (R53).
 
 Checks are independent: a database that is down or breaks the contract makes its checks
 say so (count None, `problem` set) while the others still count.
@@ -22,6 +24,7 @@ import pandas as pd
 from sqlalchemy.exc import SQLAlchemyError
 
 from data_access import consent, register, requests, retention
+from data_access.breaches import findings as breach_findings
 from data_access.clock import today_oslo
 from data_access.engines import Databases, DatabaseUnavailable
 from data_access.failures import in_words
@@ -141,6 +144,18 @@ def _subscribers_without_consent(data: Data) -> int:
 
 def _overdue_requests(data: Data) -> int:
     return requests.request_counts(data.dbs, data.as_of)["overdue"]
+
+
+def _breach_clocks(data: Data) -> int:
+    return breach_findings.clocks_run_out(data.dbs, data.as_of)
+
+
+def _breach_reasoning(data: Data) -> int:
+    return breach_findings.decisions_without_reasoning(data.dbs, data.as_of)
+
+
+def _quiet_breach_log(data: Data) -> int:
+    return breach_findings.quiet_log(data.dbs, data.as_of)
 
 
 CHECKS = (
@@ -278,5 +293,50 @@ CHECKS = (
         ),
         reality=lambda n: _plural(n, "request is overdue.", "requests are overdue."),
         count=_overdue_requests,
+    ),
+    Check(
+        area="Breaches",
+        rule="R50",
+        page="breaches",
+        severity="high",
+        promise=lambda dbs: (
+            "A personal-data breach is notified to Datatilsynet within 72 hours of becoming "
+            "aware of it (art. 33(1))."
+        ),
+        reality=lambda n: _plural(
+            n,
+            "breach is past its 72 hours without notification or a decision not to notify.",
+            "breaches are past their 72 hours without notification or a decision not to notify.",
+        ),
+        count=_breach_clocks,
+    ),
+    Check(
+        area="Breaches",
+        rule="R51",
+        page="breaches",
+        severity="high",
+        promise=lambda dbs: (
+            "Every breach decision is documented with its reasoning (art. 33(5), 34)."
+        ),
+        reality=lambda n: _plural(
+            n,
+            "breach has a decision without reasoning.",
+            "breaches have a decision without reasoning.",
+        ),
+        count=_breach_reasoning,
+    ),
+    Check(
+        area="Breaches",
+        rule="R53",
+        page="breaches",
+        severity="medium",
+        promise=lambda dbs: (
+            "Every personal-data breach is logged (art. 33(5)); a log with no entry for "
+            f"{_policy(dbs).breach_log_months} months suggests breaches go unrecorded."
+        ),
+        reality=lambda n: (
+            "No breach has been logged in that period." if n else "Breaches are being logged."
+        ),
+        count=_quiet_breach_log,
     ),
 )

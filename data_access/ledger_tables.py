@@ -419,4 +419,108 @@ radar_items = Table(
     Column("escalated_at", DateTime),  # UTC
 )
 
+# --- personal-data breaches (GDPR art. 33, 34; RULES.md R50-R53) ---------------------------
+# Every breach is logged, also those not notified (art. 33(5)). Times are naive UTC; the
+# people affected appear only as keyed hashes of their e-mails (breach_subjects, R18).
+
+breaches = Table(
+    "breaches",
+    ledger_metadata,
+    Column("id", Integer, primary_key=True),
+    Column("title", String(NAME), nullable=False),
+    # open | assessed | notified | not_notified | closed
+    Column("status", String(20), nullable=False),
+    Column("occurred_from", DateTime),  # UTC
+    Column("occurred_to", DateTime),  # UTC
+    Column("aware_at", DateTime, nullable=False),  # UTC: the clock's start, art. 33(1)
+    Column("due_at", DateTime, nullable=False),  # UTC: aware_at + 72 hours (R50)
+    Column("reported_by", String(NAME), nullable=False),
+    # employee | processor | data_subject | third_party | monitoring | other
+    Column("report_channel", String(20), nullable=False),
+    Column("processor_id", Integer),  # recipients.id of a processor's notice (art. 33(2))
+    Column("processor_notice_at", DateTime),  # UTC: when the processor told the company
+    Column("category", String(60)),  # confidentiality,integrity,availability
+    Column("cause", String(20)),  # human_error | attack | technical | process | other
+    Column("how_arose", Text),
+    Column("description", Text),  # what happened
+    Column("data_categories", Text),  # JSON list, the register's categories
+    Column("subjects_count", Integer),
+    Column("subjects_estimated", Boolean, nullable=False, default=False),
+    Column("records_count", Integer),
+    Column("records_estimated", Boolean, nullable=False, default=False),
+    Column("subjects_listed", Integer, nullable=False, default=0),  # e-mails listed (hashed)
+    Column("subject_relations", Text),  # JSON list: customers | members | subscribers | visitors
+    Column("data_location", Text),  # where the data are now
+    Column("consequences", Text),
+    Column("measures_taken", Text),
+    Column("measures_planned", Text),
+    Column("risk", String(10)),  # none | risk | high
+    Column("risk_reasoning", Text),
+    Column("assessed_at", DateTime),
+    Column("assessed_by", String(EMAIL)),
+    Column("notify_decision", Boolean),  # to Datatilsynet, art. 33(1)
+    Column("notify_reasoning", Text),
+    Column("notify_decided_at", DateTime),
+    Column("notify_decided_by", String(EMAIL)),
+    Column("notified_at", DateTime),  # UTC
+    Column("notification_reference", String(100)),
+    Column("delay_reasons", Text),  # a notification after due_at, art. 33(1)
+    Column("phase_missing", Text),  # art. 33(4): what is still to follow
+    Column("phase_follows_on", Date),  # Oslo date
+    Column("subjects_decision", Boolean),  # to the data subjects, art. 34
+    Column("subjects_reasoning", Text),
+    Column("subjects_exemption", String(10)),  # art. 34(3): a | b | c
+    Column("subjects_how", Text),
+    Column("subjects_notified_at", DateTime),  # UTC
+    Column("subjects_decided_at", DateTime),
+    Column("subjects_decided_by", String(EMAIL)),
+    Column("closed_at", DateTime),
+    Column("closed_by", String(EMAIL)),
+    Column("closing_note", Text),
+    Column("created_at", DateTime, nullable=False),  # UTC: when it was logged
+    Column("created_by", String(EMAIL), nullable=False),
+    Column("updated_at", DateTime, nullable=False),
+    Column("version", Integer, nullable=False, default=1),  # optimistic concurrency
+    Index("ix_breaches_status", "status", "due_at"),
+    Index("ix_breaches_created_at", "created_at"),
+)
+
+# The timeline: one row per change, naming the fields changed and the decisions taken; no
+# free text and no personal data (those stay in the breach row, which erasure redacts).
+breach_events = Table(
+    "breach_events",
+    ledger_metadata,
+    Column("id", Integer, primary_key=True),
+    Column("breach_id", Integer, ForeignKey("breaches.id"), nullable=False),
+    Column("occurred_at", DateTime, nullable=False),  # UTC
+    Column("actor", String(EMAIL), nullable=False),
+    Column("event", String(40), nullable=False),
+    Column("details", Text),  # canonical JSON
+    Index("ix_breach_events_breach_id", "breach_id", "id"),
+)
+
+# Links to the affected data: processing activities and recipients/processors of the register.
+breach_links = Table(
+    "breach_links",
+    ledger_metadata,
+    Column("id", Integer, primary_key=True),
+    Column("breach_id", Integer, ForeignKey("breaches.id"), nullable=False),
+    Column("kind", String(20), nullable=False),  # activity | recipient
+    Column("ref_id", Integer, nullable=False),  # processing_activities.id | recipients.id
+    UniqueConstraint("breach_id", "kind", "ref_id", name="uq_breach_links"),
+)
+
+# People affected, listed by e-mail: only the keyed hash is kept (R18). Erasure deletes the
+# person's rows; the breach keeps its counts.
+breach_subjects = Table(
+    "breach_subjects",
+    ledger_metadata,
+    Column("id", Integer, primary_key=True),
+    Column("breach_id", Integer, ForeignKey("breaches.id"), nullable=False),
+    Column("subject_ref", CHAR(64), nullable=False),
+    Column("added_at", DateTime, nullable=False),
+    UniqueConstraint("breach_id", "subject_ref", name="uq_breach_subjects"),
+    Index("ix_breach_subjects_subject_ref", "subject_ref"),
+)
+
 LEDGER_TABLES = [t.name for t in ledger_metadata.sorted_tables]

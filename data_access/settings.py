@@ -54,6 +54,8 @@ class Policy:
     dpf_check_days: int = 90
     recipient_review_months: int = 12
     duplicate_request_days: int = 30
+    # R53: a breach log with no breach logged for this many months is a finding.
+    breach_log_months: int = 12
     max_rows: int = 5000
     # Not a policy figure: how long a job's claim lasts without a heartbeat before the job
     # counts as interrupted (its process is gone) and may be resumed ([jobs] lease_seconds).

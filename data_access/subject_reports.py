@@ -3,7 +3,8 @@ portability export (art. 20; RULES.md R10), each one ZIP file.
 
 - access report: data.json with every row held about the person in the four databases,
   one CSV per table (`export.to_csv_bytes`, Excel dialect, R40), and the letter
-  (`access_letter`) as letter.md and letter.html in Norwegian and English.
+  (`access_letter`) as letter.md and letter.html in Norwegian and English; from the breach
+  register only her own art. 34 letters (breach-letters/, RULES.md R52).
 - portability export: only data the person provided or that was observed through their
   use, held on consent or contract: their account, member rows, usage sessions and consent
   events, not invoices, as data.json and one CSV per table.
@@ -29,6 +30,7 @@ from typing import Any
 import pandas as pd
 
 from data_access import access_letter, export, register
+from data_access.breaches import draft as breach_letters
 from data_access.engines import Databases
 from data_access.settings import Letters
 
@@ -111,6 +113,8 @@ def build_access_report(dbs: Databases, email: str, *, as_of: date) -> Report:
         **{f"{name}.csv": export.to_csv_bytes(frame) for name, frame in found.items()},
         "letter.md": access_letter.to_markdown(letter).encode("utf-8"),
         "letter.html": access_letter.to_html(letter, title=title).encode("utf-8"),
+        # The breach register shows her only her own art. 34 letters (R52).
+        **breach_letters.own_breach_letters(dbs, norm),
     }
     return Report(_zip(files, as_of), f"access-report-{as_of.isoformat()}.zip", counts)
 

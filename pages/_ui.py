@@ -34,6 +34,8 @@ PAGE_FILES = {
     "request": "pages/request.py",
     "consent": "pages/consent.py",
     "register": "pages/register.py",
+    "breaches": "pages/breaches.py",
+    "breach": "pages/breach.py",
     "lookup": "pages/subject_lookup.py",
     "audit": "pages/audit_log.py",
     "inspection": "pages/inspection_pack.py",

@@ -125,6 +125,33 @@ def holds_box() -> None:
     st.page_link(ui.PAGE_FILES["holds"], label="Legal holds", icon="⚖️")
 
 
+def breaches_box() -> None:
+    """Open breaches and the hours left on each running 72-hour clock (RULES.md R50)."""
+    st.subheader("Breaches (R50)")
+    if not ui.stores_available(("ledger",)):
+        return
+    counts = ui.fetch(cached.breach_counts, as_of)
+    columns = st.columns(3)
+    columns[0].metric("Open breaches", counts["open"])
+    columns[1].metric("Clocks running", counts["clock_running"])
+    columns[2].metric("Clocks run out", counts["overdue"])
+    running = ui.fetch(cached.open_breaches, as_of)
+    running = running[running["clock_running"].astype(bool)]
+    if running.empty:
+        st.caption("No 72-hour clock is running.")
+    else:
+        ui.show_frame(
+            ui.display_frame(running, ["breach_id", "title", "due_oslo", "hours_left", "overdue"]),
+            column_config={
+                "breach_id": "Breach",
+                "due_oslo": "Due (Europe/Oslo)",
+                "hours_left": st.column_config.NumberColumn("Hours left", format="%.1f"),
+            },
+            key="overview_breaches",
+        )
+    st.page_link(ui.PAGE_FILES["breaches"], label="Breaches", icon="🚨")
+
+
 def register_box() -> None:
     st.subheader("Register findings (R32)")
     if not ui.stores_available(("ledger",)):
@@ -171,6 +198,7 @@ for box in (
     consent_box,
     retention_box,
     holds_box,
+    breaches_box,
     register_box,
     findings_box,
 ):

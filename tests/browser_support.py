@@ -221,6 +221,8 @@ EVERY_PAGE_PATH = [
     "request?id=2",
     "consent",
     "register",
+    "breaches",
+    "breach",
     "subject_lookup",
     "audit_log",
     "ui",

@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, insert, select
 
-from data_access import audit, demo, rules
+from data_access import audit, breaches, demo, rules
 from data_access import ledger_tables as lt
 from data_access import tables as t
 from data_access.clock import oslo_date
@@ -658,9 +658,14 @@ def test_r18_audit_chain_intact_and_pseudonymous(demo_data):
     dbs, counts = demo_data
     assert audit.verify_chain(dbs) == (True, None)
     entries = _rows(dbs.ledger, lt.audit_log)
+    # + holds, release, and one entry per step of each demo breach
     expected = (
-        counts["ledger.notices"] + counts["ledger.request_events"] + 6 + 1
-    )  # + holds, release
+        counts["ledger.notices"]
+        + counts["ledger.request_events"]
+        + 6
+        + 1
+        + counts["ledger.breach_events"]
+    )
     assert len(entries) == counts["ledger.audit_log"] == expected
     assert all("@" not in (e["target"] or "") + (e["details"] or "") for e in entries)
     times = [e["occurred_at"] for e in entries]
@@ -671,6 +676,8 @@ def test_r18_audit_chain_intact_and_pseudonymous(demo_data):
         "send_deletion_notices",
         "complete_request",
         "request_identity",
+        "log_breach",
+        "close_breach",
     }
 
 
@@ -875,3 +882,17 @@ def test_r41_files_not_made_by_the_generator_are_named_as_not_demo_files(tmp_pat
     with pytest.raises(ValueError, match="Only the demo SQLite files"):
         demo.remove_demo_files(settings)  # real files are never deleted as demo files
     assert (folder / "users.sqlite").exists()
+
+
+def test_r51_demo_ledger_has_breaches_of_each_status_with_their_timelines(demo_data):
+    dbs, counts = demo_data
+    register = breaches.breach_list(dbs, SEED_AS_OF)
+    assert set(register["status"]) == set(breaches.STATUSES)
+    assert register["status"].value_counts().min() >= 2
+    assert counts["ledger.breach_events"] >= len(register) * 2
+    # Four clocks still running, one of them run out (a finding); one notified late with reasons.
+    running = breaches.radar_items(dbs, SEED_AS_OF)
+    assert sorted(running["overdue"].tolist()) == [False, False, False, True]
+    late = register[register["notified_late"]]
+    assert len(late) == 1
+    assert breaches.breach_detail(dbs, int(late["breach_id"].iloc[0]))["delay_reasons"]

@@ -39,6 +39,7 @@ PAGES = {
     "data_subject_requests": "Data-subject requests",
     "consent": "Consent",
     "register": "Register",
+    "breaches": "Breaches",
     "subject_lookup": "Subject lookup",
     "audit_log": "Audit log",
     "inspection_pack": "Inspection pack",
@@ -246,6 +247,7 @@ def test_overview_links_to_each_area(app_env):
         "legal_holds",
         "register",
         "radar",  # "Today": the deadline radar
+        "breaches",
     }
 
 

@@ -39,6 +39,7 @@ def test_repository_config_has_the_privacy_policy_numbers():
     assert policy.hold_review_months == 12  # R17
     assert policy.dpf_check_days == 90  # R32
     assert policy.recipient_review_months == 12  # R32
+    assert policy.breach_log_months == 12  # R53
     assert policy.max_rows == 5000
     assert policy == Policy()
     assert settings.letters.controller_name == "Plaato Technologies AS"
@@ -62,6 +63,15 @@ def test_policy_value_overrides_default(tmp_path):
     assert policy.notice_days == 45
     assert policy.fiscal_year_end_md == (6, 30)
     assert policy.account_inactivity_months == 12
+
+
+def test_r53_the_breach_log_period_is_a_policy_setting(tmp_path):
+    policy = load_settings(
+        write_config(tmp_path, "[policy]\nbreach_log_months = 6\n"), environ={}
+    ).policy
+    assert policy.breach_log_months == 6
+    with pytest.raises(SettingsError, match="breach_log_months"):
+        load_settings(write_config(tmp_path, "[policy]\nbreach_log_months = -1\n"), environ={})
 
 
 @pytest.mark.parametrize(

@@ -1,7 +1,7 @@
 """daily runs
 
 Revision ID: 0006_daily_runs
-Revises: 0004_job_leases
+Revises: 0005_breaches
 Create Date: 2026-12-04
 
 The nightly run (`python -m data_access.daily`): a ledger row per run and per step
@@ -14,7 +14,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0006_daily_runs"
-down_revision = "0004_job_leases"
+down_revision = "0005_breaches"
 branch_labels = None
 depends_on = None
 
