@@ -197,3 +197,32 @@ def test_retention_schedule_overdue_agrees_with_the_radar(seeded_demo, demo_rada
     assert plan.loc["Invoices", "legal_basis"].startswith("Legal obligation, GDPR art. 6(1)(c)")
     assert plan.loc["Invoices", "next_due_on"] == date(2027, 1, 1)
     assert plan["overdue"].isna().sum() == 5  # no dated rule of their own
+
+
+def test_r50_a_running_breach_clock_is_on_the_radar_by_id_and_red_once_run_out(sqlite_dbs):
+    from datetime import datetime
+
+    from data_access import breaches
+
+    breach_id = breaches.log_breach(
+        sqlite_dbs,
+        title="Laptop with Kari Nordmann's invoices lost",
+        aware_at=datetime(2026, 11, 28, 10, 0),
+        reported_by="IT",
+        actor="dpo@plaato.example",
+        as_of=date(2026, 11, 28),
+        now=datetime(2026, 11, 28, 12, 0),
+    )
+
+    frame = daily.radar(sqlite_dbs, date(2026, 11, 29))
+    clocks = frame[frame["kind"] == "breach_notification"]
+    assert clocks[["due_on", "severity", "item", "rule", "page"]].values.tolist() == [
+        [date(2026, 12, 1), "amber", f"breach {breach_id}", "R50", "breaches"]
+    ]
+    assert "2026-12-01 11:00 +01:00" in clocks["what"].iloc[0]
+    assert "Kari" not in " ".join(frame["what"]) + " ".join(frame["item"])
+
+    late = daily.radar(sqlite_dbs, date(2026, 12, 1))
+    late_clock = late[late["kind"] == "breach_notification"]
+    assert late_clock["severity"].tolist() == ["red"]
+    assert "have run out" in late_clock["what"].iloc[0]

@@ -94,7 +94,7 @@ def csv_in(built: Built, path: str) -> pd.DataFrame:
 def test_every_section_is_in_the_zip_in_both_languages_as_html_and_pdf(built):
     names = set(built.archive.namelist())
     keys = [part.key for part in built.parts]
-    assert len(keys) == len(assemble.SECTIONS) == 7
+    assert len(keys) == len(assemble.SECTIONS) == 9
     for lang in LANGUAGES:
         assert f"00-cover-letter.{lang}.html" in names
         assert f"00-cover-letter.{lang}.pdf" in names
@@ -127,7 +127,6 @@ def test_the_cover_letter_names_the_controller_the_contact_and_every_section(bui
     assert set(listed["file"]) == others
     html = built.read("00-cover-letter.en.html").decode()
     assert all(f"<td>{name}</td>" in html for name in others)
-    assert "08-" not in html  # the breach log is not part of this pack: never named
 
 
 def test_request_figures_equal_the_requests_page_for_the_period(built):
@@ -191,6 +190,34 @@ def test_retention_runs_holds_and_receipts_of_the_period(built):
 
 
 # --- no data subject in the pack ------------------------------------------------------------
+
+
+def test_r51_the_breach_log_lists_every_breach_of_the_period_with_its_decisions(built):
+    from data_access import breaches
+
+    every = breaches.breach_list(built.dbs, SEED_AS_OF, limit=10_000)
+    inside = every[
+        (every["aware_at"] >= clock.day_start_utc(START))
+        & (every["aware_at"] <= clock.day_end_utc(SEED_AS_OF))
+    ]
+    log = csv_in(built, "08-breach-log/breaches.csv")
+    assert sorted(int(i) for i in log["breach_id"]) == sorted(int(i) for i in inside["breach_id"])
+    assert len(log) > 0
+    assert "title" not in log.columns  # free text that may name someone
+    decided_not = every.loc[every["notify_decision"].eq(False), "breach_id"]
+    assert set(decided_not) & set(inside["breach_id"]) <= {
+        int(i) for i in log.loc[log["notify_reasoning"].notna(), "breach_id"]
+    }
+
+
+def test_the_retention_schedule_and_daily_runs_section(built):
+    from data_access.daily import schedule
+
+    plan = csv_in(built, "09-daily-run/retention-schedule.csv")
+    assert plan["category"].tolist() == list(
+        schedule.retention_schedule(built.dbs, SEED_AS_OF)["category"]
+    )
+    assert "09-daily-run/daily-runs.csv" in built.archive.namelist()
 
 
 def test_no_file_in_the_pack_holds_a_subjects_email_or_name(built):

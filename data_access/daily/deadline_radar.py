@@ -2,8 +2,8 @@
 one list, soonest first (issue "the daily run and the deadline radar").
 
 Each kind of duty comes from a small source function `source(dbs, as_of, horizon_days) ->
-list[Item]` in `SOURCES`; another area adds its own with `add_source` (a breach register
-adds its 72-hour clocks, RULES.md R50). The sources call the same query functions the pages
+list[Item]` in `SOURCES` (the breach register's 72-hour clocks, RULES.md R50, among them);
+another area adds its own with `add_source`. The sources call the same query functions the pages
 call, so the radar's figures are the pages' own on the same as-of date. A source whose
 database cannot be read gives one red item saying so instead of hiding its duties.
 
@@ -21,8 +21,8 @@ import pandas as pd
 from sqlalchemy import func, select
 from sqlalchemy.exc import SQLAlchemyError
 
-from data_access import failures, holds, jobs, register, retention, rules
-from data_access.clock import oslo_date
+from data_access import breaches, failures, holds, jobs, register, retention, rules
+from data_access.clock import oslo_date, oslo_text
 from data_access.engines import Databases, DatabaseUnavailable
 from data_access.ledger_tables import daily_run_steps, daily_runs, radar_items
 from data_access.requests import queries as request_queries
@@ -42,6 +42,7 @@ PAGE_PATHS = {
     "request": "request",
     "register": "register",
     "schedule": "retention_schedule",
+    "breaches": "breaches",
 }
 RADAR_COLUMNS = [
     "due_on",
@@ -649,6 +650,34 @@ def daily_run_problems(dbs: Databases, as_of: date, horizon: int) -> list[Item]:
     return items
 
 
+def breach_clocks(dbs: Databases, as_of: date, horizon: int) -> list[Item]:
+    """Each breach whose 72-hour clock runs (RULES.md R50): red when it has run out or has
+    under 24 hours left, amber otherwise; due on the Oslo date of its deadline. Named by
+    breach id, not by its title (a title may name someone)."""
+    items = []
+    for row in breaches.radar_items(dbs, as_of).itertuples():
+        left = (
+            "the 72 hours have run out: notify now, with the reasons for the delay"
+            if row.overdue
+            else f"{row.hours_left:.0f} h left"
+        )
+        items.append(
+            Item(
+                row.due_on,
+                "red" if row.overdue or row.hours_left < 24 else "amber",
+                "breach_notification",
+                f"Breach {int(row.breach_id)}: decide and notify Datatilsynet by "
+                f"{oslo_text(row.due_at)} ({left})",
+                f"breach {int(row.breach_id)}",
+                1,
+                "R50",
+                "breaches",
+                f"breach:{int(row.breach_id)}:{row.due_at:%Y%m%d%H%M}",
+            )
+        )
+    return items
+
+
 SOURCES: list[Source] = [
     request_deadlines,
     account_deadlines,
@@ -658,4 +687,5 @@ SOURCES: list[Source] = [
     register_deadlines,
     job_problems,
     daily_run_problems,
+    breach_clocks,
 ]

@@ -4,12 +4,8 @@ ZIP (GDPR art. 5(2), 24, 30, 31, 58(1)(a)).
 `SECTIONS` is the pack's table of contents: a list of section builders (`parts.Context ->
 parts.Part`), each in its own module, run in order. Adding a section is adding one function
 to that list; the cover letter lists whatever the list produced, so a section not built is
-never named. Two sections belong here once their registers exist in the ledger:
-- the breach log of the period (art. 33(5); RULES.md R50-R53: every breach, the decisions
-  and their reasoning) - a `breach_log(ctx) -> Part` from `data_access.breaches`, keyed
-  "08-breach-log";
-- the daily run and the retention schedule (each rule's period and its runs in the period)
-  - a `daily_runs(ctx) -> Part` from `data_access.daily`, keyed "09-daily-run".
+never named. The breach log (art. 33(5); RULES.md R50-R53, "08-breach-log") and the
+retention schedule with the daily runs ("09-daily-run") are in `breach_part`.
 
 Layout of the ZIP: `00-cover-letter.<lang>.html|pdf` at the top; one folder per section
 (`<key>/`) holding `<key-without-number>.<lang>.html` and `.pdf` for every language of
@@ -29,7 +25,13 @@ import pandas as pd
 from data_access import audit, documents, export
 from data_access.documents import Section
 from data_access.engines import Databases
-from data_access.inspection import consent_part, register_part, requests_part, retention_part
+from data_access.inspection import (
+    breach_part,
+    consent_part,
+    register_part,
+    requests_part,
+    retention_part,
+)
 from data_access.inspection.parts import Context, Part, SectionBuilder, shown, text
 from data_access.settings import Letters
 
@@ -43,7 +45,8 @@ SECTIONS: list[SectionBuilder] = [
     retention_part.receipts,
     consent_part.consent_in_period,
     consent_part.audit_verification,
-    # The breach log and the daily run / retention schedule are appended here (see above).
+    breach_part.breach_log,
+    breach_part.daily_duties,
 ]
 COVER = "00-cover-letter"
 AUDIT_ACTION = "prepare_inspection_pack"
