@@ -34,6 +34,8 @@ for problem in ui.missing_indexes():
 
 # Rules whose figures the policy findings compute from the source tables.
 FINDINGS_RULES = ("R1", "R2", "R8", "R13", "R15", "R16", "R22")
+# The radar reads the requests, accounts, support logs and invoices queues (R2-R5, R13-R16).
+RADAR_RULES = ("R1", "R2", "R8", "R13", "R14", "R15", "R16")
 
 
 TODAY_ITEMS = 5
@@ -42,7 +44,7 @@ TODAY_ITEMS = 5
 def today_box() -> None:
     """The deadline radar in short: red and amber counts, then the first items."""
     st.subheader("Today")
-    if not ui.stores_available(("ledger",)):
+    if not ui.stores_available(("ledger",)) or ui.waits_for_indexes(RADAR_RULES, "overview_today"):
         return
     items = ui.fetch(cached.radar, as_of)
     counts = daily.severity_counts(items)

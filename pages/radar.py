@@ -50,6 +50,9 @@ with st.form("radar_filters"):
     show_acknowledged = right.checkbox("Show acknowledged items", key="radar_acked")
     st.form_submit_button("Apply")
 
+# The radar reads the requests, accounts, support-log and invoice queues (R2-R5, R13-R16).
+if ui.waits_for_indexes(("R1", "R2", "R8", "R13", "R14", "R15", "R16"), "radar_page"):
+    st.stop()
 items = ui.fetch(cached.radar, as_of, int(horizon))
 kinds = sorted(items["kind"].unique())
 chosen_kinds = st.multiselect("Kind", kinds, key="radar_kind")

@@ -187,6 +187,7 @@ def test_r14_more_than_fifty_accounts_need_the_count_typed(demo_copy, monkeypatc
     due = ids_in_stage(dbs, SEED_AS_OF, "notice_due", 55)
     assert len(due) == 55, "the seeded demo has enough accounts whose notice is due"
     retention.send_deletion_notices(dbs, due, actor="dpo@plaato.example", as_of=SEED_AS_OF)
+    deliver_notices(dbs, due)
     later = SEED_AS_OF + timedelta(days=NOTICE_DAYS)
     ready = set(ids_in_stage(dbs, later, "ready", 10_000)) & set(due)
     seeded.pin_today(monkeypatch, later)
