@@ -575,9 +575,9 @@ def support_contacts_past_retention(
     )
     frame["started_on"] = oslo_dates(frame["started_at"])
     months = dbs.policy.support_log_months
-    frame["retained_until"] = [
-        rules.support_contact_retained_until(d, months) for d in frame["started_on"]
-    ]
+    frame["retained_until"] = _per_day(
+        frame["started_on"], lambda d: rules.support_contact_retained_until(d, months)
+    )
     frame = _contact_holds(dbs, frame.head(limit))
     return _with_total(
         frame[CONTACT_COLUMNS],
@@ -664,10 +664,12 @@ def invoices_past_retention(
         rows[:limit], columns=["invoice_id", "invoice_number", "issued_on", "account_id"]
     )
     policy = dbs.policy
-    frame["retained_until"] = [
-        rules.invoice_retained_until(d, policy.invoice_retention_years, policy.fiscal_year_end_md)
-        for d in frame["issued_on"]
-    ]
+    frame["retained_until"] = _per_day(
+        frame["issued_on"],
+        lambda d: rules.invoice_retained_until(
+            d, policy.invoice_retention_years, policy.fiscal_year_end_md
+        ),
+    )
     account_ids = {int(a) for a in frame["account_id"].dropna()}
     held = account_holds(dbs, dict.fromkeys(account_ids)) if account_ids else {}
     frame["hold_ids"] = pd.Series(
@@ -719,6 +721,13 @@ def _map_days(days: pd.Series, rule, known: dict[pd.Timestamp, pd.Timestamp]) ->
         if day not in known:
             known[day] = pd.Timestamp(rule(day.date()))
     return pd.to_datetime(days.map(known))
+
+
+def _per_day(days: pd.Series, rule) -> list:
+    """`rule(day)` for each date of `days`, computed once per distinct day: thousands of
+    rows share a few hundred days."""
+    known: dict = {}
+    return [known[d] if d in known else known.setdefault(d, rule(d)) for d in days]
 
 
 def _as_dates(series: pd.Series) -> pd.Series:
