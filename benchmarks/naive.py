@@ -16,7 +16,7 @@ from data_access.clock import oslo_date
 from data_access.engines import Databases
 from data_access.ledger_tables import notices
 from data_access.retention.queries import ACCOUNT_COLUMNS, STAGES
-from data_access.tables import account_members, accounts
+from data_access.tables import account_members, accounts, contacts, invoices
 
 
 def _read(engine, query) -> pd.DataFrame:
@@ -132,3 +132,123 @@ def stage_counts(dbs: Databases, as_of: date, within_days: int = 30) -> dict[str
     frame = accounts_nearing_deletion(dbs, as_of, within_days, limit=10**9)
     counts = frame["stage"].value_counts()
     return {stage: int(counts.get(stage, 0)) for stage in STAGES}
+
+
+def invoices_past_retention(dbs: Databases, as_of: date, *, limit=None) -> pd.DataFrame:
+    """R15's list the naive way: every invoice read, its retention computed in Python."""
+    from data_access.retention import queries as q
+
+    policy = dbs.policy
+    frame = _read(
+        dbs.users,
+        select(
+            invoices.c.id.label("invoice_id"),
+            invoices.c.invoice_number,
+            invoices.c.issued_on,
+            invoices.c.account_id,
+            invoices.c.customer_name,
+            invoices.c.contact_person,
+        ),
+    )
+    frame = frame[frame["customer_name"].notna() | frame["contact_person"].notna()]
+    frame = frame.assign(
+        retained_until=[
+            rules.invoice_retained_until(
+                d, policy.invoice_retention_years, policy.fiscal_year_end_md
+            )
+            for d in frame["issued_on"]
+        ]
+    )
+    frame = frame[[as_of > d for d in frame["retained_until"]]]
+    frame = frame.sort_values(["issued_on", "invoice_id"], kind="stable", ignore_index=True)
+    limit = limit or policy.max_rows
+    shown = q._invoice_holds(dbs, frame.head(limit))
+    shown = shown[q.INVOICE_COLUMNS].reset_index(drop=True)
+    shown.attrs.update(truncated=len(frame) > limit, total=len(frame))
+    return shown
+
+
+def support_contacts_past_retention(dbs: Databases, as_of: date, *, limit=None) -> pd.DataFrame:
+    """R16's list the naive way: every contact read, its retention computed in Python."""
+    from data_access.clock import oslo_dates
+    from data_access.retention import queries as q
+
+    frame = _read(
+        dbs.support,
+        select(
+            contacts.c.id.label("contact_id"),
+            contacts.c.channel,
+            contacts.c.started_at,
+            contacts.c.account_id,
+            contacts.c.email,
+        ),
+    )
+    frame["started_on"] = oslo_dates(frame["started_at"])
+    months = dbs.policy.support_log_months
+    frame["retained_until"] = [
+        rules.support_contact_retained_until(d, months) for d in frame["started_on"]
+    ]
+    frame = frame[[as_of > d for d in frame["retained_until"]]]
+    frame = frame.sort_values(["started_at", "contact_id"], kind="stable", ignore_index=True)
+    limit = limit or dbs.policy.max_rows
+    shown = q._contact_holds(dbs, frame.head(limit))[q.CONTACT_COLUMNS].reset_index(drop=True)
+    shown.attrs.update(truncated=len(frame) > limit, total=len(frame))
+    return shown
+
+
+def open_requests(dbs: Databases, as_of: date, *, limit=None) -> pd.DataFrame:
+    """Open data-subject requests the naive way: the whole intake and every case read,
+    each open request's deadline computed (R1-R8), sorted, capped."""
+    from data_access.clock import oslo_dates
+    from data_access.ledger_tables import request_cases
+    from data_access.requests import queries as rq
+
+    intake = _read(dbs.support, select(rq.intake.c.id, rq.intake.c.received_at))
+    intake["received_on"] = oslo_dates(intake["received_at"])
+    cases = {
+        row["request_id"]: dict(row)
+        for row in _read(dbs.ledger, select(request_cases)).to_dict("records")
+    }
+    rows = []
+    for request_id, received_on in zip(intake["id"], intake["received_on"], strict=True):
+        if received_on > as_of:
+            continue
+        case = cases.get(request_id)
+        if case is not None:
+            closed_on = case.get("closed_on")
+            if case["status"] not in rq.OPEN_STATUSES and (
+                closed_on is None or pd.isna(closed_on) or closed_on <= as_of
+            ):
+                continue
+            case = {k: (None if _missing(v) else v) for k, v in case.items()}
+            if case["status"] not in rq.OPEN_STATUSES:
+                case["status"] = "in_progress"
+        fields = rq._deadline_fields(received_on, case, as_of, dbs.policy)
+        rows.append({"request_id": request_id, **fields})
+    index = pd.DataFrame(rows)
+    index = index.sort_values(
+        ["overdue", "due_on", "request_id"], ascending=[False, True, True], kind="stable"
+    )
+    return list(index["request_id"]), len(index)
+
+
+def _missing(value) -> bool:
+    return value is None or (not isinstance(value, str) and pd.isna(value))
+
+
+def same(ours, theirs) -> bool:
+    """The product's answer equals the naive one: the same rows and totals (frames), the
+    same counts (dicts), or for open requests the same ids in the same order."""
+    if isinstance(theirs, dict):
+        return ours == theirs
+    if isinstance(theirs, tuple):  # open requests: (ids in order, total)
+        ids, total = theirs
+        return list(ours["request_id"]) == ids[: len(ours)] and ours.attrs["total"] == total
+    if (ours.attrs.get("total"), ours.attrs.get("truncated")) != (
+        theirs.attrs.get("total"),
+        theirs.attrs.get("truncated"),
+    ):
+        return False
+    left = ours.astype(object).where(ours.notna(), None).to_dict("records")
+    right = theirs.astype(object).where(theirs.notna(), None).to_dict("records")
+    return left == right

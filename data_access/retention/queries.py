@@ -670,6 +670,16 @@ def invoices_past_retention(
             d, policy.invoice_retention_years, policy.fiscal_year_end_md
         ),
     )
+    return _with_total(
+        _invoice_holds(dbs, frame)[INVOICE_COLUMNS],
+        truncated=len(rows) > limit,
+        count=lambda: count_invoices_past_retention(dbs, as_of),
+    )
+
+
+def _invoice_holds(dbs: Databases, frame: pd.DataFrame) -> pd.DataFrame:
+    """on_hold / hold_ids of invoices: a hold covering the invoice's account (R15, R17)."""
+    frame = frame.copy()
     account_ids = {int(a) for a in frame["account_id"].dropna()}
     held = account_holds(dbs, dict.fromkeys(account_ids)) if account_ids else {}
     frame["hold_ids"] = pd.Series(
@@ -679,11 +689,7 @@ def invoices_past_retention(
     )
     frame["on_hold"] = frame["hold_ids"].notna().astype(bool)
     frame["account_id"] = _optional_ints(frame["account_id"])
-    return _with_total(
-        frame[INVOICE_COLUMNS],
-        truncated=len(rows) > limit,
-        count=lambda: count_invoices_past_retention(dbs, as_of),
-    )
+    return frame
 
 
 def count_invoices_past_retention(dbs: Databases, as_of: date) -> int:
