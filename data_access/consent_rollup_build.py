@@ -39,7 +39,7 @@ from data_access.tables import consent_events as events
 
 READ_ROWS = 50_000  # events per read batch
 WRITE_ROWS = 50_000  # subject histories per write transaction
-PARTITION_EVENTS = 1_000_000  # events per partition, about: bounds the memory of one sort
+PARTITION_EVENTS = 400_000  # events per partition, about: bounds the memory of one sort
 BUCKET_KEYS = ("purpose", "day", "action", "source", "version")
 SPILL_DTYPE = np.dtype(
     [
@@ -249,23 +249,30 @@ def _write_subjects(dbs, token, spill: _Spill, buckets: _Buckets, labels, report
 
 
 def _write_partition(dbs, token, c: dict[str, np.ndarray], bucket_ids, labels) -> int:
-    """Write the subject histories of one sorted partition; returns how many."""
+    """Write the subject histories of one sorted partition, WRITE_ROWS per transaction;
+    returns how many. Tokens are made per transaction's histories only (they are the
+    largest Python objects of a build)."""
     n = len(c["id"])
     starts = np.flatnonzero(arrays.group_starts(c))
     ends = np.append(starts[1:], n)
-    tokens = arrays.token_texts(c["t"], c["id"], bucket_ids, c["state"])
     purposes = labels["purpose"].values
-    refs = arrays.hex_refs(c["ref_hi"][starts], c["ref_lo"][starts])
-    group_purpose = c["purpose"][starts].tolist()
     total = len(starts)
-    starts_list, ends_list = starts.tolist(), ends.tolist()
     for low in range(0, total, WRITE_ROWS):
         high = min(total, low + WRITE_ROWS)
-        texts = arrays.history_texts(tokens, starts_list[low:high], ends_list[low:high])
+        first, last = int(starts[low]), int(ends[high - 1])
+        tokens = arrays.token_texts(
+            c["t"][first:last], c["id"][first:last], bucket_ids[first:last], c["state"][first:last]
+        )
+        texts = arrays.history_texts(
+            tokens, (starts[low:high] - first).tolist(), (ends[low:high] - first).tolist()
+        )
+        refs = arrays.hex_refs(c["ref_hi"][starts[low:high]], c["ref_lo"][starts[low:high]])
+        group_purpose = c["purpose"][starts[low:high]].tolist()
         rows = [
-            (refs[g], purposes[group_purpose[g]], text)
-            for g, text in zip(range(low, high), texts, strict=True)
+            (ref, purposes[p], text)
+            for ref, p, text in zip(refs, group_purpose, texts, strict=True)
         ]
+        del tokens, texts
         with dbs.ledger.begin() as conn:
             _check_owner(conn, token)
             _insert_histories(conn, rows)
