@@ -48,7 +48,7 @@ from data_access import tables as t  # noqa: E402
 from data_access.engines import Databases  # noqa: E402
 from data_access.settings import STORES, DatabaseSettings  # noqa: E402
 
-KEY = "benchmark-pseudonym-key"
+KEY = "benchmark-key"  # benchmarks/demo_generation.py's key, so its audit chain verifies
 DPO_EMAIL = "dpo@plaato.example"
 AUTH = {
     "redirect_uri": "http://localhost:8501/oauth2callback",
@@ -195,7 +195,7 @@ def _url_env(urls: dict[str, str]) -> dict[str, str]:
 
 def run_page(page: str, urls: dict[str, str], as_of: date, config: Path) -> dict:
     env = {**os.environ, **_url_env(urls), "DPO_CONFIG": str(config)}
-    command = [sys.executable, str(Path(__file__).resolve()), "--child", page]
+    command = [sys.executable, str(Path(__file__).resolve()), "--child", page, "--key", KEY]
     command += ["--as-of", as_of.isoformat()]
     done = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True)
     if done.returncode != 0:
@@ -429,8 +429,10 @@ def main() -> int:
     parser.add_argument("--as-of", type=date.fromisoformat, default=date(2026, 12, 4))
     parser.add_argument("--pages", default=",".join(PAGES))
     parser.add_argument("--skip-naive", action="store_true")
+    parser.add_argument("--key", default=KEY, help="pseudonym key the data was made with")
     parser.add_argument("--child")
     args = parser.parse_args()
+    globals()["KEY"] = args.key  # read by the helpers below and passed on to the children
     if args.child:
         child(args.child, args.as_of)
         return 0
