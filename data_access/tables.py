@@ -24,7 +24,11 @@ from sqlalchemy import (
     String,
     Table,
     Text,
+    func,
+    or_,
 )
+from sqlalchemy.ext.compiler import compiles
+from sqlalchemy.sql.functions import FunctionElement
 
 EMAIL, NAME, PHONE = 320, 200, 40
 
@@ -97,6 +101,16 @@ account_members = Table(
             "Subject lookup, access reports and erasures scan every member row per person",
         ),
     ),
+    Index(
+        "ix_account_members_last_active_at",
+        "last_active_at",
+        "account_id",
+        info=slow_without(
+            "R13",
+            "stage counts and the accounts nearing deletion read every member row to find "
+            "the members active in a window",
+        ),
+    ),
 )
 
 invoices = Table(
@@ -127,6 +141,58 @@ invoices = Table(
         ),
     ),
 )
+
+
+class latest_of(FunctionElement):  # noqa: N801 - an SQL function, named like one
+    """The latest of two non-NULL timestamps: `greatest(a, b)`, on SQLite `max(a, b)`."""
+
+    type = DateTime()
+    name = "latest_of"
+    inherit_cache = True
+
+
+@compiles(latest_of)
+def _latest_of(element, compiler, **kw) -> str:
+    return f"greatest({compiler.process(element.clauses, **kw)})"
+
+
+@compiles(latest_of, "sqlite")
+def _latest_of_sqlite(element, compiler, **kw) -> str:
+    return f"max({compiler.process(element.clauses, **kw)})"
+
+
+def own_activity(table: Table = accounts):
+    """An account's own latest activity (naive UTC): the later of `created_at` and
+    `last_active_at` (RULES.md R13, before its members' activity is taken into account).
+    The same expression as the index `ix_accounts_own_activity`, so the window queries
+    read that index as a range."""
+    created = table.c.created_at
+    return latest_of(created, func.coalesce(table.c.last_active_at, created))
+
+
+# Indexes on an expression or with a WHERE clause: SQLite and PostgreSQL have them, MariaDB
+# has neither (there the window queries still run, reading the plain indexes).
+EXPRESSION_INDEX_DIALECTS = ("sqlite", "postgresql")
+Index("ix_accounts_own_activity", own_activity(), accounts.c.id).ddl_if(
+    dialect=EXPRESSION_INDEX_DIALECTS
+)
+_HOLDS_PERSONAL_DATA = or_(
+    invoices.c.customer_name.is_not(None), invoices.c.contact_person.is_not(None)
+)
+Index(
+    "ix_invoices_personal_issued_on",
+    invoices.c.issued_on,
+    invoices.c.id,
+    sqlite_where=_HOLDS_PERSONAL_DATA,
+    postgresql_where=_HOLDS_PERSONAL_DATA,
+).ddl_if(dialect=EXPRESSION_INDEX_DIALECTS)
+
+
+def invoice_holds_personal_data():
+    """True for an invoice that still names a person (R15: not yet anonymised); the
+    condition of the partial index `ix_invoices_personal_issued_on`."""
+    return _HOLDS_PERSONAL_DATA
+
 
 usage_sessions = Table(
     "usage_sessions",

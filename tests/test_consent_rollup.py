@@ -16,6 +16,7 @@ from sqlalchemy import delete, func, insert, select, update
 from streamlit.testing.v1 import AppTest
 
 from data_access import audit, cached, consent, consent_rollup, retention
+from data_access import consent_rollup_build as build_module
 from data_access import ledger_tables as lt
 from data_access.engines import Databases
 from data_access.settings import STORES
@@ -197,14 +198,23 @@ events_strategy = st.lists(
     erased_email=st.one_of(st.none(), st.sampled_from(["kari@example.no", "ola@example.no"])),
     offsets=st.lists(st.integers(-1, 7), min_size=1, max_size=3),
     merge_rows=st.sampled_from([consent_rollup.MERGE_ROWS, 0, 2]),
+    # The full build in one read batch and one partition, or in many of both.
+    build_sizes=st.sampled_from([(None, None), (2, 1), (3, 4)]),
 )
 def test_r21_rollup_equals_direct_computation(
-    sqlite_dbs, first, second, third, late, erased, erased_email, offsets, merge_rows
+    sqlite_dbs, first, second, third, late, erased, erased_email, offsets, merge_rows, build_sizes
 ):
     dbs = sqlite_dbs
     reset(dbs)
+    read_rows, partition_events = build_sizes
     # Recent histories merged into the large table never, after every refresh, or often.
-    with mock.patch.object(consent_rollup, "MERGE_ROWS", merge_rows):
+    with (
+        mock.patch.object(consent_rollup, "MERGE_ROWS", merge_rows),
+        mock.patch.object(build_module, "READ_ROWS", read_rows or build_module.READ_ROWS),
+        mock.patch.object(
+            build_module, "PARTITION_EVENTS", partition_events or build_module.PARTITION_EVENTS
+        ),
+    ):
         check_histories(dbs, first, second, third, late, erased, erased_email, offsets)
 
 

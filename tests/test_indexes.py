@@ -34,7 +34,9 @@ def test_the_declared_indexes_are_the_needed_ones_with_their_cost():
         i.name for md in SOURCE_METADATA.values() for t in md.tables.values() for i in t.indexes
     }
 
-    assert {n.name for n in found} == declared
+    # The expression and partial indexes (SQLite, PostgreSQL) are extras, not requirements.
+    optional = {"ix_accounts_own_activity", "ix_invoices_personal_issued_on"}
+    assert {n.name for n in found} == declared - optional
     assert all(n.rules and n.slow_without for n in found)
     members = next(n for n in found if n.name == "ix_account_members_account_id")
     assert members.columns == ("account_id", "last_active_at")

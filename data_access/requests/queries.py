@@ -314,28 +314,40 @@ def _cases(dbs: Databases, as_of: date) -> tuple[dict[int, dict[str, Any]], set[
             if case["status"] not in OPEN_STATUSES:
                 case["status"] = "in_progress"
             open_cases[case["request_id"]] = case
-        closed_ids = conn.execution_options(yield_per=_STREAM).execute(
-            select(request_cases.c.request_id)
-            .where(closed_by_then)
-            .order_by(request_cases.c.request_id)
-        )
-        return open_cases, set(closed_ids.scalars())
+        closed_ids = conn.execute(
+            select(request_cases.c.request_id).where(closed_by_then)
+        ).scalars()
+        return open_cases, set(closed_ids.all())
 
 
-def _intake_times(dbs: Databases, request_type: str | None, as_of: date) -> pd.DataFrame:
-    """Ids, receipt times and types of every intake row received by the end of the Oslo
-    day `as_of` (optionally of one type), streamed."""
-    query = (
-        select(intake.c.id, intake.c.received_at, intake.c.request_type)
-        .where(sql_time.before(intake.c.received_at, day_end_utc(as_of), dbs.support.dialect.name))
-        .order_by(intake.c.id)
+def _intake_times(
+    dbs: Databases, request_type: str | None, as_of: date, closed: set[int]
+) -> pd.DataFrame:
+    """Ids, receipt times and types of the intake rows received by the end of the Oslo day
+    `as_of` (optionally of one type) whose request is not in `closed`, by id. The ids come
+    from the receipt-time index; only the open ones are read in full."""
+    query = select(intake.c.id).where(
+        sql_time.before(intake.c.received_at, day_end_utc(as_of), dbs.support.dialect.name)
     )
     if request_type is not None:
         query = query.where(intake.c.request_type == request_type)
+    rows: list[tuple] = []
     with dbs.support.connect() as conn:
-        result = conn.execution_options(yield_per=_STREAM).execute(query)
-        rows = [tuple(r) for r in result]
-    return pd.DataFrame(rows, columns=["request_id", "received_at", "request_type"])
+        ids = sorted(i for i in conn.execute(query).scalars().all() if i not in closed)
+        for start in range(0, len(ids), _CHUNK):
+            chunk = ids[start : start + _CHUNK]
+            rows.extend(
+                conn.execute(
+                    select(intake.c.id, intake.c.received_at, intake.c.request_type)
+                    .where(intake.c.id.in_(chunk))
+                    .order_by(intake.c.id)
+                ).all()
+            )
+    names = ["request_id", "received_at", "request_type"]
+    if not rows:
+        return pd.DataFrame([], columns=names)
+    columns = zip(names, zip(*rows, strict=True), strict=True)
+    return pd.DataFrame({name: list(values) for name, values in columns})
 
 
 def _open_index(dbs: Databases, as_of: date, request_type: str | None) -> pd.DataFrame:
@@ -345,8 +357,7 @@ def _open_index(dbs: Databases, as_of: date, request_type: str | None) -> pd.Dat
     paused_days, extended, days_left, overdue, badge.
     """
     cases, closed = _cases(dbs, as_of)
-    times = _intake_times(dbs, request_type, as_of)
-    times = times[~times["request_id"].isin(closed)].reset_index(drop=True)
+    times = _intake_times(dbs, request_type, as_of, closed)
     statuses = [cases[i]["status"] if i in cases else "received" for i in times["request_id"]]
     index = times.assign(status=pd.Series(statuses, index=times.index, dtype=object))
     index["received_on"] = oslo_dates(index["received_at"])
@@ -373,6 +384,15 @@ _DEADLINE_FIELDS = [
     "overdue",
     "badge",
 ]
+# The case fields `deadline` and the overdue rule read (R3-R5).
+_DEADLINE_CASE_FIELDS = (
+    "status",
+    "identity_requested_on",
+    "identity_confirmed_on",
+    "extended",
+    "extension_reason",
+    "extension_notified_on",
+)
 _DEADLINE_TYPES = {"paused_days": "int64", "extended": bool, "days_left": "int64", "overdue": bool}
 
 
@@ -385,11 +405,16 @@ def _deadline_fields(
 ) -> dict[str, Any]:
     """Deadline, days left, overdue and badge of one open request (RULES.md R2-R8).
 
-    `memo` caches the result for requests without a case, whose deadline depends only on
-    the receipt date: thousands of untouched requests share a few hundred dates.
+    `memo` caches the result by the receipt date and the case fields the deadline depends
+    on: thousands of requests share a few hundred dates and a few case states.
     """
-    if case_row is None and memo is not None and received_on in memo:
-        return memo[received_on]
+    key = (
+        (received_on, *(case_row.get(f) for f in _DEADLINE_CASE_FIELDS))
+        if case_row
+        else received_on
+    )
+    if memo is not None and key in memo:
+        return memo[key]
     due_on, unpaused, paused_days, extended = deadline(received_on, case_row, as_of, policy)
     days_left = (due_on - as_of).days
     awaiting = case_row is not None and case_row.get("status") == "awaiting_identity"
@@ -404,8 +429,8 @@ def _deadline_fields(
         "overdue": overdue,
         "badge": rules.badge(days_left, overdue),
     }
-    if case_row is None and memo is not None:
-        memo[received_on] = fields
+    if memo is not None:
+        memo[key] = fields
     return fields
 
 

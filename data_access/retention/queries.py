@@ -20,10 +20,11 @@ import pandas as pd
 from sqlalchemy import func, or_, select
 
 from data_access import holds, rules, sql_time
-from data_access.clock import OSLO, day_end_utc, oslo_dates, utc_naive_series
+from data_access.clock import OSLO, day_end_utc, oslo_date, oslo_dates, utc_naive_series
 from data_access.emails import email_condition
 from data_access.engines import Databases
 from data_access.ledger_tables import notices
+from data_access.retention import activity
 from data_access.tables import CHANNELS, account_members, accounts, contacts, invoices
 
 STAGES = ("upcoming", "notice_due", "notified", "ready", "on_hold")
@@ -64,6 +65,10 @@ INVOICE_COLUMNS = [
 ]
 _CHUNK = 500  # keys per IN list: far below every backend's bound-parameter limit
 _STREAM_ROWS = 20_000
+# Ids per IN list where tens of thousands are looked up (accounts with a notice): fewer,
+# larger statements, still below SQLite's 32,766 and the servers' 65,535 parameters.
+_ID_CHUNK = 5_000
+_WALK_ROWS = 1_000  # fewest accounts per page of the activity walk
 
 
 # --- date cut-offs -------------------------------------------------------------------------
@@ -136,24 +141,45 @@ def accounts_nearing_deletion(
     `.attrs["truncated"]` and `.attrs["total"]` (rows before the cap).
     Raises ValueError for an unknown stage or negative `within_days`; DatabaseUnavailable
     when the users or ledger database is down.
+
+    Only the accounts with a notice or a possible hold are looked at one by one; the others'
+    stage follows from their last activity, so they are read in that order from an index
+    (`activity.walk_inactive`) until the first `limit` rows are certain.
     """
     wanted = _checked_stages(stages)
-    frame = _nearing_frame(dbs, as_of, within_days)
+    limit = limit or dbs.policy.max_rows
+    window = _Window(dbs, as_of, within_days)
+    special = _special_states(dbs, as_of)
+    shown = window.inside(special)
     if wanted is not None:
-        frame = frame[frame["stage"].isin(wanted)]
-    capped = _capped(frame.reset_index(drop=True), limit or dbs.policy.max_rows)
-    shown = _shown(capped)
-    shown.attrs.update(capped.attrs)
-    return shown
+        shown = shown[shown["stage"].isin(wanted)]
+    days = window.plain_days(wanted)
+    if days is None:
+        frame, total = _sorted(shown), len(shown)
+    else:
+        total = len(shown) + window.count_plain(special, *days)
+        frame = _first_rows(dbs, window, special, shown, days, limit)
+    capped = frame.head(limit).reset_index(drop=True)
+    result = _shown(capped[ACCOUNT_COLUMNS])
+    result.attrs.update(truncated=total > limit, total=total)
+    return result
 
 
 def stage_counts(dbs: Databases, as_of: date, within_days: int = 30) -> dict[str, int]:
     """Exact number of accounts nearing deletion per stage, all five stages present (R13).
 
-    Same window and stage rules as `accounts_nearing_deletion`, without the row cap."""
-    frame = _nearing_frame(dbs, as_of, within_days)
-    counts = frame["stage"].value_counts()
-    return {stage: int(counts.get(stage, 0)) for stage in STAGES}
+    Same window and stage rules as `accounts_nearing_deletion`, without the row cap: the
+    accounts without a notice or hold are counted by SQL aggregates over the activity index
+    (notice_due and upcoming follow from the last activity day), the others one by one."""
+    window = _Window(dbs, as_of, within_days)
+    special = _special_states(dbs, as_of)
+    counts = dict.fromkeys(STAGES, 0)
+    counts["notice_due"] = window.count_plain(special, None, window.due_day)
+    if window.due_day < window.last_day:
+        counts["upcoming"] = window.count_plain(special, window.due_day, window.last_day)
+    for stage, n in window.inside(special)["stage"].value_counts().items():
+        counts[stage] += int(n)
+    return counts
 
 
 def _checked_stages(stages: Iterable[str] | None) -> list[str] | None:
@@ -166,27 +192,103 @@ def _checked_stages(stages: Iterable[str] | None) -> list[str] | None:
     return stages
 
 
-def _nearing_frame(dbs: Databases, as_of: date, within_days: int) -> pd.DataFrame:
-    """Every account in the R13 window with its dates and stage, sorted, uncapped.
+class _Window:
+    """The R13 window of `as_of + within_days` in last-activity days.
 
-    Date columns stay datetime64 days (Oslo) here; `_shown` converts the capped rows."""
-    if within_days < 0:
-        raise ValueError(f"within_days must be >= 0, got {within_days}.")
-    horizon = pd.Timestamp(as_of + timedelta(days=within_days))
+    An account without a notice or hold ("plain") is inside the window when its last
+    activity is on or before `last_day` (eligible_on <= horizon), and is notice_due when it
+    is on or before `due_day` (eligible_on - notice_days <= as_of), else upcoming."""
+
+    def __init__(self, dbs: Databases, as_of: date, within_days: int):
+        if within_days < 0:
+            raise ValueError(f"within_days must be >= 0, got {within_days}.")
+        policy = self.policy = dbs.policy
+        self.dbs = dbs
+        self.as_of = pd.Timestamp(as_of)
+        self.horizon = pd.Timestamp(as_of + timedelta(days=within_days))
+        months = policy.account_inactivity_months
+        self.last_day = latest_start_within(as_of + timedelta(days=within_days), months)
+        notice_from = latest_start_within(as_of + timedelta(days=policy.notice_days), months)
+        self.due_day = min(self.last_day, notice_from)
+
+    def inside(self, states: pd.DataFrame) -> pd.DataFrame:
+        return states[states["key_date"] <= self.horizon]
+
+    def plain_days(self, wanted: list[str] | None) -> tuple[date | None, date] | None:
+        """(after, through) last-activity days of the plain accounts in the wanted stages
+        (after None: from the first), or None when no plain account can be wanted."""
+        due = wanted is None or "notice_due" in wanted
+        upcoming = (wanted is None or "upcoming" in wanted) and self.due_day < self.last_day
+        if due:
+            return None, self.last_day if upcoming else self.due_day
+        return (self.due_day, self.last_day) if upcoming else None
+
+    def count_plain(self, special: pd.DataFrame, after: date | None, through: date) -> int:
+        """Plain accounts whose last activity day is in (after, through]."""
+        bounds = [day_end_utc(through)] + ([day_end_utc(after)] if after else [])
+        counts = activity.count_inactive(self.dbs, bounds)
+        days = special["last_activity_on"]
+        inside = days <= pd.Timestamp(through)
+        if after is not None:
+            inside &= days > pd.Timestamp(after)
+        return counts[0] - (counts[1] if after else 0) - int(inside.sum())
+
+    def complete_through(self, last_own: datetime) -> pd.Timestamp:
+        """The latest key date up to which every plain account has been read, once the
+        walk has read every account whose own activity is before `last_own`."""
+        day = oslo_date(last_own)
+        eligible = rules.account_eligible_on(day, self.policy.account_inactivity_months)
+        return pd.Timestamp(eligible - timedelta(days=1))
+
+
+def _first_rows(
+    dbs: Databases,
+    window: _Window,
+    special: pd.DataFrame,
+    shown: pd.DataFrame,
+    days: tuple[date | None, date],
+    limit: int,
+) -> pd.DataFrame:
+    """The wanted special rows and the plain accounts of `days`, sorted, holding at least
+    the first `limit` rows of the full list (or all of it)."""
+    after, through = days
+    lower = day_end_utc(after) if after else None
+    upper = day_end_utc(through)
+    skip = set(special["account_id"])
+    eligible: dict[pd.Timestamp, pd.Timestamp] = {}
+
+    def plain(rows: list[tuple]) -> pd.DataFrame:
+        raw = _raw_frame([r for r in rows if r[0] not in skip])
+        frame = _with_dates(dbs, raw, {}, eligible)
+        frame["hold_ids"] = pd.Series([None] * len(frame), index=frame.index, dtype=object)
+        frame["on_hold"] = False
+        frame["stage"] = _stages(frame, window.as_of, window.policy.notice_days)
+        return frame
+
+    parts = [shown] + ([plain(activity.member_active_between(dbs, lower, upper))] if lower else [])
+    complete = None
+    for rows, last_own in activity.walk_inactive(dbs, lower, upper, max(2 * limit, _WALK_ROWS)):
+        parts.append(plain(rows))
+        complete = window.complete_through(last_own)
+        merged = pd.concat(parts, ignore_index=True)
+        if int((merged["key_date"] <= complete).sum()) >= limit:
+            return _sorted(merged[merged["key_date"] <= complete])
+    return _sorted(pd.concat(parts, ignore_index=True))
+
+
+def _sorted(frame: pd.DataFrame) -> pd.DataFrame:
+    return frame.sort_values(["key_date", "account_id"], kind="stable", ignore_index=True)
+
+
+def _special_states(dbs: Databases, as_of: date) -> pd.DataFrame:
+    """The R13 state of every account with a notice or possibly under a hold (their stage
+    is not given by their last activity alone), unformatted (`_states_frame`)."""
+    keys = holds.held_keys(dbs)
     latest_notices = _latest_notices(dbs)
-    eligible: dict[pd.Timestamp, pd.Timestamp] = {}  # shared by the chunks: few distinct days
-    chunks = [
-        chunk[chunk["key_date"] <= horizon]
-        for chunk in (
-            _with_dates(dbs, raw, latest_notices, eligible)
-            for raw in _inactive_accounts(dbs, inactivity_cutoff(dbs, as_of, within_days))
-        )
-    ]
-    frame = pd.concat(chunks, ignore_index=True) if chunks else _with_dates(dbs, None, {}, {})
-    frame = _with_holds(dbs, frame)
-    frame["stage"] = _stages(frame, pd.Timestamp(as_of), dbs.policy.notice_days)
-    frame = frame.sort_values(["key_date", "account_id"], kind="stable", ignore_index=True)
-    return frame[ACCOUNT_COLUMNS]
+    ids = set(latest_notices) | set(keys["account"])
+    ids |= set(_held_member_emails(dbs, keys["email"]))
+    ids |= _held_owner_accounts(dbs, keys["email"])
+    return _states_frame(dbs, sorted(ids), as_of, latest_notices)
 
 
 def _shown(frame: pd.DataFrame) -> pd.DataFrame:
@@ -197,51 +299,23 @@ def _shown(frame: pd.DataFrame) -> pd.DataFrame:
     return frame
 
 
-def _inactive_accounts(dbs: Databases, cutoff: datetime) -> Iterator[pd.DataFrame]:
-    """Accounts with no activity of their own or of a member at or after `cutoff`, in
-    chunks, with the latest member activity of each (naive UTC).
-
-    The WHERE clause uses the accounts' time indexes and, per account, the index on
-    account_members(account_id, last_active_at), both for NOT EXISTS and for the max.
-    """
-    a, m = accounts, account_members
-    dialect = dbs.users.dialect.name  # ISO text with an offset on SQLite (sql_time)
-    member_active_since = (
-        select(m.c.id)
-        .where(m.c.account_id == a.c.id, sql_time.at_or_after(m.c.last_active_at, cutoff, dialect))
-        .exists()
-    )
-    query = _account_activity().where(
-        sql_time.before(a.c.created_at, cutoff, dialect),
-        or_(a.c.last_active_at.is_(None), sql_time.before(a.c.last_active_at, cutoff, dialect)),
-        ~member_active_since,
-    )
-    with dbs.users.connect() as conn:
-        yield from _frames(conn.execution_options(yield_per=_STREAM_ROWS).execute(query))
-
-
-def _account_activity():
-    """Accounts with their own and their members' latest activity (naive UTC), by id."""
-    a, m = accounts, account_members
-    member_last = (
-        select(func.max(m.c.last_active_at)).where(m.c.account_id == a.c.id).scalar_subquery()
-    )
-    return select(
-        a.c.id.label("account_id"),
-        a.c.email,
-        a.c.full_name,
-        a.c.account_type,
-        a.c.created_at,
-        a.c.last_active_at,
-        member_last.label("member_last_active_at"),
-    ).order_by(a.c.id)
-
-
 def _frames(result) -> Iterator[pd.DataFrame]:
     columns = list(result.keys())
     for part in result.partitions():
         # Column lists, not Row objects: pandas probes each Row's attributes otherwise.
         yield pd.DataFrame(dict(zip(columns, map(list, zip(*part, strict=True)), strict=True)))
+
+
+def _raw_frame(rows: list) -> pd.DataFrame:
+    """Rows in activity.ACTIVITY_COLUMNS order as a frame, built from column lists (pandas
+    probes each Row object's attributes otherwise)."""
+    columns = list(zip(*rows, strict=True)) if rows else [()] * len(activity.ACTIVITY_COLUMNS)
+    return pd.DataFrame(
+        {
+            name: list(values)
+            for name, values in zip(activity.ACTIVITY_COLUMNS, columns, strict=True)
+        }
+    )
 
 
 def account_states(dbs: Databases, account_ids: Iterable[int], as_of: date) -> pd.DataFrame:
@@ -252,19 +326,24 @@ def account_states(dbs: Databases, account_ids: Iterable[int], as_of: date) -> p
     absent from the result. Raises DatabaseUnavailable when users or ledger is down.
     """
     ids = sorted({int(i) for i in account_ids})
-    latest_notices = _latest_notices_of(dbs, ids)
-    chunks = []
+    frame = _states_frame(dbs, ids, as_of, _latest_notices_of(dbs, ids))
+    return _shown(frame[ACCOUNT_COLUMNS].reset_index(drop=True))
+
+
+def _states_frame(
+    dbs: Databases, ids: list[int], as_of: date, latest_notices: dict[int, date]
+) -> pd.DataFrame:
+    """`account_states` with date columns as datetime64 days, in account_id order."""
+    rows: list[tuple] = []
     with dbs.users.connect() as conn:
-        for chunk in _chunks(ids):
-            query = _account_activity().where(accounts.c.id.in_(chunk))
-            # yield_per sets the partition size: without it each partition is one row, and
-            # every row became a DataFrame of its own (seconds per thousand accounts).
-            result = conn.execution_options(yield_per=_CHUNK).execute(query)
-            chunks.extend(_with_dates(dbs, raw, latest_notices, {}) for raw in _frames(result))
-    frame = pd.concat(chunks, ignore_index=True) if chunks else _with_dates(dbs, None, {}, {})
+        for chunk in _chunks(ids, _ID_CHUNK):
+            query = activity.activity_select().where(accounts.c.id.in_(chunk))
+            rows.extend(conn.execute(query.order_by(accounts.c.id)).all())
+    raw = _raw_frame(rows) if rows else None
+    frame = _with_dates(dbs, raw, latest_notices, {})
     frame = _with_holds(dbs, frame)
     frame["stage"] = _stages(frame, pd.Timestamp(as_of), dbs.policy.notice_days)
-    return _shown(frame[ACCOUNT_COLUMNS].reset_index(drop=True))
+    return frame[ACCOUNT_COLUMNS]
 
 
 def _latest_notices_of(dbs: Databases, account_ids: list[int]) -> dict[int, date]:
@@ -305,17 +384,7 @@ def _with_dates(
 
     Date columns are datetime64 days (Oslo) here, for vectorised comparison."""
     if raw is None:
-        raw = pd.DataFrame(
-            columns=[
-                "account_id",
-                "email",
-                "full_name",
-                "account_type",
-                "created_at",
-                "last_active_at",
-                "member_last_active_at",
-            ]
-        )
+        raw = pd.DataFrame(columns=activity.ACTIVITY_COLUMNS)
     policy = dbs.policy
     frame = raw[["account_id", "email", "full_name", "account_type"]].copy()
     own = utc_naive_series(raw["last_active_at"])
@@ -441,29 +510,30 @@ def _held_member_emails(dbs: Databases, emails: frozenset[str]) -> dict[int, set
 
     Looked up from the held e-mails (a handful) rather than from the accounts (up to
     millions); the e-mail match is R12's, confirmed in Python."""
-    if not emails:
-        return {}
     found: dict[int, set[str]] = defaultdict(set)
-    dialect = dbs.users.dialect.name
-    column = account_members.c.email
-    with dbs.users.connect() as conn:
-        for chunk in _chunks(sorted(emails), 50):
-            # Member ids first, then their rows in id order: as in subjects.find_subject,
-            # this lets SQLite use the e-mail index instead of scanning in id order.
-            matching = select(account_members.c.id).where(
-                or_(*(email_condition(column, e, dialect) for e in chunk))
-            )
-            query = (
-                select(account_members.c.account_id, column)
-                .where(account_members.c.id.in_(matching))
-                .order_by(account_members.c.id)
-            )
-            result = conn.execution_options(yield_per=_STREAM_ROWS).execute(query)
-            for account_id, email in result:
-                norm = holds.normalise_email(email)
-                if norm in emails:  # the exact R12 comparison; SQL gave a superset
-                    found[account_id].add(norm)
+    for account_id, norm in _held_email_rows(dbs, account_members, "account_id", emails):
+        found[account_id].add(norm)
     return dict(found)
+
+
+def _held_owner_accounts(dbs: Databases, emails: frozenset[str]) -> set[int]:
+    """Ids of the accounts whose owner's e-mail a hold names (R13, R17)."""
+    return {account_id for account_id, _ in _held_email_rows(dbs, accounts, "id", emails)}
+
+
+def _held_email_rows(dbs: Databases, table, key: str, emails: frozenset[str]):
+    """(table.key, normalised e-mail) of the rows of `table` whose e-mail is one of the held
+    `emails`, by R12's match (SQL gives a superset, confirmed in Python)."""
+    dialect = dbs.users.dialect.name
+    column = table.c.email
+    with dbs.users.connect() as conn:
+        # One query per held e-mail (a handful): SQLite serves each from the e-mail index,
+        # while an OR of several makes it scan the table.
+        for norm in sorted(emails):
+            query = select(table.c[key], column).where(email_condition(column, norm, dialect))
+            for key_value, email in conn.execute(query):
+                if holds.normalise_email(email) == norm:  # the exact R12 comparison
+                    yield key_value, norm
 
 
 # --- R16 support contacts ------------------------------------------------------------------
@@ -505,9 +575,9 @@ def support_contacts_past_retention(
     )
     frame["started_on"] = oslo_dates(frame["started_at"])
     months = dbs.policy.support_log_months
-    frame["retained_until"] = [
-        rules.support_contact_retained_until(d, months) for d in frame["started_on"]
-    ]
+    frame["retained_until"] = _per_day(
+        frame["started_on"], lambda d: rules.support_contact_retained_until(d, months)
+    )
     frame = _contact_holds(dbs, frame.head(limit))
     return _with_total(
         frame[CONTACT_COLUMNS],
@@ -595,10 +665,22 @@ def invoices_past_retention(
         rows[:limit], columns=["invoice_id", "invoice_number", "issued_on", "account_id"]
     )
     policy = dbs.policy
-    frame["retained_until"] = [
-        rules.invoice_retained_until(d, policy.invoice_retention_years, policy.fiscal_year_end_md)
-        for d in frame["issued_on"]
-    ]
+    frame["retained_until"] = _per_day(
+        frame["issued_on"],
+        lambda d: rules.invoice_retained_until(
+            d, policy.invoice_retention_years, policy.fiscal_year_end_md
+        ),
+    )
+    return _with_total(
+        _invoice_holds(dbs, frame)[INVOICE_COLUMNS],
+        truncated=len(rows) > limit,
+        count=lambda: count_invoices_past_retention(dbs, as_of),
+    )
+
+
+def _invoice_holds(dbs: Databases, frame: pd.DataFrame) -> pd.DataFrame:
+    """on_hold / hold_ids of invoices: a hold covering the invoice's account (R15, R17)."""
+    frame = frame.copy()
     account_ids = {int(a) for a in frame["account_id"].dropna()}
     held = account_holds(dbs, dict.fromkeys(account_ids)) if account_ids else {}
     frame["hold_ids"] = pd.Series(
@@ -608,11 +690,7 @@ def invoices_past_retention(
     )
     frame["on_hold"] = frame["hold_ids"].notna().astype(bool)
     frame["account_id"] = _optional_ints(frame["account_id"])
-    return _with_total(
-        frame[INVOICE_COLUMNS],
-        truncated=len(rows) > limit,
-        count=lambda: count_invoices_past_retention(dbs, as_of),
-    )
+    return frame
 
 
 def count_invoices_past_retention(dbs: Databases, as_of: date) -> int:
@@ -650,6 +728,13 @@ def _map_days(days: pd.Series, rule, known: dict[pd.Timestamp, pd.Timestamp]) ->
         if day not in known:
             known[day] = pd.Timestamp(rule(day.date()))
     return pd.to_datetime(days.map(known))
+
+
+def _per_day(days: pd.Series, rule) -> list:
+    """`rule(day)` for each date of `days`, computed once per distinct day: thousands of
+    rows share a few hundred days."""
+    known: dict = {}
+    return [known[d] if d in known else known.setdefault(d, rule(d)) for d in days]
 
 
 def _as_dates(series: pd.Series) -> pd.Series:
