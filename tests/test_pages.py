@@ -670,3 +670,21 @@ def test_first_start_in_demo_mode_generates_the_demo_data(monkeypatch, tmp_path)
     ]
     assert int(metrics(at)["Open"]) > 0
     assert at.dataframe
+
+
+def test_r18_audit_page_filters_by_words_and_subject_without_showing_the_email(app_env):
+    at = open_app("audit_log")
+    at.text_input(key="audit_text").set_value("hold")
+    at = submit(at, "audit_filters")
+    assert_ran_cleanly(at)
+    shown = at.dataframe[0].value
+    assert {"place_hold", "release_hold"} <= set(shown["action"])
+    searched = shown[["action", "target", "details", "actor"]].fillna("").astype(str)
+    assert searched.apply(lambda row: "hold" in " ".join(row).lower(), axis=1).all()
+
+    email = "no.such.person@example.no"
+    at.text_input(key="audit_text").set_value("")
+    at.text_input(key="audit_subject").set_value(email)
+    at = submit(at, "audit_filters")
+    assert "No audit entries match these filters." in texts(at.info)
+    assert email not in texts(at.markdown) + texts(at.caption) + texts(at.info)
