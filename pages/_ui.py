@@ -18,6 +18,7 @@ from typing import Any
 
 import pandas as pd
 import streamlit as st
+from dateutil.relativedelta import relativedelta
 
 from data_access import audit, cached, clock, export, failures
 from data_access.settings import Policy, email_key, email_refusal
@@ -147,11 +148,56 @@ def today() -> date:
     return clock.today_oslo()
 
 
+# The sensible "as of" days: no record the policy keeps is older than ten years (invoices go
+# five years after their financial year), and deadlines are not planned further ahead.
+AS_OF_YEARS_BACK = 10
+AS_OF_YEARS_AHEAD = 3
+# Session key of the last "as of" inside that range, kept while a wrong one is refused.
+AS_OF_VALID_KEY = "as_of_valid"
+
+
+def as_of_range() -> tuple[date, date]:
+    """The first and last day "as of" may show (Europe/Oslo): AS_OF_YEARS_BACK years before
+    today to AS_OF_YEARS_AHEAD years after it, both inclusive."""
+    now = today()
+    return now - relativedelta(years=AS_OF_YEARS_BACK), now + relativedelta(years=AS_OF_YEARS_AHEAD)
+
+
+def as_of_problem(value: Any) -> str | None:
+    """Why `value` cannot be the "as of" day, in words for the sidebar, or None when it can."""
+    first, last = as_of_range()
+    if not isinstance(value, date):
+        return "“As of” must be a date."
+    if not first <= value <= last:
+        return (
+            f"“As of” {value.isoformat()} is out of range: choose a day from "
+            f"{first.isoformat()} to {last.isoformat()}."
+        )
+    return None
+
+
+def keep_valid_as_of() -> str | None:
+    """Before the sidebar's date input is drawn: put back the last valid "as of" (else today)
+    when the one entered is out of range, and say why; remember a valid one. Returns the
+    message for the sidebar, or None."""
+    value = st.session_state.get("as_of", today())
+    problem = as_of_problem(value)
+    if problem:
+        st.session_state["as_of"] = st.session_state.get(AS_OF_VALID_KEY, today())
+    else:
+        st.session_state[AS_OF_VALID_KEY] = value
+    return problem
+
+
 def as_of() -> date:
     """The date the DPO is looking at: the sidebar's "as of" (session key "as_of"), or today
-    in Europe/Oslo when the page runs without the sidebar."""
+    in Europe/Oslo when the page runs without the sidebar. A day out of `as_of_range` never
+    counts: the last valid one (else today) stands in for it."""
     value = st.session_state.get("as_of")
-    return value if isinstance(value, date) else today()
+    if as_of_problem(value) is None:
+        return value
+    valid = st.session_state.get(AS_OF_VALID_KEY)
+    return valid if isinstance(valid, date) else today()
 
 
 def what_if() -> bool:
