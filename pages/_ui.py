@@ -22,6 +22,7 @@ from dateutil.relativedelta import relativedelta
 
 from data_access import audit, cached, clock, export, failures
 from data_access.settings import Policy, email_key, email_refusal
+from pages import _words as words
 
 DEMO_ACTOR = "demo@localhost"
 EDIT_KEY_PREFIX = "edit:"  # widgets of edit forms: not kept across pages (keep_widget_values)
@@ -404,12 +405,39 @@ def column_headers(
     """st.dataframe's column_config for `shown`: every column headed by column_label, then
     the page's `overrides` by column name (a header, or a st.column_config column; one
     without a label keeps the default header)."""
-    config: dict[str, Any] = {str(c): column_label(c) for c in shown.columns}
+    config: dict[str, Any] = {str(c): _code_column(shown, c) for c in shown.columns}
     for name, override in (overrides or {}).items():
         if isinstance(override, Mapping) and not override.get("label"):
             override = {**override, "label": column_label(name)}
         config[name] = override
     return config
+
+
+def _code_column(shown: pd.DataFrame, column: Any) -> Any:
+    """The header of `column`, or for a column of codes (words.CODE_COLUMNS) a read-only
+    column that shows each code as words; the data keeps the code."""
+    label = column_label(column)
+    values = shown[column]
+    if str(column) not in words.CODE_COLUMNS or not (
+        pd.api.types.is_object_dtype(values) or pd.api.types.is_string_dtype(values)
+    ):
+        return label
+    codes = sorted({str(v) for v in values.dropna()})
+    return st.column_config.SelectboxColumn(
+        label, options=codes, format_func=words.word, disabled=True
+    )
+
+
+def header_labels(
+    shown: pd.DataFrame, overrides: Mapping[str, Any] | None = None
+) -> dict[str, str]:
+    """The header each column of `shown` has on screen (column_headers), by column name:
+    the names an export's header row uses, so the file reads like the table."""
+    labels = {}
+    for name, header in column_headers(shown, overrides).items():
+        label = header.get("label") if isinstance(header, Mapping) else header
+        labels[name] = str(label) if label else column_label(name)
+    return labels
 
 
 def show_frame(
@@ -506,6 +534,7 @@ def table(
         filters=filters,
         personal=personal,
         full=_display_reader(reader, columns) if reader is not None else None,
+        column_config=column_config,
     )
     return shown
 
@@ -546,6 +575,7 @@ def export_table(
     filters: dict[str, Any],
     personal: bool = True,
     full: FullReader | None = None,
+    column_config: Mapping[str, Any] | None = None,
 ) -> None:
     """A format choice (CSV for Excel, plain CSV, XLSX) and a "Prepare export" button that
     builds the file, audits a personal-data export once, then offers the download
@@ -560,6 +590,9 @@ def export_table(
     button. The prepared file is kept in session state under `export_key(page, name)` until
     the table, its filters or the format change; downloading does not rerun the page, so
     its filters and selections stay.
+
+    The header row names the columns as the table on screen does (`header_labels`, with the
+    page's `column_config`); the values stay as stored: ids, codes, ISO dates and times.
     """
     key = export_key(page, name)
     day = as_of()
@@ -579,7 +612,8 @@ def export_table(
     fingerprint = _fingerprint(shown, filters, day, chosen)
     if left.button("Prepare export", key=f"{key}:prepare", disabled=shown.empty):
         rows, complete = export_rows(shown, full)
-        data = export_bytes(rows, chosen, sheet=name)
+        labels = header_labels(shown, column_config)
+        data = export_bytes(rows.rename(columns=labels), chosen, sheet=name)
         head = None
         if personal:
             head = audit.record_export(

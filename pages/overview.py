@@ -12,17 +12,12 @@ from data_access import cached
 from pages import _charts as charts
 from pages import _gate as gate
 from pages import _ui as ui
+from pages import _words as words
 
 gate.require_access()  # before anything is read (RULES.md R41)
 
 NEARING_DAYS = 30  # the Accounts page's default window (RULES.md R13)
-STAGES = {
-    "upcoming": "Upcoming",
-    "notice_due": "Notice due",
-    "notified": "Notified",
-    "ready": "Ready to delete",
-    "on_hold": "On hold",
-}
+STAGES = words.STAGES
 
 ui.page_header("Overview", caption="Figures as of the date in the sidebar (Europe/Oslo).")
 as_of = ui.as_of()

@@ -274,7 +274,7 @@ def test_r40_r41_a_dpo_approves_a_deletion_downloads_a_csv_and_is_named_in_the_a
     data = path.read_bytes()
     assert data.startswith(b"\xef\xbb\xbf")  # CSV for Excel: UTF-8 with BOM
     rows = list(csv.reader(io.StringIO(data.decode("utf-8-sig")), delimiter=";"))
-    assert rows[0][0] == "account_id"
+    assert rows[0][0] == "Account"  # headed as on screen
     assert [int(r[0]) for r in rows[1:]] == list(ready["account_id"].iloc[1:])
     # Every audit entry written meanwhile names the DPO (R18, R41).
     entries = audit.audit_entries(dbs)

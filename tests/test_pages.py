@@ -317,9 +317,10 @@ def test_r40_export_holds_exactly_the_rows_shown_and_is_audited_once(app_env):
     data = at.session_state["export:accounts-nearing-deletion:accounts"]["data"]
     assert data.startswith(b"\xef\xbb\xbf")  # Excel dialect: UTF-8 with BOM (R40)
     rows = list(csv.reader(io.StringIO(data.decode("utf-8-sig")), delimiter=";"))
-    assert rows[0] == list(shown.columns)
+    labels = headers(at.dataframe[0])
+    assert rows[0] == [labels[c] for c in shown.columns]  # headed as on screen
     assert len(rows) - 1 == len(shown)
-    column = {name: i for i, name in enumerate(rows[0])}
+    column = {name: rows[0].index(labels[name]) for name in shown.columns}
     assert [int(r[column["account_id"]]) for r in rows[1:]] == list(shown["account_id"])
     assert [r[column["email"]] for r in rows[1:]] == list(shown["email"])
     assert [r[column["eligible_on"]] for r in rows[1:]] == [
@@ -355,7 +356,7 @@ def test_r40_aggregate_export_is_not_audited(app_env):
 
     data = at.session_state["export:consent:rates"]["data"]
     rows = list(csv.reader(io.StringIO(data.decode("utf-8-sig")), delimiter=";"))
-    assert rows[0] == ["purpose", "subjects", "granted", "withdrawn", "rate"]
+    assert rows[0] == ["Purpose", "Subjects", "Granted", "Withdrawn", "Rate"]
     assert [r[0] for r in rows[1:]] == list(at.dataframe[0].value["purpose"])
     assert len(audit.audit_entries(dbs, action="export")) == before
 
@@ -454,7 +455,7 @@ def exported_header(at: AppTest, page: str, name: str, chosen: str = "excel") ->
     return next(csv.reader(io.StringIO(data.decode("utf-8-sig")), delimiter=delimiter))
 
 
-def test_tables_show_human_headers_and_blank_cells_and_exports_keep_the_column_names(app_env):
+def test_tables_show_human_headers_and_blank_cells_and_exports_use_the_same_headers(app_env):
     at = open_app("data_subject_requests")
     queue = at.dataframe[0]
     shown = headers(queue)
@@ -465,7 +466,7 @@ def test_tables_show_human_headers_and_blank_cells_and_exports_keep_the_column_n
     assert shown["received_on"] == "Received (Oslo)"
     assert shown["duplicate"] == "Duplicate?"  # the page's own header
     assert queue.proto.HasField("placeholder") and queue.proto.placeholder == ""
-    assert exported_header(at, "data-subject-requests", "queue") == columns
+    assert exported_header(at, "data-subject-requests", "queue") == [shown[c] for c in columns]
 
     at = open_app("accounts_nearing_deletion")  # a selectable table (the demo user is DPO)
     accounts = at.dataframe[0]
@@ -473,14 +474,17 @@ def test_tables_show_human_headers_and_blank_cells_and_exports_keep_the_column_n
     assert accounts.proto.HasField("placeholder") and accounts.proto.placeholder == ""
     assert headers(accounts)["account_id"] == "Account"
     assert headers(accounts)["on_hold"] == "On hold?"
-    assert exported_header(at, "accounts-nearing-deletion", "accounts", "xlsx") == list(
-        accounts.value.columns
-    )
+    assert exported_header(at, "accounts-nearing-deletion", "accounts", "xlsx") == [
+        headers(accounts)[c] for c in accounts.value.columns
+    ]
 
     at = open_app("audit_log")
     entries = at.dataframe[0]
     assert headers(entries)["occurred_at (Oslo)"] == "Occurred (Oslo time)"
-    assert exported_header(at, "audit-log", "entries", "plain")[:2] == ["id", "occurred_at (Oslo)"]
+    assert exported_header(at, "audit-log", "entries", "plain")[:2] == [
+        "ID",
+        "Occurred (Oslo time)",
+    ]
 
 
 # --- look-up and audit -------------------------------------------------------------------
@@ -688,3 +692,29 @@ def test_r18_audit_page_filters_by_words_and_subject_without_showing_the_email(a
     at = submit(at, "audit_filters")
     assert "No audit entries match these filters." in texts(at.info)
     assert email not in texts(at.markdown) + texts(at.caption) + texts(at.info)
+
+
+def shown_words(frame, column: str) -> dict[str, str]:
+    """The words a table shows for each code of `column` (its column_config options)."""
+    config = json.loads(frame.proto.columns or "{}")[column]
+    return {o["value"]: o["label"] for o in config["type_config"]["options"]}
+
+
+def test_codes_are_shown_as_words_and_the_data_keeps_the_codes(app_env):
+    from pages import _words as words
+
+    assert words.word("notice_due") == "Notice due"
+    assert words.word("in_progress") == "In progress"
+    assert words.word("joint_controller") == "Joint controller"
+    assert words.word("report_prepared") == "Report prepared"
+
+    accounts = open_app("accounts_nearing_deletion").dataframe[0]
+    assert shown_words(accounts, "stage")["notice_due"] == "Notice due"
+    assert "notice_due" in set(accounts.value["stage"])  # the data keeps the code
+
+    queue = open_app("data_subject_requests").dataframe[0]
+    assert shown_words(queue, "status")["in_progress"] == "In progress"
+
+    register_tables = open_app("register").dataframe
+    roles = [shown_words(t, "role") for t in register_tables if "role" in t.value.columns]
+    assert roles and roles[0].get("joint_controller") == "Joint controller", roles
