@@ -517,7 +517,7 @@ def table(
     with `full` (a function of a row limit, for a frame the page changed after reading it),
     else through `cached.full_reader(df)` when `df` came unchanged from a capped cached read
     function; otherwise it holds the rows shown, and the caption says which (DESIGN.md
-    "Exports"). `page`/`name` make the file name "<page>-<name>-<as_of>.<csv|xlsx>";
+    "Exports"). `page`/`name` make the file name (`export_file_name`);
     `filters` are the page's filter values, recorded with a personal-data export (RULES.md
     R40; no data values). `column_config` overrides the headers and formats on screen
     (show_frame); `row_style` colours whole rows on screen only, for tables of up to
@@ -605,10 +605,10 @@ def export_table(
         key=f"{key}:format",
         label_visibility="collapsed",
     )
-    _label, extension, mime = EXPORT_FORMATS[chosen]
+    mime = EXPORT_FORMATS[chosen][2]
     if chosen == "plain":
         right.caption(PLAIN_CSV_WARNING)
-    file_name = f"{page}-{name}-{day.isoformat()}.{extension}"
+    file_name = export_file_name(page, name, day, chosen)
     fingerprint = _fingerprint(shown, filters, day, chosen)
     if left.button("Prepare export", key=f"{key}:prepare", disabled=shown.empty):
         rows, complete = export_rows(shown, full)
@@ -650,6 +650,15 @@ def export_table(
 
 # The old name, for pages written before XLSX.
 export_csv = export_table
+
+
+def export_file_name(page: str, name: str, day: date, chosen: str) -> str:
+    """ "<page>-<name>-<day>" with the format's ending: the two CSV formats differ by a
+    suffix ("-excel.csv", "-plain.csv"), so one never overwrites the other in a download
+    folder; ".xlsx" for a workbook."""
+    extension = EXPORT_FORMATS[chosen][1]
+    suffix = f"-{chosen}" if extension == "csv" else ""
+    return f"{page}-{name}-{day.isoformat()}{suffix}.{extension}"
 
 
 def export_formats(role: str | None) -> list[str]:

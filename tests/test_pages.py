@@ -313,7 +313,7 @@ def test_r40_export_holds_exactly_the_rows_shown_and_is_audited_once(app_env):
 
     assert_ran_cleanly(at)
     download = at.download_button(key="export:accounts-nearing-deletion:accounts:download")
-    assert download.label == "Download accounts-nearing-deletion-accounts-2026-11-29.csv"
+    assert download.label == "Download accounts-nearing-deletion-accounts-2026-11-29-excel.csv"
     data = at.session_state["export:accounts-nearing-deletion:accounts"]["data"]
     assert data.startswith(b"\xef\xbb\xbf")  # Excel dialect: UTF-8 with BOM (R40)
     rows = list(csv.reader(io.StringIO(data.decode("utf-8-sig")), delimiter=";"))
@@ -718,3 +718,17 @@ def test_codes_are_shown_as_words_and_the_data_keeps_the_codes(app_env):
     register_tables = open_app("register").dataframe
     roles = [shown_words(t, "role") for t in register_tables if "role" in t.value.columns]
     assert roles and roles[0].get("joint_controller") == "Joint controller", roles
+
+
+def test_r40_the_two_csv_formats_get_different_file_names(app_env):
+    at = open_app("audit_log")
+    names = {}
+    for chosen in ("excel", "plain", "xlsx"):
+        at.radio(key="export:audit-log:entries:format").set_value(chosen).run(timeout=60)
+        at.button(key="export:audit-log:entries:prepare").click().run(timeout=60)
+        names[chosen] = at.session_state["export:audit-log:entries"]["file_name"]
+    assert names == {
+        "excel": "audit-log-entries-2026-11-29-excel.csv",
+        "plain": "audit-log-entries-2026-11-29-plain.csv",
+        "xlsx": "audit-log-entries-2026-11-29.xlsx",
+    }
