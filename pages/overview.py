@@ -11,6 +11,7 @@ import streamlit as st
 from data_access import cached
 from pages import _charts as charts
 from pages import _gate as gate
+from pages import _numbers as numbers
 from pages import _ui as ui
 from pages import _words as words
 
@@ -57,7 +58,9 @@ def consent_box() -> None:
     rates = ui.fetch(cached.consent_rates, as_of)
     for column, row in zip(st.columns(len(rates)), rates.itertuples(), strict=True):
         has_rate = row.subjects and not math.isnan(row.rate)
-        column.metric(row.purpose.replace("_", " "), f"{row.rate:.1%}" if has_rate else "no rate")
+        column.metric(
+            row.purpose.replace("_", " "), numbers.percent(row.rate) if has_rate else "no rate"
+        )
     st.page_link(ui.PAGE_FILES["consent"], label="Consent", icon="✅")
 
 

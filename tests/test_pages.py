@@ -175,7 +175,7 @@ def test_overview_kpis_equal_the_data_functions(app_env):
     assert shown["Overdue requests"] == str(counts["overdue"])
     assert shown["Awaiting identity"] == str(counts["awaiting_identity"])
     for row in rates.itertuples():
-        assert shown[row.purpose.replace("_", " ")] == f"{row.rate:.1%}"
+        assert shown[row.purpose.replace("_", " ")] == f"{row.rate * 100:.1f} %"
     assert shown["Support contacts past retention"] == str(
         retention.count_support_contacts_past_retention(dbs, SEED_AS_OF)
     )
@@ -230,7 +230,7 @@ def test_r21_overview_builds_the_consent_rollup_with_a_progress_bar(rollup_not_b
     assert not at.get("progress")  # gone once the build is done
     shown = metrics(at)
     for row in consent.consent_rates(rollup_not_built, SEED_AS_OF).itertuples():
-        assert shown[row.purpose.replace("_", " ")] == f"{row.rate:.1%}"
+        assert shown[row.purpose.replace("_", " ")] == f"{row.rate * 100:.1f} %"
 
 
 def test_overview_links_to_each_area(app_env):
@@ -732,3 +732,17 @@ def test_r40_the_two_csv_formats_get_different_file_names(app_env):
         "plain": "audit-log-entries-2026-11-29-plain.csv",
         "xlsx": "audit-log-entries-2026-11-29.xlsx",
     }
+
+
+def test_one_percent_format_on_the_consent_page_metrics_table_and_chart(app_env):
+    rates = consent.consent_rates(app_env.dbs, SEED_AS_OF)
+    at = open_app("consent")
+    assert_ran_cleanly(at)
+    shown = metrics(at)
+    table = next(t for t in at.dataframe if "rate" in t.value.columns)
+    config = json.loads(table.proto.columns)["rate"]
+    assert config["label"] == "Rate (%)"
+    assert config["type_config"]["format"] == "%.1f %%"  # "76.7 %", never the browser's locale
+    for row in rates.itertuples():
+        assert shown[row.purpose.replace("_", " ")] == f"{row.rate * 100:.1f} %"
+    assert list(table.value["rate"]) == [round(r * 100, 1) for r in rates["rate"]]
