@@ -19,6 +19,17 @@ gate.require_access()  # before anything is read (RULES.md R41)
 
 NEARING_DAYS = 30  # the Accounts page's default window (RULES.md R13)
 STAGES = words.STAGES
+# "Policy versus reality": the sentences get the room, the short columns stay narrow; rows
+# tall enough for a reality of two lines to wrap instead of being cut off.
+FINDING_COLUMNS = {
+    "severity": st.column_config.TextColumn(width="small"),
+    "area": st.column_config.TextColumn(width="medium"),
+    "promise": st.column_config.TextColumn(width="large"),
+    "reality": st.column_config.TextColumn(width="large"),
+    "count": st.column_config.NumberColumn(width="small"),
+    "rule": st.column_config.TextColumn(width="small"),
+}
+FINDING_ROW_HEIGHT = 60  # pixels: two lines of text
 
 ui.page_header("Overview", caption="Figures as of the date in the sidebar (Europe/Oslo).")
 as_of = ui.as_of()
@@ -110,6 +121,8 @@ def findings_box() -> None:
     ui.show_frame(
         ui.display_frame(shown, ["severity", "area", "promise", "reality", "count", "rule"]),
         key="overview_policy_findings",
+        column_config=FINDING_COLUMNS,
+        row_height=FINDING_ROW_HEIGHT,
     )
     broken = checks[checks["count"].fillna(0) > 0]
     for row in broken.itertuples():

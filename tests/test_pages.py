@@ -746,3 +746,13 @@ def test_one_percent_format_on_the_consent_page_metrics_table_and_chart(app_env)
     for row in rates.itertuples():
         assert shown[row.purpose.replace("_", " ")] == f"{row.rate * 100:.1f} %"
     assert list(table.value["rate"]) == [round(r * 100, 1) for r in rates["rate"]]
+
+
+def test_overview_gives_the_policy_versus_reality_sentences_room(app_env):
+    at = open_app()
+    findings = next(t for t in at.dataframe if "reality" in t.value.columns)
+    config = json.loads(findings.proto.columns)
+    assert config["reality"]["width"] == "large" and config["promise"]["width"] == "large"
+    assert config["rule"]["width"] == "small" and config["count"]["width"] == "small"
+    assert config["reality"]["label"] == "Reality"
+    assert findings.proto.row_height >= 60  # a long reality wraps onto a second line
