@@ -356,7 +356,7 @@ def test_r40_aggregate_export_is_not_audited(app_env):
 
     data = at.session_state["export:consent:rates"]["data"]
     rows = list(csv.reader(io.StringIO(data.decode("utf-8-sig")), delimiter=";"))
-    assert rows[0] == ["Purpose", "Subjects", "Granted", "Withdrawn", "Rate"]
+    assert rows[0] == ["Purpose", "Subjects", "Granted", "Withdrawn", "Rate (%)"]
     assert [r[0] for r in rows[1:]] == list(at.dataframe[0].value["purpose"])
     assert len(audit.audit_entries(dbs, action="export")) == before
 
