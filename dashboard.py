@@ -14,6 +14,7 @@ dashboard runs only in demo mode (every database a demo SQLite file) and refuses
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import date
 from typing import NoReturn
 
 import streamlit as st
@@ -150,13 +151,20 @@ def sidebar(settings: Settings, who: ui.Identity) -> None:
         st.sidebar.button("Sign out", key="sign_out", on_click=st.logout)
     # Initialise through session state, not `value=`, so tests and pages can set it first.
     st.session_state.setdefault("as_of", ui.today())
+    refused = ui.keep_valid_as_of()
+    # The widget itself accepts any day, so a wrong one reaches the check above and is
+    # refused in words instead of being dropped silently by the date picker.
     st.sidebar.date_input(
         "As of (Europe/Oslo)",
         key="as_of",
         format="YYYY-MM-DD",
+        min_value=date(1, 1, 1),
+        max_value=date(9999, 12, 31),
         help="Look at the dashboard as it stands on another day; deadlines and stages "
         "follow. Actions run only on today's view: they always happen today.",
     )
+    if refused:
+        st.sidebar.error(f"{refused} Showing {ui.as_of().isoformat()} instead.")
     if ui.what_if():
         st.sidebar.button("Back to today", key="as_of_today", on_click=_back_to_today)
     if settings.demo_mode:

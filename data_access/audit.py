@@ -15,12 +15,12 @@ import hashlib
 import hmac
 import logging
 from collections.abc import Iterable, Mapping
-from datetime import datetime
+from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
-from sqlalchemy import Connection, false, func, insert, select, update
+from sqlalchemy import ColumnElement, Connection, false, func, insert, or_, select, update
 
 from data_access import audit_check
 from data_access.audit_anchors import Anchor, append_anchor, read_anchors
@@ -32,10 +32,11 @@ from data_access.audit_chain import (  # noqa: F401 - GENESIS, HASHED_COLUMNS: r
     entry_hash,
 )
 from data_access.audit_check import ChainReport
-from data_access.clock import utc_now
+from data_access.clock import day_end_utc, day_start_utc, utc_now
 from data_access.emails import has_control_characters
 from data_access.engines import Databases
 from data_access.frames import read_frame
+from data_access.identifiers import text_condition
 from data_access.ledger_tables import audit_head, audit_log
 
 log = logging.getLogger(__name__)
@@ -250,13 +251,26 @@ def anchor_now(dbs: Databases) -> Anchor:
 
 
 def audit_entries(
-    dbs: Databases, *, limit: int | None = None, action: str | None = None
+    dbs: Databases,
+    *,
+    limit: int | None = None,
+    action: str | None = None,
+    text: str | None = None,
+    since: date | None = None,
+    until: date | None = None,
+    actor: str | None = None,
+    subject_email: str | None = None,
 ) -> pd.DataFrame:
-    """The newest audit entries first.
+    """The newest audit entries first, filtered in SQL before the row cap.
 
     Columns: id, occurred_at (UTC), actor, action, rule, store, subject_ref, target, counts,
-    details. Capped at `limit` (default policy.max_rows). An `action` filter with control
-    characters matches nothing (no action has them; PostgreSQL refuses NUL in a query).
+    details. Capped at `limit` (default policy.max_rows). Filters, all optional and combined:
+    `action` the exact action code; `text` words anywhere in action, target, details or actor,
+    ignoring case ("hold" finds legal_hold.placed; a space matches "_" or "."); `since` /
+    `until` Europe/Oslo dates, both inclusive; `actor` part of the actor's e-mail, ignoring
+    case; `subject_email` the data subject's e-mail, matched through its keyed hash (the
+    e-mail itself is never stored, RULES.md R18). A filter with control characters matches
+    nothing (no entry has them; PostgreSQL refuses NUL in a query).
     """
     query = select(
         audit_log.c.id,
@@ -270,8 +284,48 @@ def audit_entries(
         audit_log.c.counts,
         audit_log.c.details,
     ).order_by(audit_log.c.id.desc())
-    if action:
-        matchable = not has_control_characters(action)
-        query = query.where(audit_log.c.action == action if matchable else false())
+    for condition in _entry_conditions(
+        dbs,
+        action=action,
+        text=text,
+        since=since,
+        until=until,
+        actor=actor,
+        subject_email=subject_email,
+    ):
+        query = query.where(condition)
     query = query.limit(limit or dbs.policy.max_rows)
     return read_frame(dbs.ledger, query)
+
+
+def _entry_conditions(
+    dbs: Databases,
+    *,
+    action: str | None,
+    text: str | None,
+    since: date | None,
+    until: date | None,
+    actor: str | None,
+    subject_email: str | None,
+) -> list[ColumnElement[bool]]:
+    """The WHERE conditions of `audit_entries`' filters (see there)."""
+    words = [value for value in (action, text, actor, subject_email) if value]
+    if any(has_control_characters(value) for value in words):
+        return [false()]
+    dialect = dbs.ledger.dialect.name
+    conditions: list[ColumnElement[bool]] = []
+    if action:
+        conditions.append(audit_log.c.action == action)
+    if text and text.strip():
+        needle = text.strip().lower()
+        searched = (audit_log.c.action, audit_log.c.target, audit_log.c.details, audit_log.c.actor)
+        conditions.append(or_(*(text_condition(c, needle, dialect) for c in searched)))
+    if since:
+        conditions.append(audit_log.c.occurred_at >= day_start_utc(since))
+    if until:
+        conditions.append(audit_log.c.occurred_at < day_end_utc(until))
+    if actor and actor.strip():
+        conditions.append(text_condition(audit_log.c.actor, actor.strip().lower(), dialect))
+    if subject_email and subject_email.strip():
+        conditions.append(audit_log.c.subject_ref == keyed_hash(dbs, subject_email))
+    return conditions

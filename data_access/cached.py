@@ -453,9 +453,26 @@ def erasure_preview(email: str, as_of: date) -> erasure_preview_of.ErasurePrevie
 
 
 @st.cache_data(ttl=TTL_SECONDS, show_spinner=False)
-def audit_entries(limit: int | None = None, action: str | None = None) -> pd.DataFrame:
-    """`audit.audit_entries`, newest first."""
-    return audit.audit_entries(databases(), limit=limit, action=action)
+def audit_entries(
+    limit: int | None = None,
+    action: str | None = None,
+    text: str | None = None,
+    since: date | None = None,
+    until: date | None = None,
+    actor: str | None = None,
+    subject_email: str | None = None,
+) -> pd.DataFrame:
+    """`audit.audit_entries`, newest first, filtered in SQL (see its docstring)."""
+    return audit.audit_entries(
+        databases(),
+        limit=limit,
+        action=action,
+        text=text,
+        since=since,
+        until=until,
+        actor=actor,
+        subject_email=subject_email,
+    )
 
 
 @st.cache_data(ttl=TTL_SECONDS, show_spinner=False)

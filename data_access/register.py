@@ -14,8 +14,8 @@ from typing import Any
 import pandas as pd
 from sqlalchemy import select
 
+from data_access import collation, rules
 from data_access import ledger_tables as ledger
-from data_access import rules
 from data_access.clock import today_oslo
 from data_access.engines import Databases
 from data_access.settings import PolicyFacts
@@ -126,10 +126,19 @@ def findings_count(dbs: Databases, as_of: date | None = None) -> dict[str, int]:
 
 
 def _rows(dbs: Databases, table, order_by) -> list[dict[str, Any]]:
-    """A register table's rows as plain dicts (None stays None, unlike in a DataFrame)."""
-    query = select(table).order_by(*order_by).limit(dbs.policy.max_rows)
+    """A register table's rows as plain dicts (None stays None, unlike in a DataFrame), in
+    Norwegian order of the text columns of `order_by`, then the rest (collation): the row
+    cap takes the first rows by id, the same set on every backend."""
+    query = select(table).order_by(table.c.id).limit(dbs.policy.max_rows)
     with dbs.ledger.connect() as conn:
-        return [dict(r) for r in conn.execute(query).mappings()]
+        rows = [dict(r) for r in conn.execute(query).mappings()]
+    keys = [c.name for c in order_by]
+    return sorted(rows, key=lambda row: tuple(_order_value(row[k]) for k in keys))
+
+
+def _order_value(value: Any) -> Any:
+    """A text (None as "") as its Norwegian sort key, anything else (an id) as it is."""
+    return collation.name_key(value) if value is None or isinstance(value, str) else value
 
 
 def _recipient_rows(dbs: Databases) -> list[dict[str, Any]]:

@@ -6,6 +6,8 @@ import pandas as pd
 import plotly.express as px
 import plotly.graph_objects as go
 
+from pages import _numbers as numbers
+
 STAGE_COLOURS = {
     "upcoming": "#9aa5b1",
     "notice_due": "#f0a202",
@@ -159,7 +161,7 @@ def consent_rates_compared(rates: pd.DataFrame) -> go.Figure:
         y="rate",
         color="day",
         barmode="group",
-        text_auto=".1%",
+        text=rates["rate"].map(lambda rate: numbers.percent(rate, missing="")),
         labels={"purpose": "Purpose", "rate": "Consent rate", "day": "On"},
     )
     figure.update_yaxes(tickformat=".0%", range=[0, 1])

@@ -18,9 +18,11 @@ from typing import Any
 
 import pandas as pd
 import streamlit as st
+from dateutil.relativedelta import relativedelta
 
 from data_access import audit, cached, clock, consent_rollup, export, failures, health
 from data_access.settings import Policy, email_key, email_refusal
+from pages import _words as words
 
 DEMO_ACTOR = "demo@localhost"
 EDIT_KEY_PREFIX = "edit:"  # widgets of edit forms: not kept across pages (keep_widget_values)
@@ -151,11 +153,56 @@ def today() -> date:
     return clock.today_oslo()
 
 
+# The sensible "as of" days: no record the policy keeps is older than ten years (invoices go
+# five years after their financial year), and deadlines are not planned further ahead.
+AS_OF_YEARS_BACK = 10
+AS_OF_YEARS_AHEAD = 3
+# Session key of the last "as of" inside that range, kept while a wrong one is refused.
+AS_OF_VALID_KEY = "as_of_valid"
+
+
+def as_of_range() -> tuple[date, date]:
+    """The first and last day "as of" may show (Europe/Oslo): AS_OF_YEARS_BACK years before
+    today to AS_OF_YEARS_AHEAD years after it, both inclusive."""
+    now = today()
+    return now - relativedelta(years=AS_OF_YEARS_BACK), now + relativedelta(years=AS_OF_YEARS_AHEAD)
+
+
+def as_of_problem(value: Any) -> str | None:
+    """Why `value` cannot be the "as of" day, in words for the sidebar, or None when it can."""
+    first, last = as_of_range()
+    if not isinstance(value, date):
+        return "“As of” must be a date."
+    if not first <= value <= last:
+        return (
+            f"“As of” {value.isoformat()} is out of range: choose a day from "
+            f"{first.isoformat()} to {last.isoformat()}."
+        )
+    return None
+
+
+def keep_valid_as_of() -> str | None:
+    """Before the sidebar's date input is drawn: put back the last valid "as of" (else today)
+    when the one entered is out of range, and say why; remember a valid one. Returns the
+    message for the sidebar, or None."""
+    value = st.session_state.get("as_of", today())
+    problem = as_of_problem(value)
+    if problem:
+        st.session_state["as_of"] = st.session_state.get(AS_OF_VALID_KEY, today())
+    else:
+        st.session_state[AS_OF_VALID_KEY] = value
+    return problem
+
+
 def as_of() -> date:
     """The date the DPO is looking at: the sidebar's "as of" (session key "as_of"), or today
-    in Europe/Oslo when the page runs without the sidebar."""
+    in Europe/Oslo when the page runs without the sidebar. A day out of `as_of_range` never
+    counts: the last valid one (else today) stands in for it."""
     value = st.session_state.get("as_of")
-    return value if isinstance(value, date) else today()
+    if as_of_problem(value) is None:
+        return value
+    valid = st.session_state.get(AS_OF_VALID_KEY)
+    return valid if isinstance(valid, date) else today()
 
 
 def what_if() -> bool:
@@ -422,12 +469,39 @@ def column_headers(
     """st.dataframe's column_config for `shown`: every column headed by column_label, then
     the page's `overrides` by column name (a header, or a st.column_config column; one
     without a label keeps the default header)."""
-    config: dict[str, Any] = {str(c): column_label(c) for c in shown.columns}
+    config: dict[str, Any] = {str(c): _code_column(shown, c) for c in shown.columns}
     for name, override in (overrides or {}).items():
         if isinstance(override, Mapping) and not override.get("label"):
             override = {**override, "label": column_label(name)}
         config[name] = override
     return config
+
+
+def _code_column(shown: pd.DataFrame, column: Any) -> Any:
+    """The header of `column`, or for a column of codes (words.CODE_COLUMNS) a read-only
+    column that shows each code as words; the data keeps the code."""
+    label = column_label(column)
+    values = shown[column]
+    if str(column) not in words.CODE_COLUMNS or not (
+        pd.api.types.is_object_dtype(values) or pd.api.types.is_string_dtype(values)
+    ):
+        return label
+    codes = sorted({str(v) for v in values.dropna()})
+    return st.column_config.SelectboxColumn(
+        label, options=codes, format_func=words.word, disabled=True
+    )
+
+
+def header_labels(
+    shown: pd.DataFrame, overrides: Mapping[str, Any] | None = None
+) -> dict[str, str]:
+    """The header each column of `shown` has on screen (column_headers), by column name:
+    the names an export's header row uses, so the file reads like the table."""
+    labels = {}
+    for name, header in column_headers(shown, overrides).items():
+        label = header.get("label") if isinstance(header, Mapping) else header
+        labels[name] = str(label) if label else column_label(name)
+    return labels
 
 
 def show_frame(
@@ -507,7 +581,7 @@ def table(
     with `full` (a function of a row limit, for a frame the page changed after reading it),
     else through `cached.full_reader(df)` when `df` came unchanged from a capped cached read
     function; otherwise it holds the rows shown, and the caption says which (DESIGN.md
-    "Exports"). `page`/`name` make the file name "<page>-<name>-<as_of>.<csv|xlsx>";
+    "Exports"). `page`/`name` make the file name (`export_file_name`);
     `filters` are the page's filter values, recorded with a personal-data export (RULES.md
     R40; no data values). `column_config` overrides the headers and formats on screen
     (show_frame); `row_style` colours whole rows on screen only, for tables of up to
@@ -524,6 +598,7 @@ def table(
         filters=filters,
         personal=personal,
         full=_display_reader(reader, columns) if reader is not None else None,
+        column_config=column_config,
     )
     return shown
 
@@ -564,6 +639,7 @@ def export_table(
     filters: dict[str, Any],
     personal: bool = True,
     full: FullReader | None = None,
+    column_config: Mapping[str, Any] | None = None,
 ) -> None:
     """A format choice (CSV for Excel, plain CSV, XLSX) and a "Prepare export" button that
     builds the file, audits a personal-data export once, then offers the download
@@ -578,6 +654,9 @@ def export_table(
     button. The prepared file is kept in session state under `export_key(page, name)` until
     the table, its filters or the format change; downloading does not rerun the page, so
     its filters and selections stay.
+
+    The header row names the columns as the table on screen does (`header_labels`, with the
+    page's `column_config`); the values stay as stored: ids, codes, ISO dates and times.
     """
     key = export_key(page, name)
     day = as_of()
@@ -590,14 +669,15 @@ def export_table(
         key=f"{key}:format",
         label_visibility="collapsed",
     )
-    _label, extension, mime = EXPORT_FORMATS[chosen]
+    mime = EXPORT_FORMATS[chosen][2]
     if chosen == "plain":
         right.caption(PLAIN_CSV_WARNING)
-    file_name = f"{page}-{name}-{day.isoformat()}.{extension}"
+    file_name = export_file_name(page, name, day, chosen)
     fingerprint = _fingerprint(shown, filters, day, chosen)
     if left.button("Prepare export", key=f"{key}:prepare", disabled=shown.empty):
         rows, complete = export_rows(shown, full)
-        data = export_bytes(rows, chosen, sheet=name)
+        labels = header_labels(shown, column_config)
+        data = export_bytes(rows.rename(columns=labels), chosen, sheet=name)
         head = None
         if personal:
             head = audit.record_export(
@@ -634,6 +714,15 @@ def export_table(
 
 # The old name, for pages written before XLSX.
 export_csv = export_table
+
+
+def export_file_name(page: str, name: str, day: date, chosen: str) -> str:
+    """ "<page>-<name>-<day>" with the format's ending: the two CSV formats differ by a
+    suffix ("-excel.csv", "-plain.csv"), so one never overwrites the other in a download
+    folder; ".xlsx" for a workbook."""
+    extension = EXPORT_FORMATS[chosen][1]
+    suffix = f"-{chosen}" if extension == "csv" else ""
+    return f"{page}-{name}-{day.isoformat()}{suffix}.{extension}"
 
 
 def export_formats(role: str | None) -> list[str]:

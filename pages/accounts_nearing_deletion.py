@@ -19,6 +19,7 @@ from pages import _actions
 from pages import _gate as gate
 from pages import _jobs as jobs
 from pages import _ui as ui
+from pages import _words as words
 
 gate.require_access()  # before anything is read (RULES.md R41)
 
@@ -27,13 +28,6 @@ TABLE_KEY = "accounts_table"
 MAX_WITHIN_DAYS = 366  # the widest "Deletion within" window, in days
 SEND = "send_notices"
 APPROVE = "approve_deletion"
-STAGE_LABELS = {
-    "upcoming": "Upcoming",
-    "notice_due": "Notice due",
-    "notified": "Notified",
-    "ready": "Ready to delete",
-    "on_hold": "On hold",
-}
 COLUMNS = [
     "account_id",
     "stage",
@@ -124,7 +118,7 @@ with st.form("accounts_filters"):
         help=f"0 to {MAX_WITHIN_DAYS} days after the as-of date.",
     )
     stages = right.multiselect(
-        "Stages", list(STAGES), key="accounts_stages", format_func=STAGE_LABELS.get
+        "Stages", list(STAGES), key="accounts_stages", format_func=words.word
     )
     st.form_submit_button("Apply")
 
@@ -147,7 +141,7 @@ counts = ui.fetch(cached.stage_counts, as_of, within_days)
 accounts = ui.fetch(cached.accounts_nearing_deletion, as_of, within_days, chosen)
 
 for column, stage in zip(st.columns(len(STAGES)), STAGES, strict=True):
-    column.metric(STAGE_LABELS[stage], counts.get(stage, 0))
+    column.metric(words.word(stage), counts.get(stage, 0))
 
 
 def account_table() -> list[int]:
@@ -178,6 +172,7 @@ def account_table() -> list[int]:
         name="accounts",
         filters=filters,
         full=(lambda limit: ui.display_frame(reader(limit), COLUMNS)) if reader else None,
+        column_config=COLUMN_CONFIG,
     )
     return selected
 

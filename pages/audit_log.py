@@ -22,12 +22,42 @@ ui.page_header(
 )
 
 with st.form("audit_filters"):
-    action = st.text_input(
-        "Action", key="audit_action", placeholder="all actions, or e.g. export"
+    first, second = st.columns(2)
+    text = first.text_input(
+        "Search", key="audit_text", placeholder="words in action, target, details or actor"
+    ).strip()
+    actor = second.text_input(
+        "Actor", key="audit_actor", placeholder="all actors, or part of an e-mail"
+    ).strip()
+    since = first.date_input("From (Oslo date)", value=None, key="audit_since")
+    until = second.date_input("To (Oslo date)", value=None, key="audit_until")
+    subject = st.text_input(
+        "Data subject's e-mail",
+        key="audit_subject",
+        placeholder="finds the entries naming this person by keyed hash",
+        help="The e-mail is turned into its keyed hash and is neither stored nor shown.",
     ).strip()
     st.form_submit_button("Apply")
 
-entries = ui.fetch(cached.audit_entries, action=action or None)
+if since and until and since > until:
+    st.error(f"The period is empty: From ({since}) is after To ({until}).")
+    st.stop()
+entries = ui.fetch(
+    cached.audit_entries,
+    text=text or None,
+    since=since,
+    until=until,
+    actor=actor or None,
+    subject_email=subject or None,
+)
+# What the export's own audit entry records: the filters, the person only by keyed hash.
+filters = {
+    "text": text or None,
+    "since": since.isoformat() if since else None,
+    "until": until.isoformat() if until else None,
+    "actor": actor or None,
+    "subject_ref": audit.keyed_hash(cached.databases(), subject) if subject else None,
+}
 report = ui.fetch(cached.chain_status)
 
 if report.ok:
@@ -51,7 +81,8 @@ st.caption(
 )
 
 if entries.empty:
-    ui.empty_state("No audit entries" + (f" for the action '{action}'." if action else " yet."))
+    filtered = any(value for value in filters.values())
+    ui.empty_state("No audit entries match these filters." if filtered else "No audit entries yet.")
     st.stop()
 
 st.metric("Entries shown", f"{len(entries):,}")
@@ -59,7 +90,7 @@ ui.table(
     entries,
     page=PAGE,
     name="entries",
-    filters={"action": action or None},
+    filters=filters,
     columns=["id", *audit.HASHED_COLUMNS],
 )
 

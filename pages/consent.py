@@ -14,12 +14,12 @@ from data_access import cached, clock, consent_rollup, rules
 from pages import _actions as actions
 from pages import _charts as charts
 from pages import _gate as gate
+from pages import _numbers as numbers
 from pages import _ui as ui
 
 gate.require_access()  # before anything is read (RULES.md R41)
 
 PAGE = "consent"
-PERCENT = st.column_config.NumberColumn(format="percent")
 DEFINITIONS = """
 - **Subject**: whoever a consent event is about: the account if the event has one, else the
   e-mail address (lower-case), else the website visitor id (R20).
@@ -124,7 +124,7 @@ if rates["subjects"].sum() == 0:
 
 
 def rate_text(row) -> str:
-    return f"{row.rate:.1%}" if row.subjects and not math.isnan(row.rate) else "no rate"
+    return numbers.percent(row.rate) if row.subjects else "no rate"
 
 
 st.subheader(f"Consent rate per purpose on {rates_on.isoformat()}")
@@ -142,13 +142,13 @@ for column, row in zip(st.columns(len(rates)), rates.itertuples(), strict=True):
         help=f"{row.granted:,} granted, {row.withdrawn:,} withdrawn of {row.subjects:,} subjects",
     )
 ui.table(
-    rates,
+    numbers.as_percent(rates, ["rate"]),
     page=PAGE,
     name="rates",
     filters={"rates_on": rates_on},
     columns=["purpose", "subjects", "granted", "withdrawn", "rate"],
     personal=False,
-    column_config={"rate": PERCENT},
+    column_config={"rate": numbers.percent_column("Rate")},
 )
 
 if compared is not None:
@@ -158,26 +158,26 @@ if compared is not None:
     )
     st.plotly_chart(charts.consent_rates_compared(both), key="consent_compare_chart")
     ui.table(
-        both,
+        numbers.as_percent(both, ["rate"]),
         page=PAGE,
         name="rates-compared",
         filters={"rates_on": rates_on, "compare_on": compare_on},
         columns=["day", "purpose", "subjects", "granted", "withdrawn", "rate"],
         personal=False,
-        column_config={"rate": PERCENT},
+        column_config={"rate": numbers.percent_column("Rate")},
     )
 
 st.subheader(f"Trend, {trend_start.isoformat()} to {rates_on.isoformat()}")
 st.plotly_chart(charts.consent_rate_trend(trend), key="consent_rate_chart")
 st.plotly_chart(charts.consent_events_per_month(trend), key="consent_events_chart")
 ui.table(
-    trend,
+    numbers.as_percent(trend, ["rate_at_month_end"]),
     page=PAGE,
     name="trend",
     filters={"start": trend_start, "end": rates_on},
     columns=["month", "purpose", "granted_events", "withdrawn_events", "rate_at_month_end"],
     personal=False,
-    column_config={"rate_at_month_end": st.column_config.NumberColumn(format="percent")},
+    column_config={"rate_at_month_end": numbers.percent_column("Rate at month end")},
 )
 
 st.subheader(f"Events by {by.replace('_', ' ')} up to {rates_on.isoformat()}")

@@ -12,6 +12,7 @@ from data_access.rules import add_months
 from data_access.tables import REQUEST_TYPES
 from pages import _charts as charts
 from pages import _gate as gate
+from pages import _numbers as numbers
 from pages import _ui as ui
 
 gate.require_access()  # before anything is read (RULES.md R41)
@@ -103,7 +104,9 @@ def answering_metrics() -> None:
     left, middle, right = st.columns(3)
     left.metric("Answered (12 months)", answered.attrs.get("answered", 0))
     has_answers = bool(answered.attrs.get("answered"))
-    middle.metric("On-time rate (12 months)", f"{rate:.0%}" if has_answers else "no answers")
+    middle.metric(
+        "On-time rate (12 months)", numbers.percent(rate) if has_answers else "no answers"
+    )
     right.metric("Median days to close", f"{median:.0f}" if has_answers else "no answers")
     st.caption(
         "Answered = completed or refused. On time = closed by the deadline (with its extension "

@@ -116,7 +116,13 @@ def hold_table() -> list[int]:
         column_config=COLUMN_CONFIG,
         full_export=False,
     )
-    ui.export_table(ui.display_frame(active, COLUMNS), page=PAGE, name="active-holds", filters={})
+    ui.export_table(
+        ui.display_frame(active, COLUMNS),
+        page=PAGE,
+        name="active-holds",
+        filters={},
+        column_config=COLUMN_CONFIG,
+    )
     return selected
 
 

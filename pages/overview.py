@@ -11,18 +11,25 @@ import streamlit as st
 from data_access import cached, daily
 from pages import _charts as charts
 from pages import _gate as gate
+from pages import _numbers as numbers
 from pages import _ui as ui
+from pages import _words as words
 
 gate.require_access()  # before anything is read (RULES.md R41)
 
 NEARING_DAYS = 30  # the Accounts page's default window (RULES.md R13)
-STAGES = {
-    "upcoming": "Upcoming",
-    "notice_due": "Notice due",
-    "notified": "Notified",
-    "ready": "Ready to delete",
-    "on_hold": "On hold",
+STAGES = words.STAGES
+# "Policy versus reality": the sentences get the room, the short columns stay narrow; rows
+# tall enough for a reality of two lines to wrap instead of being cut off.
+FINDING_COLUMNS = {
+    "severity": st.column_config.TextColumn(width="small"),
+    "area": st.column_config.TextColumn(width="medium"),
+    "promise": st.column_config.TextColumn(width="large"),
+    "reality": st.column_config.TextColumn(width="large"),
+    "count": st.column_config.NumberColumn(width="small"),
+    "rule": st.column_config.TextColumn(width="small"),
 }
+FINDING_ROW_HEIGHT = 60  # pixels: two lines of text
 
 ui.page_header("Overview", caption="Figures as of the date in the sidebar (Europe/Oslo).")
 as_of = ui.as_of()
@@ -96,7 +103,9 @@ def consent_box() -> None:
     rates = ui.fetch(cached.consent_rates, as_of)
     for column, row in zip(st.columns(len(rates)), rates.itertuples(), strict=True):
         has_rate = row.subjects and not math.isnan(row.rate)
-        column.metric(row.purpose.replace("_", " "), f"{row.rate:.1%}" if has_rate else "no rate")
+        column.metric(
+            row.purpose.replace("_", " "), numbers.percent(row.rate) if has_rate else "no rate"
+        )
     st.page_link(ui.PAGE_FILES["consent"], label="Consent", icon="✅")
 
 
@@ -179,6 +188,8 @@ def findings_box() -> None:
     ui.show_frame(
         ui.display_frame(shown, ["severity", "area", "promise", "reality", "count", "rule"]),
         key="overview_policy_findings",
+        column_config=FINDING_COLUMNS,
+        row_height=FINDING_ROW_HEIGHT,
     )
     broken = checks[checks["count"].fillna(0) > 0]
     for row in broken.itertuples():

@@ -15,6 +15,7 @@ from data_access.register import SEVERITIES
 from pages import _actions as actions
 from pages import _gate as gate
 from pages import _ui as ui
+from pages import _words as words
 
 gate.require_access()  # before anything is read (RULES.md R41)
 
@@ -158,7 +159,7 @@ def recipient_form(row_id: int) -> None:
                 "Role",
                 register_edit.ROLES,
                 index=_index(register_edit.ROLES, row.get("role")),
-                format_func=lambda v: v.replace("_", " "),
+                format_func=words.word,
                 key=key_of(kind, row_id, "role"),
             ),  # fmt: skip
             "country": right.selectbox(

@@ -22,18 +22,10 @@ from pages import _actions as actions
 from pages import _gate as gate
 from pages import _jobs as jobs
 from pages import _ui as ui
+from pages import _words as words
 
 gate.require_access()  # before anything is read (RULES.md R41)
 
-STATUS_LABELS = {
-    "received": "Received",
-    "awaiting_identity": "Awaiting identity",
-    "in_progress": "In progress",
-    "extended": "Extended",
-    "completed": "Completed",
-    "refused": "Refused",
-    "withdrawn": "Withdrawn",
-}
 ERASE_PENDING = "request_erase_pending"  # the request whose erasure awaits confirmation
 LINK_PARAM = "id"  # the request a link names: /request?id=80
 LINK_FOLLOWED = "request_link_followed"  # the last ?id= the page followed or wrote
@@ -148,7 +140,7 @@ def _identity_text() -> str:
 
 def deadline_metrics() -> None:
     columns = st.columns(5)
-    columns[0].metric("Status", STATUS_LABELS.get(detail["status"], detail["status"]))
+    columns[0].metric("Status", words.word(detail["status"]))
     if not detail["is_open"]:
         columns[1].metric("Closed on", detail["closed_on"].isoformat())
         columns[2].metric("Was due on", detail["due_on"].isoformat())

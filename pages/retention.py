@@ -91,6 +91,7 @@ def listing(frame: pd.DataFrame, *, key: str, id_column: str, name: str, filters
         name=name,
         filters=filters,
         full=(lambda limit: ui.display_frame(reader(limit), columns)) if reader else None,
+        column_config=COLUMN_CONFIG,
     )
     return selected
 

@@ -686,3 +686,45 @@ def test_r18_anchors_written_while_entries_are_appended_never_raise_a_false_alar
     audit.write_anchor(empty_dbs)
     final = audit.verify_chain(empty_dbs)
     assert final == (True, None) and final.anchor.entries == 20 and final.warnings == ()
+
+
+# --- filters in SQL before the row cap (issue: the filter matched exact codes only) --------
+
+
+def test_audit_entries_filter_by_text_dates_actor_and_subject_in_sql(empty_dbs):
+    purges = append_entries(empty_dbs, 3, start=datetime(2026, 11, 30, 23, 30))  # Oslo 1 Dec
+    with empty_dbs.ledger.begin() as conn:
+        hold = audit.append(
+            conn,
+            actor="Jurist@Plaato.example",
+            action="legal_hold.placed",
+            rule="R17",
+            subject_ref=audit.keyed_hash(empty_dbs, "kari@example.no"),
+            target="hold:7",
+            details={"reason": "Tvist om faktura"},
+            now=datetime(2026, 12, 2, 9, 0),
+        )
+
+    def ids(**filters) -> list[int]:
+        return audit.audit_entries(empty_dbs, **filters)["id"].tolist()
+
+    assert ids(text="hold") == [hold]
+    assert ids(text="LEGAL HOLD") == [hold]  # words, any case; the space matches "_"
+    assert ids(text="faktura") == [hold]  # in the details
+    assert ids(text="contact:101") == [purges[1]]  # in the target
+    assert ids(text="jurist") == [hold]  # in the actor
+    assert ids(text="100%") == []  # a wildcard is a character
+    # Oslo dates: 2026-11-30 23:30 UTC is already 1 December in Oslo.
+    assert ids(since=date(2026, 12, 1), until=date(2026, 12, 1)) == purges[::-1]
+    assert ids(until=date(2026, 11, 30)) == []
+    assert ids(since=date(2026, 12, 2)) == [hold]
+    assert ids(actor="JURIST@plaato") == [hold]
+    assert ids(actor="dpo@plaato") == purges[::-1]
+    assert ids(subject_email="  KARI@example.no ") == [hold]
+    assert ids(subject_email="person1@example.no") == [purges[1]]
+    assert ids(subject_email="nobody@example.no") == []
+    assert ids(text="purge", subject_email="kari@example.no") == []
+    assert ids(text="ho\x00ld") == []
+    # Filtered before the cap: the one hold is found although three newer-capped rows exist.
+    assert ids(text="purge", limit=1) == [purges[-1]]
+    assert ids(text="hold", limit=1) == [hold]

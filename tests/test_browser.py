@@ -272,11 +272,11 @@ def test_r40_r41_a_dpo_approves_a_deletion_downloads_a_csv_and_is_named_in_the_a
     # The approved account is gone (R13, R14).
     assert retention.account_states(dbs, [doomed], day).empty
     # The download holds the filtered list as it stands after the deletion (R40).
-    assert download.suggested_filename == f"accounts-nearing-deletion-accounts-{day}.csv"
+    assert download.suggested_filename == f"accounts-nearing-deletion-accounts-{day}-excel.csv"
     data = path.read_bytes()
     assert data.startswith(b"\xef\xbb\xbf")  # CSV for Excel: UTF-8 with BOM
     rows = list(csv.reader(io.StringIO(data.decode("utf-8-sig")), delimiter=";"))
-    assert rows[0][0] == "account_id"
+    assert rows[0][0] == "Account"  # headed as on screen
     assert [int(r[0]) for r in rows[1:]] == list(ready["account_id"].iloc[1:])
     # Every audit entry written meanwhile names the DPO (R18, R41).
     entries = audit.audit_entries(dbs)

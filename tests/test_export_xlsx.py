@@ -22,7 +22,7 @@ import pytest
 from data_access import audit, cached, export, retention
 from tests import seeded
 from tests.conftest import IN_CI, SEED_AS_OF
-from tests.test_pages import _navigation_as_served, open_app, texts  # noqa: F401
+from tests.test_pages import _navigation_as_served, headers, open_app, texts  # noqa: F401
 
 seeded_demo = seeded.seeded_demo
 app_env = seeded.app_env
@@ -212,7 +212,8 @@ def test_r40_a_capped_table_downloads_every_matching_row_and_says_so(capped_app)
 
     data = at.session_state[ACCOUNTS_EXPORT]["data"]
     rows = list(csv.reader(io.StringIO(data.decode("utf-8-sig")), delimiter=";"))
-    assert rows[0] == list(at.dataframe[0].value.columns)
+    shown = at.dataframe[0]
+    assert rows[0] == [headers(shown)[c] for c in shown.value.columns]  # as headed on screen
     assert [int(r[0]) for r in rows[1:]] == list(expected["account_id"])
     assert f"The file holds {len(expected):,} rows; {CAP} are shown." in texts(at.caption)
     newest = audit.audit_entries(capped_app.dbs, action="export").iloc[0]
@@ -237,7 +238,8 @@ def test_r40_the_xlsx_format_downloads_a_workbook_named_by_page_and_date(capped_
     assert download.label == "Download accounts-nearing-deletion-accounts-2026-11-29.xlsx"
     rows = sheet_rows(at.session_state[ACCOUNTS_EXPORT]["data"])
     assert formulas(rows) == []
-    assert [c.value for c in rows[0]] == list(at.dataframe[0].value.columns)
+    shown = at.dataframe[0]
+    assert [c.value for c in rows[0]] == [headers(shown)[c] for c in shown.value.columns]
     assert [row[0].value for row in rows[1:]] == list(expected["account_id"])
     assert [row[2].value for row in rows[1:]] == list(expected["email"])
     newest = audit.audit_entries(capped_app.dbs, action="export").iloc[0]

@@ -178,7 +178,7 @@ def test_overview_kpis_equal_the_data_functions(app_env):
     assert shown["Overdue requests"] == str(counts["overdue"])
     assert shown["Awaiting identity"] == str(counts["awaiting_identity"])
     for row in rates.itertuples():
-        assert shown[row.purpose.replace("_", " ")] == f"{row.rate:.1%}"
+        assert shown[row.purpose.replace("_", " ")] == f"{row.rate * 100:.1f} %"
     assert shown["Support contacts past retention"] == str(
         retention.count_support_contacts_past_retention(dbs, SEED_AS_OF)
     )
@@ -233,7 +233,7 @@ def test_r21_overview_builds_the_consent_rollup_with_a_progress_bar(rollup_not_b
     assert not at.get("progress")  # gone once the build is done
     shown = metrics(at)
     for row in consent.consent_rates(rollup_not_built, SEED_AS_OF).itertuples():
-        assert shown[row.purpose.replace("_", " ")] == f"{row.rate:.1%}"
+        assert shown[row.purpose.replace("_", " ")] == f"{row.rate * 100:.1f} %"
 
 
 def test_overview_links_to_each_area(app_env):
@@ -318,13 +318,14 @@ def test_r40_export_holds_exactly_the_rows_shown_and_is_audited_once(app_env):
 
     assert_ran_cleanly(at)
     download = at.download_button(key="export:accounts-nearing-deletion:accounts:download")
-    assert download.label == "Download accounts-nearing-deletion-accounts-2026-11-29.csv"
+    assert download.label == "Download accounts-nearing-deletion-accounts-2026-11-29-excel.csv"
     data = at.session_state["export:accounts-nearing-deletion:accounts"]["data"]
     assert data.startswith(b"\xef\xbb\xbf")  # Excel dialect: UTF-8 with BOM (R40)
     rows = list(csv.reader(io.StringIO(data.decode("utf-8-sig")), delimiter=";"))
-    assert rows[0] == list(shown.columns)
+    labels = headers(at.dataframe[0])
+    assert rows[0] == [labels[c] for c in shown.columns]  # headed as on screen
     assert len(rows) - 1 == len(shown)
-    column = {name: i for i, name in enumerate(rows[0])}
+    column = {name: rows[0].index(labels[name]) for name in shown.columns}
     assert [int(r[column["account_id"]]) for r in rows[1:]] == list(shown["account_id"])
     assert [r[column["email"]] for r in rows[1:]] == list(shown["email"])
     assert [r[column["eligible_on"]] for r in rows[1:]] == [
@@ -360,7 +361,7 @@ def test_r40_aggregate_export_is_not_audited(app_env):
 
     data = at.session_state["export:consent:rates"]["data"]
     rows = list(csv.reader(io.StringIO(data.decode("utf-8-sig")), delimiter=";"))
-    assert rows[0] == ["purpose", "subjects", "granted", "withdrawn", "rate"]
+    assert rows[0] == ["Purpose", "Subjects", "Granted", "Withdrawn", "Rate (%)"]
     assert [r[0] for r in rows[1:]] == list(at.dataframe[0].value["purpose"])
     assert len(audit.audit_entries(dbs, action="export")) == before
 
@@ -459,7 +460,7 @@ def exported_header(at: AppTest, page: str, name: str, chosen: str = "excel") ->
     return next(csv.reader(io.StringIO(data.decode("utf-8-sig")), delimiter=delimiter))
 
 
-def test_tables_show_human_headers_and_blank_cells_and_exports_keep_the_column_names(app_env):
+def test_tables_show_human_headers_and_blank_cells_and_exports_use_the_same_headers(app_env):
     at = open_app("data_subject_requests")
     queue = at.dataframe[0]
     shown = headers(queue)
@@ -470,7 +471,7 @@ def test_tables_show_human_headers_and_blank_cells_and_exports_keep_the_column_n
     assert shown["received_on"] == "Received (Oslo)"
     assert shown["duplicate"] == "Duplicate?"  # the page's own header
     assert queue.proto.HasField("placeholder") and queue.proto.placeholder == ""
-    assert exported_header(at, "data-subject-requests", "queue") == columns
+    assert exported_header(at, "data-subject-requests", "queue") == [shown[c] for c in columns]
 
     at = open_app("accounts_nearing_deletion")  # a selectable table (the demo user is DPO)
     accounts = at.dataframe[0]
@@ -478,14 +479,17 @@ def test_tables_show_human_headers_and_blank_cells_and_exports_keep_the_column_n
     assert accounts.proto.HasField("placeholder") and accounts.proto.placeholder == ""
     assert headers(accounts)["account_id"] == "Account"
     assert headers(accounts)["on_hold"] == "On hold?"
-    assert exported_header(at, "accounts-nearing-deletion", "accounts", "xlsx") == list(
-        accounts.value.columns
-    )
+    assert exported_header(at, "accounts-nearing-deletion", "accounts", "xlsx") == [
+        headers(accounts)[c] for c in accounts.value.columns
+    ]
 
     at = open_app("audit_log")
     entries = at.dataframe[0]
     assert headers(entries)["occurred_at (Oslo)"] == "Occurred (Oslo time)"
-    assert exported_header(at, "audit-log", "entries", "plain")[:2] == ["id", "occurred_at (Oslo)"]
+    assert exported_header(at, "audit-log", "entries", "plain")[:2] == [
+        "ID",
+        "Occurred (Oslo time)",
+    ]
 
 
 # --- look-up and audit -------------------------------------------------------------------
@@ -675,3 +679,85 @@ def test_first_start_in_demo_mode_generates_the_demo_data(monkeypatch, tmp_path)
     ]
     assert int(metrics(at)["Open"]) > 0
     assert at.dataframe
+
+
+def test_r18_audit_page_filters_by_words_and_subject_without_showing_the_email(app_env):
+    at = open_app("audit_log")
+    at.text_input(key="audit_text").set_value("hold")
+    at = submit(at, "audit_filters")
+    assert_ran_cleanly(at)
+    shown = at.dataframe[0].value
+    assert {"place_hold", "release_hold"} <= set(shown["action"])
+    searched = shown[["action", "target", "details", "actor"]].fillna("").astype(str)
+    assert searched.apply(lambda row: "hold" in " ".join(row).lower(), axis=1).all()
+
+    email = "no.such.person@example.no"
+    at.text_input(key="audit_text").set_value("")
+    at.text_input(key="audit_subject").set_value(email)
+    at = submit(at, "audit_filters")
+    assert "No audit entries match these filters." in texts(at.info)
+    assert email not in texts(at.markdown) + texts(at.caption) + texts(at.info)
+
+
+def shown_words(frame, column: str) -> dict[str, str]:
+    """The words a table shows for each code of `column` (its column_config options)."""
+    config = json.loads(frame.proto.columns or "{}")[column]
+    return {o["value"]: o["label"] for o in config["type_config"]["options"]}
+
+
+def test_codes_are_shown_as_words_and_the_data_keeps_the_codes(app_env):
+    from pages import _words as words
+
+    assert words.word("notice_due") == "Notice due"
+    assert words.word("in_progress") == "In progress"
+    assert words.word("joint_controller") == "Joint controller"
+    assert words.word("report_prepared") == "Report prepared"
+
+    accounts = open_app("accounts_nearing_deletion").dataframe[0]
+    assert shown_words(accounts, "stage")["notice_due"] == "Notice due"
+    assert "notice_due" in set(accounts.value["stage"])  # the data keeps the code
+
+    queue = open_app("data_subject_requests").dataframe[0]
+    assert shown_words(queue, "status")["in_progress"] == "In progress"
+
+    register_tables = open_app("register").dataframe
+    roles = [shown_words(t, "role") for t in register_tables if "role" in t.value.columns]
+    assert roles and roles[0].get("joint_controller") == "Joint controller", roles
+
+
+def test_r40_the_two_csv_formats_get_different_file_names(app_env):
+    at = open_app("audit_log")
+    names = {}
+    for chosen in ("excel", "plain", "xlsx"):
+        at.radio(key="export:audit-log:entries:format").set_value(chosen).run(timeout=60)
+        at.button(key="export:audit-log:entries:prepare").click().run(timeout=60)
+        names[chosen] = at.session_state["export:audit-log:entries"]["file_name"]
+    assert names == {
+        "excel": "audit-log-entries-2026-11-29-excel.csv",
+        "plain": "audit-log-entries-2026-11-29-plain.csv",
+        "xlsx": "audit-log-entries-2026-11-29.xlsx",
+    }
+
+
+def test_one_percent_format_on_the_consent_page_metrics_table_and_chart(app_env):
+    rates = consent.consent_rates(app_env.dbs, SEED_AS_OF)
+    at = open_app("consent")
+    assert_ran_cleanly(at)
+    shown = metrics(at)
+    table = next(t for t in at.dataframe if "rate" in t.value.columns)
+    config = json.loads(table.proto.columns)["rate"]
+    assert config["label"] == "Rate (%)"
+    assert config["type_config"]["format"] == "%.1f %%"  # "76.7 %", never the browser's locale
+    for row in rates.itertuples():
+        assert shown[row.purpose.replace("_", " ")] == f"{row.rate * 100:.1f} %"
+    assert list(table.value["rate"]) == [round(r * 100, 1) for r in rates["rate"]]
+
+
+def test_overview_gives_the_policy_versus_reality_sentences_room(app_env):
+    at = open_app()
+    findings = next(t for t in at.dataframe if "reality" in t.value.columns)
+    config = json.loads(findings.proto.columns)
+    assert config["reality"]["width"] == "large" and config["promise"]["width"] == "large"
+    assert config["rule"]["width"] == "small" and config["count"]["width"] == "small"
+    assert config["reality"]["label"] == "Reality"
+    assert findings.proto.row_height >= 60  # a long reality wraps onto a second line

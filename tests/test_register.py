@@ -303,3 +303,31 @@ def test_register_tables_are_read_in_name_order(dbs):
     assert people.set_index("name").loc["US payment processor", "country"] == "US"
     assert list(jar["name"]) == ["_fbp", "_ga", "session"]
     assert list(jar["consent_required"]) == [True, True, False]
+
+
+# --- Norwegian alphabetical order on every backend (… Z, Æ, Ø, Å) ---------------------------
+
+NORWEGIAN_ORDER = ["Andersen", "Berg", "Zahl", "Ærø-Hansen", "Ødegård", "Åsheim"]
+
+
+def test_register_names_sort_in_norwegian_order_on_every_backend(empty_dbs):
+    # Inserted so that id order, C collation and MariaDB's collation all differ from it.
+    inserted = ["Åsheim", "Zahl", "Ødegård", "Andersen", "Ærø-Hansen", "Berg"]
+    with empty_dbs.ledger.begin() as conn:
+        conn.execute(
+            insert(recipients),
+            [{"name": n, "role": "processor", "purpose": "Hosting"} for n in inserted],
+        )
+        conn.execute(
+            insert(processing_activities),
+            [{"name": n, "purpose": "Support", "legal_basis": "art. 6(1)(b)"} for n in inserted],
+        )
+    assert list(register.recipients(empty_dbs)["name"]) == NORWEGIAN_ORDER
+    assert list(register.processing_activities(empty_dbs)["name"]) == NORWEGIAN_ORDER
+
+
+def test_norwegian_collation_reads_aa_as_the_last_letter():
+    from data_access import collation
+
+    names = ["Aasen", "Zahl", "Ødegård", "andersen", "Berg"]
+    assert collation.sorted_by_name(names, str) == ["andersen", "Berg", "Zahl", "Ødegård", "Aasen"]

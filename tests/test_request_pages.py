@@ -128,7 +128,7 @@ def test_requests_page_shows_how_requests_are_answered(demo_copy):
     assert answered.attrs["answered"] > 0
     shown = metrics(at)
     assert shown["Answered (12 months)"] == str(answered.attrs["answered"])
-    assert shown["On-time rate (12 months)"] == f"{answered.attrs['on_time_rate']:.0%}"
+    assert shown["On-time rate (12 months)"] == f"{answered.attrs['on_time_rate'] * 100:.1f} %"
     assert shown["Median days to close"] == f"{answered.attrs['median_days_to_close']:.0f}"
     assert len(at.get("plotly_chart")) == 3
 

@@ -7,7 +7,7 @@ period has not ended, nor backdate a notice by setting an earlier day: at any da
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import date, timedelta
 
 import pytest
 
@@ -69,3 +69,17 @@ def test_back_to_today_ends_the_what_if_view_and_brings_the_actions_back(app_env
     assert at.session_state["as_of"] == SEED_AS_OF
     assert WHAT_IF not in texts(at.warning)
     assert "accounts_send_notice" in buttons(at)
+
+
+@pytest.mark.parametrize("wrong", [date(1900, 1, 1), date(9999, 12, 31), date(2000, 1, 1)])
+def test_an_as_of_out_of_range_is_refused_in_words_and_the_last_valid_day_stays(app_env, wrong):
+    at = open_page("overview", as_of=SEED_AS_OF - timedelta(days=10))
+    at.sidebar.date_input(key="as_of").set_value(wrong).run(timeout=60)
+
+    assert not at.exception
+    message = texts(at.sidebar.error)
+    assert f"“As of” {wrong.isoformat()} is out of range" in message
+    valid = SEED_AS_OF - timedelta(days=10)
+    assert f"Showing {valid.isoformat()} instead." in message
+    assert at.sidebar.date_input(key="as_of").value == valid
+    assert f"{WHAT_IF} {valid.isoformat()}" in texts(at.warning)

@@ -27,7 +27,7 @@ from datetime import date, datetime, timedelta
 import pandas as pd
 from sqlalchemy import Connection, func, insert, select, update
 
-from data_access import audit, erasure, jobs, subject_reports
+from data_access import audit, collation, erasure, jobs, subject_reports
 from data_access import ledger_tables as lt
 from data_access.clock import day_end_utc, day_start_utc, oslo_date, today_oslo, utc_now
 from data_access.emails import normalised_email
@@ -665,11 +665,16 @@ def _create_tasks(dbs: Databases, request_id: int, *, actor: str, as_of: date, v
         tasks = lt.recipient_tasks
         if conn.execute(select(func.count()).where(tasks.c.request_id == request_id)).scalar_one():
             raise _NoTasksToCreate
-        recipients = conn.execute(
-            select(lt.recipients.c.id, lt.recipients.c.name)
-            .where(lt.recipients.c.receives_personal_data.is_(True))
-            .order_by(lt.recipients.c.name, lt.recipients.c.id)
-        ).all()
+        # Created in Norwegian order of the names, so the task list reads alphabetically.
+        recipients = collation.sorted_by_name(
+            conn.execute(
+                select(lt.recipients.c.id, lt.recipients.c.name)
+                .where(lt.recipients.c.receives_personal_data.is_(True))
+                .order_by(lt.recipients.c.id)
+            ).all(),
+            lambda r: r.name,
+            lambda r: r.id,
+        )
         if not recipients:
             raise _NoTasksToCreate
         conn.execute(
