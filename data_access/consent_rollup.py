@@ -55,7 +55,7 @@ from sqlalchemy import (
     update,
 )
 
-from data_access import audit
+from data_access import audit, stores
 from data_access import consent_rollup_arrays as arrays
 from data_access.clock import utc_now
 from data_access.consent_rollup_arrays import ACTION_CODES, subject_digest  # noqa: F401 - public
@@ -79,6 +79,7 @@ from data_access.ledger_tables import (
     consent_rollup_subjects as subjects_table,
 )
 from data_access.results import ActionResult
+from data_access.stores import writes
 from data_access.tables import consent_events as events
 
 Progress = Callable[[float, str], None]
@@ -283,6 +284,7 @@ def _stale(row: dict[str, Any], now: datetime) -> bool:
 # --- refresh ----------------------------------------------------------------------------------
 
 
+@writes(*stores.CONSENT_ROLLUP)
 def refresh(
     dbs: Databases, *, progress: Progress | None = None, now: datetime | None = None
 ) -> Refreshed:
@@ -798,6 +800,7 @@ def _normal_key(key: str) -> str:
 # --- rebuild ----------------------------------------------------------------------------------
 
 
+@writes(*stores.CONSENT_ROLLUP, *stores.AUDIT)
 def rebuild(
     dbs: Databases, *, actor: str, progress: Progress | None = None, now: datetime | None = None
 ) -> ActionResult:

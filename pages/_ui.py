@@ -530,14 +530,16 @@ def export_table(
         data = export_bytes(rows, chosen, sheet=name)
         head = None
         if personal:
-            head = audit.record_export(
+            from pages import _actions  # imports this module: imported when used
+
+            head = _actions.run(
+                audit.record_export,
                 cached.databases(),
                 actor=actor(),
                 what=f"{page}/{name}",
                 filters={**filters, "as_of": day, "format": chosen, "complete": complete},
                 rows=len(rows),
             )
-            cached.clear("audit_entries", "chain_status")
         st.session_state[key] = {
             "fingerprint": fingerprint,
             "data": data,

@@ -123,7 +123,6 @@ def seen(kind: str, row_id: int) -> dict[str, Any] | None:
 
 def after_save(result, kind: str, row_id: int, what: str) -> None:
     st.session_state.pop(f"register:{kind}:{row_id}:seen", None)
-    cached.clear(*cached.REGISTER_CACHES)
     actions.report(result, what=what, noun=kind)
     st.rerun()
 
@@ -212,7 +211,8 @@ def recipient_form(row_id: int) -> None:
         values["notes"] = st.text_area("Notes", row.get("notes") or "",
                                        key=key_of(kind, row_id, "notes"))  # fmt: skip
         if st.form_submit_button("Save recipient"):
-            result = register_edit.save_recipient(
+            result = actions.run(
+                register_edit.save_recipient,
                 cached.databases(),
                 values,
                 actor=ui.actor(),
@@ -252,7 +252,8 @@ def activity_form(row_id: int) -> None:
                 label, row.get(field) or "", key=key_of(kind, row_id, field)
             )
         if st.form_submit_button("Save processing activity"):
-            result = register_edit.save_activity(
+            result = actions.run(
+                register_edit.save_activity,
                 cached.databases(),
                 values,
                 actor=ui.actor(),
@@ -308,7 +309,8 @@ def cookie_form(row_id: int) -> None:
             ),
         }
         if st.form_submit_button("Save cookie"):
-            result = register_edit.save_cookie(
+            result = actions.run(
+                register_edit.save_cookie,
                 cached.databases(),
                 values,
                 actor=ui.actor(),
@@ -331,8 +333,13 @@ def confirm_removal(kind: str, row_id: int, name: str) -> None:
     )
     left, right = st.columns(2)
     if left.button("Remove", type="primary", key=f"register_remove_confirm_{row_id}"):
-        result = register_edit.delete_entry(
-            cached.databases(), kind, row_id, actor=ui.actor(), expected=seen(kind, row_id)
+        result = actions.run(
+            register_edit.delete_entry,
+            cached.databases(),
+            kind,
+            row_id,
+            actor=ui.actor(),
+            expected=seen(kind, row_id),
         )
         after_save(result, kind, row_id, f"Removing the {kind}")
     if right.button("Cancel", key=f"register_remove_cancel_{row_id}"):

@@ -41,18 +41,6 @@ LINK_FOLLOWED = "request_link_followed"  # the last ?id= the page followed or wr
 MAX_REQUEST_ID = 2**53 - 1
 EVENT_COLUMNS = ["effective_on", "event", "actor", "details", "occurred_at"]
 TASK_COLUMNS = ["task_id", "recipient", "status", "reason", "closed_by", "closed_on"]
-# Caches a step can change; an erasure or a consent withdrawal changes every store.
-REQUEST_CACHES = (
-    "open_requests",
-    "request_counts",
-    "request_detail",
-    "duplicate_blocker",
-    "recipient_tasks",
-    "closure_metrics",
-    "open_by_type",
-    "audit_entries",
-    "chain_status",
-)
 
 ui.page_header(
     "Data-subject request",
@@ -183,18 +171,9 @@ if not tasks.empty:
 # --- acting ----------------------------------------------------------------------------------
 
 
-def clear_caches(everything: bool = False) -> None:
-    """Clear what a step touched: the request's reads, or every read after a step that
-    changed the other stores too (erasure, consent withdrawal)."""
-    if everything:
-        cached.clear()
-    else:
-        cached.clear(*REQUEST_CACHES)
-
-
-def after(result, *, what: str, everything: bool = False) -> None:
-    """Clear what the step touched, keep the outcome for the next run, rerun."""
-    clear_caches(everything)
+def after(result, *, what: str) -> None:
+    """Keep the outcome of a step (run through `actions.run`, which cleared the caches of
+    what it wrote) for the next run, and rerun."""
     actions.report(result, what=what, noun="request")
     st.rerun()
 
@@ -213,7 +192,8 @@ def identity_actions() -> None:
             else f"Asked more than {window} days after receipt, the deadline does not pause."
         )
         if st.button("Ask for identity", key="request_ask_identity"):
-            result = requests.request_identity(
+            result = actions.run(
+                requests.request_identity,
                 cached.databases(),
                 request_id,
                 actor=ui.actor(),
@@ -228,7 +208,8 @@ def identity_actions() -> None:
             max_chars=200,
         )
         if st.form_submit_button("Confirm identity"):
-            result = requests.confirm_identity(
+            result = actions.run(
+                requests.confirm_identity,
                 cached.databases(),
                 request_id,
                 method=method,
@@ -255,7 +236,8 @@ def extend_action() -> None:
             "Told on", key="request_extension_notified_on", format="YYYY-MM-DD"
         )
         if st.form_submit_button("Extend the deadline"):
-            result = requests.extend_request(
+            result = actions.run(
+                requests.extend_request,
                 cached.databases(),
                 request_id,
                 reason=reason,
@@ -274,7 +256,8 @@ def report_action() -> None:
     key = f"request_report:{request_id}"
     if st.button(f"Prepare the {what}", key="request_prepare_report"):
         try:
-            report = requests.prepare_report(
+            report = actions.run(
+                requests.prepare_report,
                 cached.databases(),
                 request_id,
                 actor=ui.actor(),
@@ -289,7 +272,6 @@ def report_action() -> None:
                 f"Prepared {report.file_name}; the download is recorded in the audit log, "
                 f"which now holds {report.audit_head}."
             )
-        clear_caches()
         st.rerun()
     prepared = st.session_state.get(key)
     if prepared:
@@ -329,7 +311,8 @@ def complete(inputs: dict, note: str) -> None:
         if bar is not None:
             bar.progress(min(max(fraction, 0.0), 1.0), text=message or "Erasing…")
 
-    result = requests.complete_request(
+    result = actions.run(
+        requests.complete_request,
         cached.databases(),
         request_id,
         actor=ui.actor(),
@@ -341,15 +324,13 @@ def complete(inputs: dict, note: str) -> None:
         **inputs,
     )
     actions.next_click("complete_request")
-    everything = kind in ("erasure", "withdraw_consent")
     if result.failed and tasks.empty and kind in requests.TASK_TYPES:
         created = requests.recipient_tasks(cached.databases(), request_id)
         if not created.empty:
             # The expected first attempt (R11): not an error, the next step.
-            clear_caches(everything)
             ui.flash(ui.escape_markdown(result.failed[request_id]), "info")
             st.rerun()
-    after(result, what="Completion", everything=everything)
+    after(result, what="Completion")
 
 
 def _forget_erasure() -> None:
@@ -452,7 +433,8 @@ def task_actions() -> None:
         )
         reason = st.text_input("Reason (required when not possible)", key="request_task_reason")
         if st.form_submit_button("Close the task"):
-            result = requests.close_recipient_task(
+            result = actions.run(
+                requests.close_recipient_task,
                 cached.databases(),
                 int(task_id),
                 outcome=outcome,
@@ -460,7 +442,6 @@ def task_actions() -> None:
                 actor=ui.actor(),
                 as_of=as_of,
             )
-            clear_caches()
             actions.report(result, what="Recipient task", noun="task")
             # The next task starts with an empty reason: this one belonged to this task.
             st.session_state.pop("request_task_reason", None)
@@ -503,7 +484,8 @@ def refuse_action() -> None:
             "The letter names the right to complain to Datatilsynet and to a judicial remedy."
         )
         if st.form_submit_button("Refuse the request"):
-            result = requests.refuse_request(
+            result = actions.run(
+                requests.refuse_request,
                 cached.databases(),
                 request_id,
                 reason=reason,
@@ -519,7 +501,8 @@ def refuse_action() -> None:
 def withdraw_action() -> None:
     st.markdown("**Withdrawn by the data subject**")
     if st.button("Mark withdrawn", key="request_withdraw"):
-        result = requests.withdraw_request(
+        result = actions.run(
+            requests.withdraw_request,
             cached.databases(),
             request_id,
             actor=ui.actor(),

@@ -27,7 +27,7 @@ from datetime import date, datetime, timedelta
 import pandas as pd
 from sqlalchemy import Connection, func, insert, select, update
 
-from data_access import audit, erasure, jobs, subject_reports
+from data_access import audit, erasure, jobs, stores, subject_reports
 from data_access import ledger_tables as lt
 from data_access.clock import day_end_utc, day_start_utc, oslo_date, today_oslo, utc_now
 from data_access.emails import normalised_email
@@ -44,6 +44,7 @@ from data_access.requests.workflow import (
     run_step,
 )
 from data_access.results import ActionResult
+from data_access.stores import writes
 from data_access.tables import CONSENT_PURPOSES, consent_events
 
 TASK_TYPES = ("rectification", "erasure", "restriction")
@@ -110,6 +111,7 @@ class _NoTasksToCreate(Exception):
 # --- completing ----------------------------------------------------------------------------
 
 
+@writes(*stores.DATABASES)
 def complete_request(
     dbs: Databases,
     request_id: int,
@@ -265,6 +267,7 @@ def _report_prepared(conn: Connection, request_id: int) -> bool:
 # --- reports (R9, R10) ---------------------------------------------------------------------
 
 
+@writes(*stores.REQUEST_LEDGER, *stores.AUDIT)
 def prepare_report(
     dbs: Databases,
     request_id: int,
@@ -554,6 +557,7 @@ def recipient_tasks(dbs: Databases, request_id: int) -> pd.DataFrame:
         return pd.DataFrame(conn.execute(query).mappings().all(), columns=TASK_COLUMNS)
 
 
+@writes(*stores.REQUEST_LEDGER, *stores.AUDIT)
 def close_recipient_task(
     dbs: Databases,
     task_id: int,

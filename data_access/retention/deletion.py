@@ -18,12 +18,13 @@ from datetime import date
 
 from sqlalchemy import Connection, delete, select, update
 
-from data_access import audit, consent_rollup, holds, jobs
+from data_access import audit, consent_rollup, holds, jobs, stores
 from data_access.clock import day_end_utc
 from data_access.engines import Databases
 from data_access.ledger_tables import notices, outbox
 from data_access.results import ActionResult
 from data_access.retention.queries import account_states
+from data_access.stores import writes
 from data_access.tables import (
     account_members,
     accounts,
@@ -43,6 +44,7 @@ STEPS = (
 _CHUNK = 500  # accounts whose state is read at a time
 
 
+@writes(*stores.DATABASES)
 def approve_deletions(
     dbs: Databases,
     account_ids: Iterable[int],
