@@ -54,6 +54,9 @@ class Policy:
     dpf_check_days: int = 90
     recipient_review_months: int = 12
     duplicate_request_days: int = 30
+    # Days a backup of the databases is kept before it is overwritten (R12: what an erasure
+    # cannot reach at once; the erasure receipt names the date); 0 means no backups are kept.
+    backup_retention_days: int = 35
     max_rows: int = 5000
     # Not a policy figure: how long a job's claim lasts without a heartbeat before the job
     # counts as interrupted (its process is gone) and may be resumed ([jobs] lease_seconds).

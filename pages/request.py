@@ -14,7 +14,8 @@ import json
 import pandas as pd
 import streamlit as st
 
-from data_access import cached, requests
+from data_access import audit, cached, requests
+from data_access import prepared as prepared_files
 from data_access.rules import add_months
 from data_access.tables import CONSENT_PURPOSES
 from pages import _actions as actions
@@ -267,17 +268,28 @@ def report_action() -> None:
         except (requests.RequestRefused, ValueError) as exc:
             ui.flash(f"The report was not prepared: {ui.escape_markdown(exc)}", "error")
         else:
-            st.session_state[key] = {"data": report.data, "file_name": report.file_name}
+            # Held process-wide by the person's keyed hash, so erasing them drops it from
+            # every session (data_access/prepared.py).
+            subject = audit.keyed_hash(cached.databases(), detail["subject_email"])
+            prepared_files.drop((st.session_state.get(key) or {}).get("token"))
+            st.session_state[key] = {
+                "token": prepared_files.hold(report.data, subjects=(subject,)),
+                "file_name": report.file_name,
+            }
             ui.flash(
                 f"Prepared {report.file_name}; the download is recorded in the audit log, "
                 f"which now holds {report.audit_head}."
             )
         st.rerun()
     prepared = st.session_state.get(key)
-    if prepared:
+    data = prepared_files.get(prepared["token"]) if prepared else None
+    if prepared and data is None:
+        st.session_state.pop(key, None)
+        st.caption("The prepared report is gone (expired, or the person was erased).")
+    elif prepared:
         st.download_button(
             f"Download {prepared['file_name']}",
-            data=prepared["data"],
+            data=data,
             file_name=prepared["file_name"],
             mime="application/zip",
             key="request_report_download",
@@ -512,6 +524,16 @@ def withdraw_action() -> None:
         after(result, what="Withdrawal")
 
 
+def erasure_backups() -> None:
+    """After an erasure: what backups still hold, and until when (R12, from its receipt)."""
+    erased = events[events["event"] == "erased"]
+    if erased.empty:
+        return
+    note = json.loads(erased["details"].iloc[-1] or "{}").get("backups")
+    if note:
+        st.info(ui.escape_markdown(note), icon="💾")
+
+
 def refusal_letter() -> None:
     refused = events[events["event"] == "refused"]
     if refused.empty:
@@ -522,6 +544,7 @@ def refusal_letter() -> None:
             st.text(letter)
 
 
+erasure_backups()
 refusal_letter()
 if detail["is_open"] and actions.actions_header("Steps"):
     if detail["status"] == "awaiting_identity":

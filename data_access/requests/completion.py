@@ -378,6 +378,8 @@ def _erase(
                 # the exceptions, and where; the full scan is in the receipt.
                 "residue_rows": receipt.residue.get("residue_rows"),
                 "residue": receipt.residue.get("residue", []),
+                # What the erasure cannot reach at once (R12): the backups, until when.
+                "backups": receipt.backups_note,
             },
             audit_details={"receipt_id": receipt.receipt_id},
         )
