@@ -138,20 +138,6 @@ def subject_key(account_id: Any = None, email: Any = None, visitor_id: Any = Non
     return None
 
 
-def subject_keys(
-    *,
-    account_ids: Iterable[int] = (),
-    emails: Iterable[str] = (),
-    visitor_ids: Iterable[str] = (),
-) -> list[str]:
-    """The R20 keys of a person, for `forget_subject_keys`: one per account they own,
-    e-mail address (lower-cased, surrounding blanks removed) and visitor id."""
-    keys = [f"account:{int(a)}" for a in account_ids]
-    keys += [f"email:{e.strip().lower()}" for e in emails if e and e.strip()]
-    keys += [f"visitor:{v}" for v in visitor_ids if v]
-    return list(dict.fromkeys(keys))
-
-
 def subject_ref(dbs: Databases, key: str) -> str:
     """Keyed hash of an R20 key (32 hex characters): how the ledger names a subject."""
     return subject_digest(ref_key(dbs), key).hex()
@@ -704,7 +690,7 @@ def forget_subject_keys(dbs: Databases, keys: Iterable[str]) -> int:
     event counts and history, for every purpose. Returns the subject-purposes removed.
 
     `keys` are R20 keys: 'account:42', 'email:kari@example.no' (the e-mail part is
-    lower-cased here), 'visitor:<id>'; `subject_keys(...)` builds them. Call it after the
+    lower-cased here), 'visitor:<id>' (`subject_key` builds one). Call it after the
     person's consent events are deleted from the consent database (events not yet applied
     are then never applied). Runs in its own ledger transaction; see `forget_in` to run it
     inside the caller's.

@@ -94,22 +94,6 @@ class ErasureReceipt:
         """What the erasure left in backups, in words (from `backups`)."""
         return backups_note(self.backups)
 
-    def as_dict(self) -> dict[str, Any]:
-        return {
-            "receipt_id": self.receipt_id,
-            "subject_ref": self.subject_ref,
-            "request_id": self.request_id,
-            "job_id": self.job_id,
-            "status": self.status,
-            "as_of": self.as_of.isoformat(),
-            "erased": self.erased,
-            "kept": self.kept,
-            "failed": self.failed,
-            "audit_head": self.audit_head,
-            "residue": self.residue,
-            "backups": self.backups,
-        }
-
 
 def erase_subject(
     dbs: Databases,

@@ -141,9 +141,14 @@ class PolicyFacts:
     policy_text_path: str = ""
 
 
+# The languages the letters to data subjects are written in (access_letter.py).
+LETTER_LANGUAGES = ("nb", "en")
+
+
 @dataclass(frozen=True)
 class Letters:
-    languages: tuple[str, ...] = ("nb", "en")
+    # Of LETTER_LANGUAGES, in the order a letter gives them (checked by load_settings).
+    languages: tuple[str, ...] = LETTER_LANGUAGES
     controller_name: str = "Plaato Technologies AS"
     controller_contact: str = "privacy@plaato.example"
 
@@ -459,6 +464,15 @@ def _check_policy(policy: Policy) -> None:
         )
 
 
+def _check_letters(letters: Letters) -> None:
+    unknown = [lang for lang in letters.languages if lang not in LETTER_LANGUAGES]
+    if not letters.languages or unknown or len(set(letters.languages)) < len(letters.languages):
+        raise SettingsError(
+            "config.toml: 'letters.languages' must list some of "
+            f"{', '.join(LETTER_LANGUAGES)}, each once, got {list(letters.languages)}"
+        )
+
+
 def _check_roles(roles: Roles) -> None:
     """An address in [roles] that `email_refusal` refuses could never sign in: say so."""
     for role in ("dpo", "viewer"):
@@ -486,6 +500,7 @@ def parse_settings(raw: dict[str, Any], *, base_dir: Path = ROOT, environ=None) 
             parts["policy"] = Policy(**{**parts["policy"].__dict__, name: value})
     _check_policy(parts["policy"])
     _check_roles(parts["roles"])
+    _check_letters(parts["letters"])
     settings = Settings(**parts, base_dir=base_dir)
     urls, sources = {}, {}
     for store in STORES:

@@ -585,10 +585,6 @@ def export_subjects(filters: dict[str, Any], personal: bool) -> tuple[str, ...] 
     return (ref,) if ref else None
 
 
-# The old name, for pages written before XLSX.
-export_csv = export_table
-
-
 def export_formats(role: str | None) -> list[str]:
     """The export formats offered to `role`: plain CSV (formulas unchanged) to a DPO only."""
     return [f for f in EXPORT_FORMATS if f != "plain" or role == "dpo"]

@@ -10,7 +10,7 @@ from typing import Any
 
 import streamlit as st
 
-from data_access import cached, register_edit, ropa
+from data_access import cached, register, register_edit, ropa
 from data_access.register import SEVERITIES
 from pages import _actions as actions
 from pages import _gate as gate
@@ -46,6 +46,25 @@ if activities.empty and recipients.empty and cookies.empty and not actions.can_a
     ui.empty_state("The register is empty: no processing activities, recipients or cookies.")
     st.stop()
 
+
+def policy_text() -> None:
+    """The privacy policy the register is checked against, when config.toml names its file."""
+    try:
+        text = register.policy_text(cached.databases())
+    except (OSError, UnicodeDecodeError) as exc:
+        path = cached.settings().policy_facts.policy_text_path
+        st.warning(
+            f"config.toml's policy_facts.policy_text_path names {ui.escape_markdown(path)}, "
+            f"which cannot be read as UTF-8 text: {ui.escape_markdown(exc)}",
+            icon="📄",
+        )
+        return
+    if text is not None:
+        with st.expander("The privacy policy (the text the findings check against)"):
+            st.text(text)
+
+
+policy_text()
 st.subheader("Findings")
 counts = findings["severity"].value_counts()
 for column, severity in zip(st.columns(len(SEVERITIES)), SEVERITIES, strict=True):

@@ -17,7 +17,6 @@ import streamlit as st
 from data_access import audit, cached, requests
 from data_access import prepared as prepared_files
 from data_access.rules import add_months
-from data_access.tables import CONSENT_PURPOSES
 from pages import _actions as actions
 from pages import _gate as gate
 from pages import _jobs as jobs
@@ -301,10 +300,9 @@ def report_action() -> None:
 def complete_inputs() -> dict:
     """The type's inputs for completion: purposes (R23) or the checklist ticks."""
     if kind == "withdraw_consent":
-        st.session_state.setdefault("request_purposes", list(CONSENT_PURPOSES))
-        purposes = st.multiselect(
-            "Purposes to withdraw (R23)", list(CONSENT_PURPOSES), key="request_purposes"
-        )
+        offered = list(cached.settings().policy_facts.consent_purposes)
+        st.session_state.setdefault("request_purposes", offered)
+        purposes = st.multiselect("Purposes to withdraw (R23)", offered, key="request_purposes")
         return {"purposes": purposes}
     if kind in requests.CHECKLISTS:
         ticked = [

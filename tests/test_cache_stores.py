@@ -46,6 +46,7 @@ YEAR_START = date(D.year, 1, 1)
 # Functions the pages call with the Databases that write nothing (each checked below).
 READ_ONLY = {
     "audit.keyed_hash",
+    "register.policy_text",
     "register_edit.entry",
     "ropa.record_of_processing_html",
     "requests.recipient_tasks",
