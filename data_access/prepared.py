@@ -3,8 +3,8 @@ every session (RULES.md R12, R18).
 
 A session keeps only an opaque token (in its session state); the value (an export's bytes,
 the e-mail a Subject lookup is for) is held here, process-wide, with the keyed hashes
-(`audit.keyed_hash`) of the data subjects it is about. Erasing a person
-(`forget_subject`) drops every value about them and every value about many people (a
+(`audit.keyed_hash`) of the data subjects it is about. Erasing a person or deleting their
+account (`forget_subject`) drops every value about them and every value about many people (a
 table export of accounts, contacts, ...), whichever session prepared it: a session then
 finds its token unknown and shows that the prepared file is gone. Values also expire
 `MAX_AGE_SECONDS` after they were held, so a closed tab leaves nothing behind for long.

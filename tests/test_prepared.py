@@ -12,7 +12,7 @@ import pytest
 from cachetools import TTLCache
 from streamlit.testing.v1 import AppTest
 
-from data_access import audit, cached, erasure, prepared, requests
+from data_access import audit, cached, erasure, prepared, requests, retention
 from data_access.settings import Policy, load_settings
 from tests import seeded
 from tests.conftest import ROOT, SEED_AS_OF
@@ -158,3 +158,18 @@ def test_backup_retention_days_is_read_from_config_toml(tmp_path):
     path.write_text("[policy]\nbackup_retention_days = 7\n", encoding="utf-8")
     assert load_settings(path, environ={}).policy.backup_retention_days == 7
     assert load_settings(ROOT / "config.toml", environ={}).policy.backup_retention_days == 35
+
+
+def test_r14_deleting_an_inactive_account_drops_its_owners_lookups(demo_copy):
+    dbs = demo_copy.dbs
+    ready = retention.accounts_nearing_deletion(dbs, SEED_AS_OF, 30, stages=["ready"]).iloc[0]
+    owner = prepared.hold(ready["email"], subjects=(audit.keyed_hash(dbs, ready["email"]),))
+    other = prepared.hold("someone.else@example.no", subjects=("another-ref",))
+
+    result = retention.approve_deletions(
+        dbs, [int(ready["account_id"])], actor=ACTOR, as_of=SEED_AS_OF
+    )
+
+    assert result.succeeded == [int(ready["account_id"])]
+    assert prepared.get(owner) is None
+    assert prepared.get(other) == "someone.else@example.no"

@@ -18,7 +18,7 @@ from datetime import date
 
 from sqlalchemy import Connection, delete, select, update
 
-from data_access import audit, consent_rollup, holds, jobs, stores
+from data_access import audit, consent_rollup, holds, jobs, prepared, stores
 from data_access.clock import day_end_utc
 from data_access.engines import Databases
 from data_access.ledger_tables import notices, outbox
@@ -193,6 +193,8 @@ def _delete_account(conn: Connection, ctx: jobs.StepContext) -> dict[str, int]:
         # Another job deleted it between the read above and the delete (two DPOs at once):
         # this transaction rolls back, and only that job's deletion is reported and audited.
         raise jobs.StepRefused(_already_deleted(ctx))
+    # The owner's prepared look-ups and exports in any session go with the account (R14).
+    prepared.forget_subject(audit.keyed_hash(ctx.dbs, owner.email))
     return counts
 
 
