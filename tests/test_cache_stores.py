@@ -20,6 +20,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+from sqlalchemy import select
 
 from data_access import (
     audit,
@@ -32,6 +33,7 @@ from data_access import (
     stores,
     subjects,
 )
+from data_access import tables as t
 from pages import _actions
 from tests import seeded, store_capture
 from tests.conftest import SEED_AS_OF
@@ -491,10 +493,6 @@ def test_subject_lookup_is_fresh_after_send_notice_and_after_a_hold(demo_copy):
 
 
 def subjects_email(dbs, account_id: int) -> str:
-    from sqlalchemy import select
-
-    from data_access import tables as t
-
     with dbs.users.connect() as conn:
         return conn.execute(
             select(t.accounts.c.email).where(t.accounts.c.id == account_id)

@@ -10,9 +10,11 @@ from datetime import timedelta
 
 import pytest
 from cachetools import TTLCache
+from sqlalchemy import select
 from streamlit.testing.v1 import AppTest
 
 from data_access import audit, cached, erasure, prepared, requests, retention
+from data_access import ledger_tables as lt
 from data_access.settings import Policy, load_settings
 from tests import seeded
 from tests.conftest import ROOT, SEED_AS_OF
@@ -137,10 +139,6 @@ def test_r12_the_receipt_says_until_when_backups_hold_the_erased_data(demo_copy)
 
 
 def erasure_job(dbs, rid: int) -> int:
-    from sqlalchemy import select
-
-    from data_access import ledger_tables as lt
-
     with dbs.ledger.connect() as conn:
         return conn.execute(
             select(lt.erasure_receipts.c.job_id).where(lt.erasure_receipts.c.request_id == rid)
