@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import ast
 import importlib
+import socket
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date
@@ -27,6 +28,7 @@ from data_access import (
     cached,
     consent_rollup,
     holds,
+    mailer,
     register_edit,
     requests,
     retention,
@@ -34,6 +36,7 @@ from data_access import (
     subjects,
 )
 from data_access import tables as t
+from data_access.settings import Smtp
 from pages import _actions
 from tests import seeded, store_capture
 from tests.conftest import SEED_AS_OF
@@ -279,6 +282,17 @@ def _open_task(dbs) -> int:
     return int(requests.recipient_tasks(dbs, rid)["task_id"].iloc[0])
 
 
+def _queued_mail(dbs) -> tuple[tuple, dict]:
+    """Notices queued in the outbox and an SMTP server that does not answer: the delivery
+    records the failed attempts."""
+    retention.send_deletion_notices(dbs, _accounts(dbs, "notice_due"), actor=ACTOR, as_of=D)
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    smtp = Smtp(host="127.0.0.1", port=port, sender="privacy@plaato.example")
+    return (smtp,), {"timeout": 2}
+
+
 def _a_hold(dbs) -> int:
     return holds.place_hold(
         dbs, email=_subject_email(dbs), reason="Claim", case_ref="C-1", actor=ACTOR, as_of=D
@@ -397,6 +411,7 @@ ACTIONS = {
         lambda dbs: ((), {"actor": ACTOR, "what": "test/export", "filters": {}, "rows": 1}),
     ),
     "write_anchor": Action(audit.write_anchor, lambda dbs: ((), {})),
+    "deliver_outbox (server down)": Action(mailer.deliver_outbox, lambda dbs: _queued_mail(dbs)),
     "rebuild consent roll-up": Action(consent_rollup.rebuild, lambda dbs: ((), {"actor": ACTOR})),
 }
 
