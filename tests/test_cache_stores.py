@@ -14,9 +14,10 @@ from __future__ import annotations
 import ast
 import importlib
 import socket
+import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, timedelta
 from pathlib import Path
 
 import pandas as pd
@@ -36,9 +37,10 @@ from data_access import (
     subjects,
 )
 from data_access import tables as t
+from data_access.clock import utc_now
 from data_access.settings import Smtp
 from pages import _actions
-from tests import seeded, store_capture
+from tests import interrupted_run, seeded, store_capture
 from tests.conftest import SEED_AS_OF
 from tests.test_register_edit import PROCESSOR
 
@@ -282,6 +284,17 @@ def _open_task(dbs) -> int:
     return int(requests.recipient_tasks(dbs, rid)["task_id"].iloc[0])
 
 
+def _interrupted(dbs) -> tuple[tuple, dict]:
+    """An account deletion SIGKILLed after its first batch, its lease expired."""
+    folder = Path(tempfile.mkdtemp(prefix="interrupted-"))
+    job_id = interrupted_run.killed_mid_job(
+        dbs, folder, "approve_deletions", account_ids=_accounts(dbs, "ready"), actor=ACTOR,
+        as_of=D, batch_targets=1,
+    )  # fmt: skip
+    interrupted_run.set_lease(dbs, job_id, utc_now() - timedelta(seconds=1))
+    return (job_id,), {"actor": ACTOR}
+
+
 def _queued_mail(dbs) -> tuple[tuple, dict]:
     """Notices queued in the outbox and an SMTP server that does not answer: the delivery
     records the failed attempts."""
@@ -411,6 +424,9 @@ ACTIONS = {
         lambda dbs: ((), {"actor": ACTOR, "what": "test/export", "filters": {}, "rows": 1}),
     ),
     "write_anchor": Action(audit.write_anchor, lambda dbs: ((), {})),
+    "resume_job (interrupted deletion)": Action(
+        retention.resume_job, lambda dbs: _interrupted(dbs)
+    ),
     "deliver_outbox (server down)": Action(mailer.deliver_outbox, lambda dbs: _queued_mail(dbs)),
     "rebuild consent roll-up": Action(consent_rollup.rebuild, lambda dbs: ((), {"actor": ACTOR})),
 }
