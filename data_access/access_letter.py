@@ -21,7 +21,6 @@ from typing import Any
 
 from data_access.settings import Letters, Policy
 
-LANGUAGES = ("nb", "en")
 DATATILSYNET = "Datatilsynet, Postboks 458 Sentrum, 0105 Oslo, www.datatilsynet.no"
 # EEA member states (ISO 3166-1 alpha-2): a recipient elsewhere receives a transfer.
 EEA = frozenset(
@@ -271,7 +270,6 @@ CATEGORIES = (
         source={"nb": "Oss.", "en": "Us."},
     ),
 )
-TABLE_CATEGORY = {table: c for c in CATEGORIES for table in c.tables}
 
 ROLES = {
     "processor": {"nb": "databehandler", "en": "processor"},
@@ -328,14 +326,14 @@ def letter_blocks(
     policy: Policy,
     letters: Letters,
 ) -> dict[str, list[Block]]:
-    """The letter's blocks per language ("nb", "en").
+    """The letter's blocks per language of `letters.languages` ("nb", "en"), in that order.
 
     `row_counts` is rows per "store.table" held about the person; `recipients` and
     `activities` are the register's rows (dicts, None for missing values).
     """
     return {
         lang: _blocks(lang, email, name, as_of, row_counts, recipients, activities, policy, letters)
-        for lang in LANGUAGES
+        for lang in letters.languages
     }
 
 
@@ -550,9 +548,9 @@ LANGUAGE_TITLES = {"nb": "Norsk (bokmål)", "en": "English"}
 
 
 def to_markdown(letter: Mapping[str, list[Block]]) -> str:
-    """The letter as Markdown, Norwegian first; data values are escaped for Markdown."""
+    """The letter as Markdown, its languages in order; data values are escaped for Markdown."""
     parts = []
-    for lang in LANGUAGES:
+    for lang in letter:
         parts.append(f"<!-- {LANGUAGE_TITLES[lang]} -->")
         parts += [_markdown_block(block) for block in letter[lang]]
         parts.append("---")
@@ -591,11 +589,11 @@ def _one_line(text: str) -> str:
 def to_html(letter: Mapping[str, list[Block]], *, title: str) -> str:
     """The letter as one HTML document, a <section lang> per language; every value escaped."""
     sections = []
-    for lang in LANGUAGES:
+    for lang in letter:
         body = "\n".join(_html_block(block) for block in letter[lang])
         sections.append(f'<section lang="{lang}">\n{body}\n</section>')
     return (
-        '<!DOCTYPE html>\n<html lang="nb">\n<head>\n<meta charset="utf-8">\n'
+        f'<!DOCTYPE html>\n<html lang="{next(iter(letter))}">\n<head>\n<meta charset="utf-8">\n'
         f"<title>{html.escape(title)}</title>\n"
         "<style>body{font-family:sans-serif;max-width:50em;margin:2em auto;line-height:1.4}"
         "table{border-collapse:collapse}td,th{border:1px solid #999;padding:.2em .5em;"

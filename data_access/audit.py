@@ -22,7 +22,7 @@ from typing import Any
 import pandas as pd
 from sqlalchemy import ColumnElement, Connection, false, func, insert, or_, select, update
 
-from data_access import audit_check
+from data_access import audit_check, stores
 from data_access.audit_anchors import Anchor, append_anchor, read_anchors
 from data_access.audit_chain import (  # noqa: F401 - GENESIS, HASHED_COLUMNS: re-exported
     GENESIS,
@@ -38,6 +38,7 @@ from data_access.engines import Databases
 from data_access.frames import read_frame
 from data_access.identifiers import text_condition
 from data_access.ledger_tables import audit_head, audit_log
+from data_access.stores import writes
 
 log = logging.getLogger(__name__)
 
@@ -197,6 +198,7 @@ def current_head(dbs: Databases, *, now: datetime | None = None) -> Anchor:
     )
 
 
+@writes(*stores.AUDIT)
 def write_anchor(
     dbs: Databases, path: Path | None = None, *, now: datetime | None = None
 ) -> Anchor | None:
@@ -219,6 +221,7 @@ def latest_anchor(dbs: Databases, path: Path | None = None) -> Anchor | None:
     return read_anchors(Path(path), dbs.chain_key).latest if path else None
 
 
+@writes(*stores.AUDIT)
 def record_export(
     dbs: Databases, *, actor: str, what: str, filters: dict[str, Any], rows: int
 ) -> Anchor:

@@ -4,8 +4,12 @@ streamlit, and it holds no SQL (DESIGN.md "Layers").
 `databases()` is one `Databases` per process (`st.cache_resource`); every read function has a
 `st.cache_data` wrapper with a TTL of `TTL_SECONDS`, keyed by its arguments, so a rerun does
 not query again and a changed filter does. Wrappers take only hashable arguments (dates,
-ints, strings, tuples) and fetch the `Databases` themselves. After an action, a page clears
-what the action touched with `clear("name", ...)`.
+ints, strings, tuples) and fetch the `Databases` themselves.
+
+Each wrapper declares the stores it reads with `@reads(...)` (data_access/stores.py: a
+database or "database.table"). After an action, `clear_stores(written)` clears every wrapper
+that reads a store the action wrote (pages run actions through `pages/_actions.run`, which
+does this with the action's `@writes` declaration).
 
 Settings come from `CONFIG_PATH` (config.toml beside the code, or the file `DPO_CONFIG`
 names) with database URLs from the environment variables it names; tests set those
@@ -17,9 +21,9 @@ an export can hold every matching row: `full_reader(frame)` (DESIGN.md "Exports"
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from datetime import date
-from typing import Any
+from typing import Any, TypeVar
 
 import pandas as pd
 import streamlit as st
@@ -37,6 +41,7 @@ from data_access import (
     register,
     requests,
     retention,
+    stores,
     subjects,
 )
 from data_access import daily as daily_run
@@ -51,6 +56,35 @@ from data_access.settings import Settings, config_path, load_settings
 
 TTL_SECONDS = 60
 CONFIG_PATH = config_path()
+
+# What each cached wrapper reads: its name -> stores (filled by @reads).
+READERS: dict[str, frozenset[str]] = {}
+# The tables that decide an account's R13 stage: accounts, members, notices, holds.
+_ACCOUNTS_HELD = ("users.accounts", "users.account_members", "ledger.legal_holds")
+_ACCOUNT_STAGES = (*_ACCOUNTS_HELD, "ledger.notices")
+# The ledger tables the policy-versus-reality findings read besides the source databases.
+_LEDGER_FACTS = (
+    *stores.HOLDS,
+    *stores.OUTBOX,
+    *stores.REGISTER,
+    *stores.REQUEST_LEDGER,
+    *stores.BREACHES,
+)
+
+F = TypeVar("F", bound=Callable)
+
+
+def reads(*names: str) -> Callable[[F], F]:
+    """Decorator (outside `st.cache_data`): the wrapper reads these stores, so an action
+    that writes one of them clears it (`clear_stores`). ValueError for a name that is no
+    store or for no name at all."""
+    declared = stores.checked(names)
+
+    def register(function: F) -> F:
+        READERS[function.__name__] = declared
+        return function
+
+    return register
 
 
 # --- resources ---------------------------------------------------------------------------
@@ -83,6 +117,7 @@ def migrated_ledger() -> bool:
 # --- health ------------------------------------------------------------------------------
 
 
+@reads(*stores.DATABASES)
 @st.cache_data(ttl=TTL_SECONDS, show_spinner=False)
 def health_problems() -> list:
     """`health.check`: one Problem(store, table, column, message) per broken contract or
@@ -90,6 +125,7 @@ def health_problems() -> list:
     return health.check(databases())
 
 
+@reads(*stores.DATABASES)
 @st.cache_data(ttl=TTL_SECONDS, show_spinner=False)
 def health_summary() -> pd.DataFrame:
     """`health.summary`: one row per database (see its docstring for the columns)."""
@@ -99,6 +135,7 @@ def health_summary() -> pd.DataFrame:
 # --- retention (RULES.md R13–R16) --------------------------------------------------------
 
 
+@reads(*_ACCOUNT_STAGES)
 @st.cache_data(ttl=TTL_SECONDS, show_spinner=False)
 def accounts_nearing_deletion(
     as_of: date, within_days: int, stages: tuple[str, ...] | None = None
@@ -111,12 +148,14 @@ def accounts_nearing_deletion(
     )
 
 
+@reads(*_ACCOUNT_STAGES)
 @st.cache_data(ttl=TTL_SECONDS, show_spinner=False)
 def stage_counts(as_of: date, within_days: int) -> dict[str, int]:
     """`retention.stage_counts`: accounts nearing deletion per R13 stage."""
     return retention.stage_counts(databases(), as_of, within_days)
 
 
+@reads("support.contacts", *_ACCOUNTS_HELD)
 @st.cache_data(ttl=TTL_SECONDS, show_spinner=False)
 def support_contacts_past_retention(as_of: date, channel: str | None = None) -> pd.DataFrame:
     """`retention.support_contacts_past_retention`, capped (RULES.md R16)."""
@@ -124,12 +163,14 @@ def support_contacts_past_retention(as_of: date, channel: str | None = None) -> 
     return _with_source(frame, retention.support_contacts_past_retention, as_of, channel=channel)
 
 
+@reads("support.contacts")
 @st.cache_data(ttl=TTL_SECONDS, show_spinner=False)
 def count_support_contacts_past_retention(as_of: date) -> int:
     """`retention.count_support_contacts_past_retention` (RULES.md R16)."""
     return retention.count_support_contacts_past_retention(databases(), as_of)
 
 
+@reads("users.invoices", *_ACCOUNTS_HELD)
 @st.cache_data(ttl=TTL_SECONDS, show_spinner=False)
 def invoices_past_retention(as_of: date) -> pd.DataFrame:
     """`retention.invoices_past_retention`, capped (RULES.md R15)."""
@@ -137,6 +178,7 @@ def invoices_past_retention(as_of: date) -> pd.DataFrame:
     return _with_source(frame, retention.invoices_past_retention, as_of)
 
 
+@reads("users.invoices")
 @st.cache_data(ttl=TTL_SECONDS, show_spinner=False)
 def count_invoices_past_retention(as_of: date) -> int:
     """`retention.count_invoices_past_retention` (RULES.md R15)."""
@@ -146,24 +188,28 @@ def count_invoices_past_retention(as_of: date) -> int:
 # --- legal holds (RULES.md R17) ----------------------------------------------------------
 
 
+@reads(*stores.HOLDS)
 @st.cache_data(ttl=TTL_SECONDS, show_spinner=False)
 def active_holds(as_of: date) -> pd.DataFrame:
     """`holds.active_holds` on `as_of`."""
     return holds.active_holds(databases(), as_of)
 
 
+@reads(*stores.HOLDS)
 @st.cache_data(ttl=TTL_SECONDS, show_spinner=False)
 def holds_past_review(as_of: date) -> int:
     """`holds.holds_past_review`: active holds whose review date is before `as_of`."""
     return holds.holds_past_review(databases(), as_of)
 
 
+@reads(*stores.HOLDS)
 @st.cache_data(ttl=TTL_SECONDS, show_spinner=False)
 def all_holds(as_of: date) -> pd.DataFrame:
     """`holds.all_holds` on `as_of`: every hold, released ones included (RULES.md R17)."""
     return holds.all_holds(databases(), as_of)
 
 
+@reads(*stores.HOLDS)
 @st.cache_data(ttl=TTL_SECONDS, show_spinner=False)
 def blocked_attempts() -> pd.DataFrame:
     """`holds.blocked_attempts`: attempts a legal hold blocked, newest first (R17)."""
@@ -173,36 +219,42 @@ def blocked_attempts() -> pd.DataFrame:
 # --- retention actions: plans, resumable jobs, the outbox (RULES.md R13–R17) -------------
 
 
+@reads(*stores.OUTBOX)
 @st.cache_data(ttl=TTL_SECONDS, show_spinner=False, max_entries=20)
 def undelivered_notices(account_ids: tuple[int, ...]) -> pd.DataFrame:
     """`retention.undelivered_notices`: accounts whose latest notice was not delivered."""
     return retention.undelivered_notices(databases(), account_ids)
 
 
+@reads("users", "consent.consent_events", "support.contacts", *_ACCOUNT_STAGES)
 @st.cache_data(ttl=TTL_SECONDS, show_spinner=False, max_entries=20)
 def deletion_plan(account_ids: tuple[int, ...], as_of: date) -> pd.DataFrame:
     """`retention.deletion_plan`: what deleting these accounts deletes and keeps (R14)."""
     return retention.deletion_plan(databases(), account_ids, as_of)
 
 
+@reads(*stores.JOBS)
 @st.cache_data(ttl=TTL_SECONDS, show_spinner=False)
 def unfinished_jobs(kind: str) -> pd.DataFrame:
     """`jobs.unfinished_jobs` of one kind ('account_deletion', 'support_purge', ...)."""
     return jobs.unfinished_jobs(databases(), kind)
 
 
+@reads(*stores.JOBS)
 @st.cache_data(ttl=TTL_SECONDS, show_spinner=False)
 def failed_steps(job_id: int) -> pd.DataFrame:
     """`jobs.job_steps_frame` of one job, its failed steps only (target, store, error)."""
     return jobs.job_steps_frame(databases(), job_id, status="failed")
 
 
+@reads(*stores.OUTBOX)
 @st.cache_data(ttl=TTL_SECONDS, show_spinner=False)
 def outbox_messages() -> pd.DataFrame:
     """`mailer.outbox_messages`, newest first, capped at policy.max_rows."""
     return mailer.outbox_messages(databases())
 
 
+@reads(*stores.OUTBOX)
 @st.cache_data(ttl=TTL_SECONDS, show_spinner=False)
 def outbox_counts() -> dict[str, int]:
     """`mailer.outbox_counts`: messages pending, sent and failed."""
@@ -212,6 +264,7 @@ def outbox_counts() -> dict[str, int]:
 # --- data-subject requests (RULES.md R1–R8) ----------------------------------------------
 
 
+@reads(*stores.REQUESTS)
 @st.cache_data(ttl=TTL_SECONDS, show_spinner=False)
 def open_requests(
     as_of: date,
@@ -225,12 +278,14 @@ def open_requests(
     return _with_source(frame, requests.open_requests, as_of, **filters)
 
 
+@reads(*stores.REQUESTS)
 @st.cache_data(ttl=TTL_SECONDS, show_spinner=False)
 def request_counts(as_of: date) -> dict[str, int]:
     """`requests.request_counts`: open, awaiting_identity, due_this_week, overdue."""
     return requests.request_counts(databases(), as_of)
 
 
+@reads(*stores.REQUESTS)
 @st.cache_data(ttl=TTL_SECONDS, show_spinner=False)
 def duplicate_blocker(request_id: int) -> str | None:
     """`requests.duplicates.duplicate_blocker`: why an unchecked duplicate may not be
@@ -238,6 +293,7 @@ def duplicate_blocker(request_id: int) -> str | None:
     return request_duplicates.duplicate_blocker(databases(), request_id)
 
 
+@reads(*stores.REQUESTS)
 @st.cache_data(ttl=TTL_SECONDS, show_spinner=False)
 def request_detail(request_id: int, as_of: date) -> dict:
     """`requests.request`: one request with its case, deadline and events (KeyError when the
@@ -245,36 +301,42 @@ def request_detail(request_id: int, as_of: date) -> dict:
     return requests.request(databases(), request_id, as_of=as_of)
 
 
+@reads("ledger.erasure_receipts", *stores.JOBS, *stores.AUDIT)
 @st.cache_data(ttl=TTL_SECONDS, show_spinner=False)
 def erasure_receipt(request_id: int):
     """`requests.erasure_receipt`: the request's latest erasure receipt, or None."""
     return requests.erasure_receipt(databases(), request_id)
 
 
+@reads(*stores.REQUESTS, *stores.JOBS)
 @st.cache_data(ttl=TTL_SECONDS, show_spinner=False)
 def unfinished_erasure(request_id: int) -> dict | None:
     """`requests.unfinished_erasure`: the request's erasure job if it did not finish."""
     return requests.unfinished_erasure(databases(), request_id)
 
 
+@reads(*stores.REQUESTS)
 @st.cache_data(ttl=TTL_SECONDS, show_spinner=False)
 def recipient_tasks(request_id: int) -> pd.DataFrame:
     """`requests.recipient_tasks` of one request (RULES.md R11)."""
     return requests.recipient_tasks(databases(), request_id)
 
 
+@reads(*stores.REQUESTS)
 @st.cache_data(ttl=TTL_SECONDS, show_spinner=False)
 def previous_request_on(request_id: int) -> date | None:
     """`requests.previous_request_on`: the same person's previous request of the type (R7)."""
     return requests.previous_request_on(databases(), request_id)
 
 
+@reads(*stores.REQUESTS)
 @st.cache_data(ttl=TTL_SECONDS, show_spinner=False)
 def closure_metrics(start: date, end: date) -> pd.DataFrame:
     """`requests.closure_metrics`: answered, on time and days to close per month."""
     return requests.closure_metrics(databases(), start, end)
 
 
+@reads(*stores.REQUESTS)
 @st.cache_data(ttl=TTL_SECONDS, show_spinner=False)
 def open_by_type(as_of: date) -> pd.DataFrame:
     """`requests.open_by_type`: open requests per type and status."""
@@ -284,38 +346,39 @@ def open_by_type(as_of: date) -> pd.DataFrame:
 # --- consent (RULES.md R20–R22) ----------------------------------------------------------
 
 
+@reads("consent", *stores.CONSENT_ROLLUP)
 @st.cache_data(ttl=TTL_SECONDS, show_spinner=False)
 def consent_rates(as_of: date) -> pd.DataFrame:
     """`consent.consent_rates` on `as_of` (RULES.md R21)."""
     return consent.consent_rates(databases(), as_of)
 
 
+@reads("consent", *stores.CONSENT_ROLLUP)
 @st.cache_data(ttl=TTL_SECONDS, show_spinner=False)
 def consent_trend(start: date, end: date) -> pd.DataFrame:
     """`consent.consent_trend` per month from `start` to `end`."""
     return consent.consent_trend(databases(), start, end)
 
 
+@reads("consent", *stores.CONSENT_ROLLUP)
 @st.cache_data(ttl=TTL_SECONDS, show_spinner=False)
 def withdrawals(start: date, end: date) -> pd.DataFrame:
     """`consent.withdrawals` from `start` to `end` per purpose, source and notice version."""
     return consent.withdrawals(databases(), start, end)
 
 
+@reads("consent", *stores.CONSENT_ROLLUP)
 @st.cache_data(ttl=TTL_SECONDS, show_spinner=False)
 def consent_breakdown(as_of: date, by: str) -> pd.DataFrame:
     """`consent.breakdown` on `as_of` by 'source' or 'notice_version' (RULES.md R21)."""
     return consent.breakdown(databases(), as_of, by=by)
 
 
+@reads("consent", "users.usage_sessions")
 @st.cache_data(ttl=TTL_SECONDS, show_spinner=False)
 def processing_without_consent(as_of: date) -> dict[str, pd.DataFrame]:
     """`consent.processing_without_consent` on `as_of`, capped (RULES.md R22)."""
     return consent.processing_without_consent(databases(), as_of)
-
-
-# The cached consent figures that come from the roll-up: cleared when a refresh applied events.
-CONSENT_CACHES = ("consent_rates", "consent_trend", "withdrawals", "consent_breakdown")
 
 
 def refresh_consent_rollup(progress=None):
@@ -324,7 +387,7 @@ def refresh_consent_rollup(progress=None):
     figures when it changed anything. Returns its `Refreshed`."""
     refreshed = consent_rollup.refresh(databases(), progress=progress)
     if refreshed.applied or refreshed.rebuilt:
-        clear(*CONSENT_CACHES)
+        clear_stores(stores.written_by(consent_rollup.refresh))
     return refreshed
 
 
@@ -336,122 +399,111 @@ def consent_rollup_status() -> dict:
 # --- register (RULES.md R24, R30–R32) ----------------------------------------------------
 
 
+@reads(*stores.REGISTER)
 @st.cache_data(ttl=TTL_SECONDS, show_spinner=False)
 def processing_activities() -> pd.DataFrame:
     """`register.processing_activities` (RULES.md R30)."""
     return register.processing_activities(databases())
 
 
+@reads(*stores.REGISTER)
 @st.cache_data(ttl=TTL_SECONDS, show_spinner=False)
 def recipients() -> pd.DataFrame:
     """`register.recipients` (RULES.md R31)."""
     return register.recipients(databases())
 
 
+@reads(*stores.REGISTER)
 @st.cache_data(ttl=TTL_SECONDS, show_spinner=False)
 def cookies() -> pd.DataFrame:
     """`register.cookies` (RULES.md R24)."""
     return register.cookies(databases())
 
 
+@reads(*stores.REGISTER)
 @st.cache_data(ttl=TTL_SECONDS, show_spinner=False)
 def findings(as_of: date) -> pd.DataFrame:
     """`register.findings` on `as_of` (RULES.md R32)."""
     return register.findings(databases(), as_of)
 
 
+@reads(*stores.REGISTER)
 @st.cache_data(ttl=TTL_SECONDS, show_spinner=False)
 def findings_count(as_of: date) -> dict[str, int]:
     """`register.findings_count`: findings per severity on `as_of`."""
     return register.findings_count(databases(), as_of)
 
 
+@reads("users", "consent", "support", *_LEDGER_FACTS)
 @st.cache_data(ttl=TTL_SECONDS, show_spinner=False)
 def policy_findings(as_of: date) -> pd.DataFrame:
     """`findings.policy_findings`: the policy's promises checked against the data."""
     return policy_checks.policy_findings(databases(), as_of)
 
 
-# What a register edit changes: the register tables and every finding built on them.
-REGISTER_CACHES = (
-    "processing_activities",
-    "recipients",
-    "cookies",
-    "findings",
-    "findings_count",
-    "policy_findings",
-    "audit_entries",
-    "chain_status",
-)
-
-
 # --- breaches (RULES.md R50-R53) ---------------------------------------------------------
 
 
+@reads(*stores.BREACHES)
 @st.cache_data(ttl=TTL_SECONDS, show_spinner=False)
 def breach_list(as_of: date, status: str | None = None) -> pd.DataFrame:
     """`breaches.breach_list`: every breach logged by `as_of`, with its clock."""
     return breaches.breach_list(databases(), as_of, status=status)
 
 
+@reads(*stores.BREACHES)
 @st.cache_data(ttl=TTL_SECONDS, show_spinner=False)
 def open_breaches(as_of: date) -> pd.DataFrame:
     """`breaches.open_breaches`: breaches not closed, soonest deadline first."""
     return breaches.open_breaches(databases(), as_of)
 
 
+@reads(*stores.BREACHES)
 @st.cache_data(ttl=TTL_SECONDS, show_spinner=False)
 def breach_counts(as_of: date) -> dict[str, int]:
     """`breaches.breach_counts`: open, clock running, overdue, undecided."""
     return breaches.breach_counts(databases(), as_of)
 
 
+@reads(*stores.BREACHES, *stores.REGISTER)
 @st.cache_data(ttl=TTL_SECONDS, show_spinner=False)
 def breach_detail(breach_id: int, as_of: date) -> dict:
     """`breaches.breach_detail`; raises KeyError for an unknown id."""
     return breaches.breach_detail(databases(), breach_id, as_of)
 
 
+@reads(*stores.BREACHES)
 @st.cache_data(ttl=TTL_SECONDS, show_spinner=False)
 def breach_events(breach_id: int) -> pd.DataFrame:
     """`breaches.breach_events_frame`: the breach's timeline, oldest first."""
     return breaches.breach_events_frame(databases(), breach_id)
 
 
+@reads(*stores.REGISTER)
 @st.cache_data(ttl=TTL_SECONDS, show_spinner=False)
 def breach_register_choices() -> dict:
     """`breaches.register_choices`: activities, recipients, processors, data categories."""
     return breaches.register_choices(databases())
 
 
-# What a breach action changes.
-BREACH_CACHES = (
-    "breach_list",
-    "open_breaches",
-    "breach_counts",
-    "breach_detail",
-    "breach_events",
-    "policy_findings",
-    "audit_entries",
-    "chain_status",
-)
-
-
 # --- look-up and audit -------------------------------------------------------------------
 
 
+@reads(*stores.DATABASES)
 @st.cache_data(ttl=TTL_SECONDS, show_spinner=False, max_entries=50)
 def find_subject(email: str) -> dict[str, pd.DataFrame]:
     """`subjects.find_subject`: "store.table" -> that person's rows."""
     return subjects.find_subject(databases(), email)
 
 
+@reads(*stores.DATABASES)
 @st.cache_data(ttl=TTL_SECONDS, show_spinner=False, max_entries=20)
 def erasure_preview(email: str, as_of: date) -> erasure_preview_of.ErasurePreview:
     """`erasure_preview.erasure_preview`: what an erasure would do, per store, with counts."""
     return erasure_preview_of.erasure_preview(databases(), email, as_of=as_of)
 
 
+@reads(*stores.AUDIT)
 @st.cache_data(ttl=TTL_SECONDS, show_spinner=False)
 def audit_entries(
     limit: int | None = None,
@@ -475,6 +527,7 @@ def audit_entries(
     )
 
 
+@reads(*stores.AUDIT)
 @st.cache_data(ttl=TTL_SECONDS, show_spinner=False)
 def chain_status() -> audit.ChainReport:
     """`audit.verify_chain`: (intact, id of the first broken entry), with the findings in
@@ -545,6 +598,7 @@ def full_reader(frame: pd.DataFrame) -> Callable[[int], pd.DataFrame] | None:
 # --- the daily run and the deadline radar ------------------------------------------------
 
 
+@reads(*stores.DATABASES)
 @st.cache_data(ttl=TTL_SECONDS, show_spinner=False)
 def radar(as_of: date, horizon_days: int | None = None) -> pd.DataFrame:
     return daily_run.radar(databases(), as_of, horizon_days=horizon_days)
@@ -556,28 +610,31 @@ def automation_alerts(as_of: date) -> pd.DataFrame:
     return daily_run.automation_alerts(databases(), as_of)
 
 
+@reads(*stores.DAILY)
 @st.cache_data(ttl=TTL_SECONDS, show_spinner=False)
 def daily_runs(limit: int = 30) -> pd.DataFrame:
     return nightly.latest_runs(databases(), limit=limit)
 
 
+@reads(*stores.DAILY)
 @st.cache_data(ttl=TTL_SECONDS, show_spinner=False)
 def daily_run_steps(run_id: int) -> pd.DataFrame:
     return nightly.run_steps(databases(), run_id)
 
 
+@reads("ledger.radar_items")
 @st.cache_data(ttl=TTL_SECONDS, show_spinner=False)
 def radar_item_log() -> pd.DataFrame:
     return radar_acks.radar_item_log(databases())
 
 
+@reads(*stores.DATABASES)
 @st.cache_data(ttl=TTL_SECONDS, show_spinner=False)
 def retention_schedule(as_of: date) -> pd.DataFrame:
     return retention_plan.retention_schedule(databases(), as_of)
 
 
 # The caches an acknowledgement changes.
-RADAR_CACHES = ("radar", "radar_item_log", "audit_entries", "chain_status")
 
 
 # --- errors ------------------------------------------------------------------------------
@@ -595,6 +652,7 @@ def is_database_error(exc: BaseException) -> bool:
 # --- inspection pack (GDPR art. 5(2), 30, 38(3)) ----------------------------------------
 
 
+@reads(*stores.DATABASES)
 @st.cache_data(ttl=TTL_SECONDS, show_spinner=False)
 def inspection_parts(period_start: date, period_end: date, as_of: date) -> list:
     """`inspection.build_parts` for the period: every section of the pack, for the preview.
@@ -616,3 +674,13 @@ def clear(*names: str) -> None:
         return
     for name in names:
         globals()[name].clear()
+
+
+def clear_stores(written: Iterable[str]) -> list[str]:
+    """Clear every cached wrapper that reads a store in `written` (what an action wrote,
+    `stores.written_by(action)`). Returns the names cleared, in definition order."""
+    written = stores.checked(written)
+    cleared = [name for name, read in READERS.items() if stores.any_overlap(read, written)]
+    for name in cleared:
+        globals()[name].clear()
+    return cleared

@@ -55,7 +55,7 @@ from sqlalchemy import (
     update,
 )
 
-from data_access import audit
+from data_access import audit, stores
 from data_access import consent_rollup_arrays as arrays
 from data_access.clock import utc_now
 from data_access.consent_rollup_arrays import ACTION_CODES, subject_digest  # noqa: F401 - public
@@ -79,6 +79,7 @@ from data_access.ledger_tables import (
     consent_rollup_subjects as subjects_table,
 )
 from data_access.results import ActionResult
+from data_access.stores import writes
 from data_access.tables import consent_events as events
 
 Progress = Callable[[float, str], None]
@@ -138,20 +139,6 @@ def subject_key(account_id: Any = None, email: Any = None, visitor_id: Any = Non
     if visitor_id is not None:
         return f"visitor:{visitor_id}"
     return None
-
-
-def subject_keys(
-    *,
-    account_ids: Iterable[int] = (),
-    emails: Iterable[str] = (),
-    visitor_ids: Iterable[str] = (),
-) -> list[str]:
-    """The R20 keys of a person, for `forget_subject_keys`: one per account they own,
-    e-mail address (lower-cased, surrounding blanks removed) and visitor id."""
-    keys = [f"account:{int(a)}" for a in account_ids]
-    keys += [f"email:{e.strip().lower()}" for e in emails if e and e.strip()]
-    keys += [f"visitor:{v}" for v in visitor_ids if v]
-    return list(dict.fromkeys(keys))
 
 
 def subject_ref(dbs: Databases, key: str) -> str:
@@ -294,6 +281,7 @@ def _stale(row: dict[str, Any], now: datetime) -> bool:
 # --- refresh ----------------------------------------------------------------------------------
 
 
+@writes(*stores.CONSENT_ROLLUP)
 def refresh(
     dbs: Databases, *, progress: Progress | None = None, now: datetime | None = None
 ) -> Refreshed:
@@ -717,7 +705,7 @@ def forget_subject_keys(dbs: Databases, keys: Iterable[str]) -> int:
     event counts and history, for every purpose. Returns the subject-purposes removed.
 
     `keys` are R20 keys: 'account:42', 'email:kari@example.no' (the e-mail part is
-    lower-cased here), 'visitor:<id>'; `subject_keys(...)` builds them. Call it after the
+    lower-cased here), 'visitor:<id>' (`subject_key` builds one). Call it after the
     person's consent events are deleted from the consent database (events not yet applied
     are then never applied). Runs in its own ledger transaction; see `forget_in` to run it
     inside the caller's.
@@ -815,6 +803,7 @@ def _normal_key(key: str) -> str:
 # --- rebuild ----------------------------------------------------------------------------------
 
 
+@writes(*stores.CONSENT_ROLLUP, *stores.AUDIT)
 def rebuild(
     dbs: Databases, *, actor: str, progress: Progress | None = None, now: datetime | None = None
 ) -> ActionResult:

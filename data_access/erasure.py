@@ -32,7 +32,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, timedelta
 from typing import Any
 
 from sqlalchemy import Connection, Table, delete, insert, or_, select, update
@@ -44,6 +44,7 @@ from data_access import (
     identifiers,
     jobs,
     kept_invoices,
+    prepared,
     residue,
     rules,
 )
@@ -53,6 +54,7 @@ from data_access.breaches import erasure as breach_erasure
 from data_access.clock import utc_now
 from data_access.emails import email_condition, normalised_email, same_email
 from data_access.engines import Databases
+from data_access.settings import Policy
 
 KIND = "erasure"
 STEPS = (
@@ -89,21 +91,12 @@ class ErasureReceipt:
     failed: dict[str, str] = field(default_factory=dict)
     audit_head: str = ""
     residue: dict[str, Any] = field(default_factory=dict)
+    backups: dict[str, Any] = field(default_factory=dict)
 
-    def as_dict(self) -> dict[str, Any]:
-        return {
-            "receipt_id": self.receipt_id,
-            "subject_ref": self.subject_ref,
-            "request_id": self.request_id,
-            "job_id": self.job_id,
-            "status": self.status,
-            "as_of": self.as_of.isoformat(),
-            "erased": self.erased,
-            "kept": self.kept,
-            "failed": self.failed,
-            "audit_head": self.audit_head,
-            "residue": self.residue,
-        }
+    @property
+    def backups_note(self) -> str:
+        """What the erasure left in backups, in words (from `backups`)."""
+        return backups_note(self.backups)
 
 
 def erase_subject(
@@ -155,8 +148,20 @@ def resume_erasure(dbs: Databases, job_id: int, *, actor: str, progress=None) ->
 
 
 def _run(dbs: Databases, job_id: int, actor: str, progress) -> ErasureReceipt:
-    outcome = jobs.run_job(dbs, job_id, HANDLERS, actor=actor, progress=progress)
+    try:
+        outcome = jobs.run_job(dbs, job_id, HANDLERS, actor=actor, progress=progress)
+    finally:
+        # Prepared exports and look-ups of this person in any session (R12, R18): even a
+        # partial run erased something, so none of them may be offered again.
+        prepared.forget_subject(_subject_ref(dbs, job_id))
     return receipt_of_job(dbs, job_id, outcome)
+
+
+def _subject_ref(dbs: Databases, job_id: int) -> str:
+    with dbs.ledger.connect() as conn:
+        return conn.execute(
+            select(lt.erasure_receipts.c.subject_ref).where(lt.erasure_receipts.c.job_id == job_id)
+        ).scalar_one()
 
 
 def receipt_of_job(
@@ -186,6 +191,33 @@ def receipt_of_job(
         failed=failed,
         audit_head=audit.current_head(dbs).head_label,
         residue=body.get("residue", {}),
+        backups=body.get("backups") or backups_section(dbs.policy, row["as_of"]),
+    )
+
+
+def backups_section(policy: Policy, as_of: date) -> dict[str, Any]:
+    """The receipt's backups section: {"retention_days", "taken_before": ISO date (Oslo),
+    "overwritten_by": ISO date or None when no backups are kept} (policy.backup_retention_days,
+    R12). Fixed when the erasure starts, so a later change of the setting does not rewrite
+    what the receipt said."""
+    days = policy.backup_retention_days
+    return {
+        "retention_days": days,
+        "taken_before": as_of.isoformat(),
+        "overwritten_by": (as_of + timedelta(days=days)).isoformat() if days else None,
+    }
+
+
+def backups_note(section: dict[str, Any]) -> str:
+    """A receipt's backups section in words (empty for none)."""
+    if not section:
+        return ""
+    if not section.get("overwritten_by"):
+        return "No backups of the databases are kept, so none holds the erased data."
+    return (
+        f"Backups taken before the erasure on {section['taken_before']} still hold the erased "
+        "data; they are "
+        f"kept {section['retention_days']} days and overwritten by {section['overwritten_by']}."
     )
 
 
@@ -198,7 +230,14 @@ def _new_receipt(dbs, ref, request_id, actor, as_of) -> int:
                 created_at=utc_now(),
                 as_of=as_of,
                 actor=actor,
-                receipt=audit.canonical_json({"status": "running", "erased": {}, "kept": []}),
+                receipt=audit.canonical_json(
+                    {
+                        "status": "running",
+                        "erased": {},
+                        "kept": [],
+                        "backups": backups_section(dbs.policy, as_of),
+                    }
+                ),
             )
         ).inserted_primary_key[0]
 

@@ -20,7 +20,7 @@ from typing import Any
 import pandas as pd
 from sqlalchemy import Connection, and_, func, insert, or_, select, update
 
-from data_access import audit, rules
+from data_access import audit, rules, stores
 from data_access.clock import today_oslo, utc_now
 from data_access.emails import normalised_email
 from data_access.engines import Databases
@@ -28,6 +28,7 @@ from data_access.frames import read_frame
 from data_access.free_text import checked_text
 from data_access.ledger_tables import hold_blocks, legal_holds
 from data_access.results import ActionResult
+from data_access.stores import writes
 from data_access.tables import accounts, contacts
 
 SCOPES = ("email", "account", "contact")
@@ -266,6 +267,7 @@ def blocked_attempts(dbs: Databases, *, limit: int | None = None) -> pd.DataFram
 # --- actions -------------------------------------------------------------------------------
 
 
+@writes(*stores.HOLDS, *stores.AUDIT)
 def place_hold(
     dbs: Databases,
     *,
@@ -392,6 +394,7 @@ def release_hold(dbs: Databases, hold_id: int, *, actor: str, as_of: date | None
         )
 
 
+@writes(*stores.HOLDS, *stores.AUDIT)
 def release_holds(
     dbs: Databases, hold_ids: Iterable[int], *, actor: str, as_of: date | None = None
 ) -> ActionResult:

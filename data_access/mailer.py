@@ -14,11 +14,13 @@ from email.message import EmailMessage
 import pandas as pd
 from sqlalchemy import func, select, update
 
+from data_access import stores
 from data_access.clock import utc_now
 from data_access.engines import Databases
 from data_access.frames import read_frame
 from data_access.ledger_tables import outbox
 from data_access.settings import Smtp
+from data_access.stores import writes
 
 MAX_ATTEMPTS = 5
 STATUSES = ("pending", "sent", "failed")
@@ -31,6 +33,7 @@ class Delivery:
     errors: dict[int, str]  # outbox id -> error
 
 
+@writes(*stores.OUTBOX, *stores.AUDIT)
 def deliver_outbox(
     dbs: Databases,
     smtp: Smtp,

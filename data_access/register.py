@@ -97,6 +97,19 @@ def findings(dbs: Databases, as_of: date | None = None) -> pd.DataFrame:
     return frame.drop(columns="_rank").reset_index(drop=True)
 
 
+def policy_text(dbs: Databases) -> str | None:
+    """The privacy policy's text from the file config.toml's `policy_facts.policy_text_path`
+    names (relative to config.toml), for the Register page to show beside the register it
+    is checked against (R31); None when the setting is empty or there are no settings.
+    Raises OSError (e.g. FileNotFoundError) when the file cannot be read, UnicodeDecodeError
+    when it is not UTF-8."""
+    settings = dbs.settings
+    if settings is None or not settings.policy_facts.policy_text_path:
+        return None
+    path = settings.base_dir / settings.policy_facts.policy_text_path
+    return path.read_text(encoding="utf-8")
+
+
 def policy_facts(dbs: Databases) -> PolicyFacts:
     """What the privacy policy promises (config.toml [policy_facts]; defaults without settings)."""
     return _policy_facts(dbs)

@@ -20,13 +20,14 @@ from typing import Any
 import pycountry
 from sqlalchemy import Connection, Table, delete, func, insert, select, update
 
-from data_access import audit
+from data_access import audit, stores
 from data_access import ledger_tables as lt
 from data_access.clock import today_oslo, utc_now
 from data_access.engines import Databases
 from data_access.free_text import MAX_TEXT, text_problem
 from data_access.register import EEA_COUNTRIES
 from data_access.results import ActionResult
+from data_access.stores import writes
 
 ROLES = ("processor", "joint_controller", "independent_controller")
 MECHANISMS = ("eea", "adequacy", "dpf", "scc", "none")
@@ -230,6 +231,7 @@ VALIDATORS = {ACTIVITY.noun: validate_activity, RECIPIENT.noun: validate_recipie
               COOKIE.noun: validate_cookie}  # fmt: skip
 
 
+@writes(*stores.REGISTER, *stores.AUDIT)
 def save_recipient(
     dbs: Databases,
     values: Mapping[str, Any],
@@ -247,6 +249,7 @@ def save_recipient(
                  as_of=as_of)  # fmt: skip
 
 
+@writes(*stores.REGISTER, *stores.AUDIT)
 def save_activity(
     dbs: Databases,
     values: Mapping[str, Any],
@@ -261,6 +264,7 @@ def save_activity(
                  as_of=as_of)  # fmt: skip
 
 
+@writes(*stores.REGISTER, *stores.AUDIT)
 def save_cookie(
     dbs: Databases,
     values: Mapping[str, Any],
@@ -275,6 +279,7 @@ def save_cookie(
                  as_of=as_of)  # fmt: skip
 
 
+@writes(*stores.REGISTER, *stores.AUDIT)
 def delete_entry(
     dbs: Databases,
     kind: str,

@@ -56,6 +56,9 @@ class Policy:
     duplicate_request_days: int = 30
     # R53: a breach log with no breach logged for this many months is a finding.
     breach_log_months: int = 12
+    # Days a backup of the databases is kept before it is overwritten (R12: what an erasure
+    # cannot reach at once; the erasure receipt names the date); 0 means no backups are kept.
+    backup_retention_days: int = 35
     max_rows: int = 5000
     # Not a policy figure: how long a job's claim lasts without a heartbeat before the job
     # counts as interrupted (its process is gone) and may be resumed ([jobs] lease_seconds).
@@ -144,9 +147,14 @@ class PolicyFacts:
     policy_text_path: str = ""
 
 
+# The languages the letters to data subjects are written in (access_letter.py).
+LETTER_LANGUAGES = ("nb", "en")
+
+
 @dataclass(frozen=True)
 class Letters:
-    languages: tuple[str, ...] = ("nb", "en")
+    # Of LETTER_LANGUAGES, in the order a letter gives them (checked by load_settings).
+    languages: tuple[str, ...] = LETTER_LANGUAGES
     controller_name: str = "Plaato Technologies AS"
     controller_contact: str = "privacy@plaato.example"
 
@@ -478,6 +486,15 @@ def _check_policy(policy: Policy) -> None:
         )
 
 
+def _check_letters(letters: Letters) -> None:
+    unknown = [lang for lang in letters.languages if lang not in LETTER_LANGUAGES]
+    if not letters.languages or unknown or len(set(letters.languages)) < len(letters.languages):
+        raise SettingsError(
+            "config.toml: 'letters.languages' must list some of "
+            f"{', '.join(LETTER_LANGUAGES)}, each once, got {list(letters.languages)}"
+        )
+
+
 def _check_roles(roles: Roles) -> None:
     """An address in [roles] that `email_refusal` refuses could never sign in: say so."""
     for role in ("dpo", "viewer", "deputy"):
@@ -514,6 +531,7 @@ def parse_settings(raw: dict[str, Any], *, base_dir: Path = ROOT, environ=None) 
     _check_policy(parts["policy"])
     _check_roles(parts["roles"])
     _check_daily(parts["daily"])
+    _check_letters(parts["letters"])
     settings = Settings(**parts, base_dir=base_dir)
     urls, sources = {}, {}
     for store in STORES:

@@ -7,20 +7,25 @@ one action, and the result shown after the rerun (DESIGN.md "Actions"; RULES.md 
   selection whose rows changed since ("the list changed, select again").
 - `click_key` gives each action button a fresh idempotency key per click: a rerun or a
   double click presents the same key, and the job machinery plans the work once.
+- `run` runs an action and clears every cached read of a store the action declares it writes
+  (data_access/stores.py), so no page keeps its own list of caches to clear.
 """
 
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
+from typing import TypeVar
 
 import pandas as pd
 import streamlit as st
 
+from data_access import cached, stores
 from data_access.results import ActionResult
 from pages import _ui as ui
 
 MAX_FAILURES_SHOWN = 200
+T = TypeVar("T")
 
 
 # --- who may act -------------------------------------------------------------------------
@@ -146,6 +151,18 @@ def refuse_if_stale(key: str, selected: list[int], current: pd.DataFrame, id_col
 
 
 # --- one click, one action ---------------------------------------------------------------
+
+
+def run(action: Callable[..., T], *args, **kwargs) -> T:
+    """`action(*args, **kwargs)`, then every cached read of a store the action writes is
+    cleared (`stores.written_by(action)`, `cached.clear_stores`): the page shows fresh data
+    on the next run. Cleared also when the action raised, since a half-done action changed
+    data too. Raises TypeError, before running it, for an action that declares no stores."""
+    written = stores.written_by(action)
+    try:
+        return action(*args, **kwargs)
+    finally:
+        cached.clear_stores(written)
 
 
 def click_key(name: str) -> str:

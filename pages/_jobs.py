@@ -90,16 +90,15 @@ def finish(
     *,
     what: str,
     noun: str,
-    caches: Iterable[str],
     table_key: str | None = None,
     results_as: str | None = None,
 ) -> None:
-    """After an action ran: a fresh idempotency key for the next click, the dialog closed,
-    the touched caches cleared, the per-record results kept for display (under
-    `results_as`, default `name`), the flash message, the selection cleared, and a rerun."""
+    """After an action ran (through `_actions.run`, which cleared the caches of what it
+    wrote): a fresh idempotency key for the next click, the dialog closed, the per-record
+    results kept for display (under `results_as`, default `name`), the flash message, the
+    selection cleared, and a rerun."""
     _actions.next_click(name)
     close_dialog(name)
-    cached.clear(*caches)
     remember(results_as or name, result, what=what)
     _actions.report(result, what=what, noun=noun)
     if table_key:
@@ -154,7 +153,6 @@ def unfinished_jobs(
     title: str,
     resume: Callable[[int, Progress], ActionResult],
     noun: str,
-    caches: Iterable[str],
     results_as: str,
 ) -> None:
     """Jobs of `kind` that did not finish: left partial (a store failed mid-job) or
@@ -162,8 +160,8 @@ def unfinished_jobs(
     failed and why, and for a DPO a "Resume" button that runs only the steps not yet done
     (DESIGN.md "Actions"). A job whose lease is live is running now: no button.
 
-    `resume(job_id, progress)` runs the action as the signed-in user; `caches` are cleared
-    after it and its per-record results are shown as those of the action `results_as`."""
+    `resume(job_id, progress)` runs the action as the signed-in user through `_actions.run`;
+    its per-record results are shown as those of the action `results_as`."""
     jobs = ui.fetch(cached.unfinished_jobs, kind)
     if jobs.empty:
         return
@@ -190,9 +188,7 @@ def unfinished_jobs(
                 ui.escape_markdown(claim_text(job.status, job.claimed_by, job.lease_expires_at))
             )
             if _actions.can_act() and job.status != "running":
-                _resume_button(
-                    int(job.job_id), resume=resume, noun=noun, caches=caches, results_as=results_as
-                )
+                _resume_button(int(job.job_id), resume=resume, noun=noun, results_as=results_as)
 
 
 def claim_text(status: str, claimed_by, lease_expires_at) -> str:
@@ -219,7 +215,6 @@ def _resume_button(
     *,
     resume: Callable[[int, Progress], ActionResult],
     noun: str,
-    caches: Iterable[str],
     results_as: str,
 ) -> None:
     name = f"resume:{job_id}"
@@ -230,7 +225,6 @@ def _resume_button(
             result,
             what=f"Resume job {job_id}",
             noun=noun,
-            caches=(*caches, "unfinished_jobs", "failed_steps"),
             results_as=results_as,
         )
 

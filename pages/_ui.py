@@ -21,6 +21,7 @@ import streamlit as st
 from dateutil.relativedelta import relativedelta
 
 from data_access import audit, cached, clock, consent_rollup, export, failures, health
+from data_access import prepared as prepared_files
 from data_access.settings import Policy, email_key, email_refusal
 from pages import _words as words
 
@@ -680,26 +681,36 @@ def export_table(
         data = export_bytes(rows.rename(columns=labels), chosen, sheet=name)
         head = None
         if personal:
-            head = audit.record_export(
+            from pages import _actions  # imports this module: imported when used
+
+            head = _actions.run(
+                audit.record_export,
                 cached.databases(),
                 actor=actor(),
                 what=f"{page}/{name}",
                 filters={**filters, "as_of": day, "format": chosen, "complete": complete},
                 rows=len(rows),
             )
-            cached.clear("audit_entries", "chain_status")
+        previous = st.session_state.get(key) or {}
+        prepared_files.drop(previous.get("token"))
         st.session_state[key] = {
             "fingerprint": fingerprint,
-            "data": data,
+            # The bytes are held process-wide under a token, so an erasure can drop them
+            # from every session (data_access/prepared.py).
+            "token": prepared_files.hold(data, subjects=export_subjects(filters, personal)),
             "file_name": file_name,
             "rows": len(rows),
             "audit_head": head.head_label if head else None,
         }
     prepared = st.session_state.get(key)
-    if prepared and prepared["fingerprint"] == fingerprint:
+    data = prepared_files.get(prepared.get("token")) if prepared else None
+    if prepared and data is None:
+        st.session_state.pop(key, None)
+        right.caption("The prepared file is gone (expired, or a person in it was erased).")
+    elif prepared and prepared["fingerprint"] == fingerprint:
         left.download_button(
             f"Download {prepared['file_name']}",
-            data=prepared["data"],
+            data=data,
             file_name=prepared["file_name"],
             mime=mime,
             key=f"{key}:download",
@@ -710,10 +721,18 @@ def export_table(
             right.caption(f"The file holds {prepared['rows']:,} rows; {len(shown):,} are shown.")
         if prepared.get("audit_head"):
             right.caption(f"Audited; the audit log now holds {prepared['audit_head']}.")
+    elif prepared:  # the table, its filters or the format changed: the file is not this one
+        prepared_files.drop(prepared.get("token"))
+        st.session_state.pop(key, None)
 
 
-# The old name, for pages written before XLSX.
-export_csv = export_table
+def export_subjects(filters: dict[str, Any], personal: bool) -> tuple[str, ...] | None:
+    """Whom a prepared export is about, for `prepared_files.hold`: no one when it is not
+    personal data, the one data subject its filters name (`subject_ref`), else many."""
+    if not personal:
+        return ()
+    ref = filters.get("subject_ref")
+    return (ref,) if ref else None
 
 
 def export_file_name(page: str, name: str, day: date, chosen: str) -> str:

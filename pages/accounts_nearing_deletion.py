@@ -63,29 +63,6 @@ OUTBOX_COLUMNS = [
     "last_error",
     "sent_at",
 ]
-# What each action changes, so only those caches are cleared afterwards.
-NOTICE_CACHES = (
-    "accounts_nearing_deletion",
-    "stage_counts",
-    "deletion_plan",
-    "undelivered_notices",
-    "outbox_messages",
-    "outbox_counts",
-    "audit_entries",
-    "chain_status",
-)
-DELETION_CACHES = (
-    *NOTICE_CACHES,
-    "unfinished_jobs",
-    "failed_steps",
-    "blocked_attempts",
-    "support_contacts_past_retention",
-    "count_support_contacts_past_retention",
-    "invoices_past_retention",
-    "count_invoices_past_retention",
-    "find_subject",
-)
-OUTBOX_CACHES = ("outbox_messages", "outbox_counts", "undelivered_notices")
 
 
 def _stage_row(row):
@@ -255,7 +232,8 @@ def confirm_deletion(account_ids: list[int]) -> None:
     if not jobs.confirmed(APPROVE, len(ready), label=label, noun="account", enabled=bool(ready)):
         return
     progress = jobs.progress_bar("Deleting…")
-    result = retention.approve_deletions(
+    result = _actions.run(
+        retention.approve_deletions,
         cached.databases(),
         [i for i in account_ids if i not in untold],
         actor=ui.actor(),
@@ -273,7 +251,6 @@ def confirm_deletion(account_ids: list[int]) -> None:
         result,
         what="Approve deletion",
         noun="account",
-        caches=DELETION_CACHES,
         table_key=TABLE_KEY,
     )
 
@@ -299,15 +276,18 @@ def account_actions(selected: list[int]) -> None:
     if (send or approve) and _actions.refuse_if_stale(TABLE_KEY, selected, accounts, "account_id"):
         return
     if send:
-        result = retention.send_deletion_notices(
-            cached.databases(), selected, actor=ui.actor(), as_of=as_of
+        result = _actions.run(
+            retention.send_deletion_notices,
+            cached.databases(),
+            selected,
+            actor=ui.actor(),
+            as_of=as_of,
         )
         jobs.finish(
             SEND,
             result,
             what="Send notice",
             noun="account",
-            caches=NOTICE_CACHES,
             table_key=TABLE_KEY,
         )
     if approve:
@@ -315,7 +295,9 @@ def account_actions(selected: list[int]) -> None:
 
 
 def resume(job_id: int, progress: jobs.Progress):
-    return retention.resume_job(cached.databases(), job_id, actor=ui.actor(), progress=progress)
+    return _actions.run(
+        retention.resume_job, cached.databases(), job_id, actor=ui.actor(), progress=progress
+    )
 
 
 def outbox() -> None:
@@ -349,10 +331,12 @@ def outbox() -> None:
         f"Deliver outbox ({pending:,} pending)", key="accounts_deliver", disabled=not pending
     ):
         with st.spinner(f"Sending through {settings.smtp.host}…"):
-            delivery = mailer.deliver_outbox(
-                cached.databases(), settings.smtp, password=smtp_password(settings)
+            delivery = _actions.run(
+                mailer.deliver_outbox,
+                cached.databases(),
+                settings.smtp,
+                password=smtp_password(settings),
             )
-        cached.clear(*OUTBOX_CACHES)
         errors = "\n".join(f"- message {i}: {e}" for i, e in list(delivery.errors.items())[:20])
         message = f"Deliver outbox: {delivery.sent} sent, {delivery.failed} failed."
         ui.flash(
@@ -380,7 +364,6 @@ jobs.unfinished_jobs(
     title="account deletion(s)",
     resume=resume,
     noun="account",
-    caches=DELETION_CACHES,
     results_as=APPROVE,
 )
 outbox()

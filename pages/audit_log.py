@@ -101,7 +101,7 @@ if _actions.actions_header("Anchor"):
     )
     if st.button("Write an anchor now", key="audit_write_anchor"):
         try:
-            anchor = audit.write_anchor(cached.databases())
+            anchor = _actions.run(audit.write_anchor, cached.databases())
         except OSError as exc:
             ui.flash(f"The anchor file cannot be written: {ui.escape_markdown(exc)}", "error")
         else:
@@ -109,5 +109,4 @@ if _actions.actions_header("Anchor"):
                 f"Anchored: {anchor.label}." if anchor else "No anchor file is configured.",
                 "success" if anchor else "warning",
             )
-        cached.clear("chain_status")
         st.rerun()

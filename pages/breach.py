@@ -183,14 +183,14 @@ def documents_section() -> None:
 def downloads(document: documents.Document, name: str) -> None:
     key = f"breach_doc:{breach_id}:{version}:{name}"
     if st.button("Prepare PDF and HTML", key=f"{key}:prepare"):
-        audit.record_export(
+        actions.run(
+            audit.record_export,
             cached.databases(),
             actor=ui.actor(),
             what=f"{PAGE}/{name}",
             filters={"breach_id": breach_id},
             rows=1,
         )
-        cached.clear("audit_entries", "chain_status")
         st.session_state[key] = (documents.to_pdf(document), documents.to_html(document))
     prepared = st.session_state.get(key)
     if prepared:
@@ -209,7 +209,6 @@ documents_section()
 
 
 def after(result, what: str) -> None:
-    cached.clear(*cached.BREACH_CACHES)
     actions.report(result, what=what, noun="breach")
     st.rerun()
 
@@ -289,8 +288,7 @@ def facts_form() -> None:
                                     key=_key("follows"), format="YYYY-MM-DD")  # fmt: skip
             submitted = st.form_submit_button("Save facts")
     if submitted:
-        result = breaches.update_breach(
-            cached.databases(), breach_id, actor=ui.actor(), title=title, aware_at=aware_at,
+        result = actions.run(breaches.update_breach, cached.databases(), breach_id, actor=ui.actor(), title=title, aware_at=aware_at,
             occurred_from=occurred_from, occurred_to=occurred_to, cause=cause, category=category,
             description=description, data_categories=data_categories, subject_relations=relations,
             subjects_count=subjects, subjects_estimated=subjects_est, records_count=records,
@@ -311,7 +309,7 @@ def affected_form() -> None:
             submitted = st.form_submit_button("Add to the list")
     if submitted:
         lines = [line for line in (emails or "").splitlines() if line.strip()]
-        after(breaches.add_affected_emails(cached.databases(), breach_id, lines, actor=ui.actor()),
+        after(actions.run(breaches.add_affected_emails, cached.databases(), breach_id, lines, actor=ui.actor()),
               "People listed")  # fmt: skip
 
 
@@ -326,7 +324,7 @@ def assess_form() -> None:
         )
         submitted = st.form_submit_button("Record assessment")
     if submitted:
-        after(breaches.assess(cached.databases(), breach_id, risk=risk, reasoning=reasoning,
+        after(actions.run(breaches.assess, cached.databases(), breach_id, risk=risk, reasoning=reasoning,
                               actor=ui.actor()), "Assessment")  # fmt: skip
 
 
@@ -344,8 +342,7 @@ def notification_form() -> None:
         )
         submitted = st.form_submit_button("Record decision")
     if submitted:
-        result = breaches.decide_notification(
-            cached.databases(), breach_id, notify=notify == "yes", reasoning=reasoning,
+        result = actions.run(breaches.decide_notification, cached.databases(), breach_id, notify=notify == "yes", reasoning=reasoning,
             actor=ui.actor(), notified_at=notified_at if sent and notify == "yes" else None,
             reference=reference, delay_reasons=delay,
         )  # fmt: skip
@@ -366,8 +363,7 @@ def subjects_form() -> None:
         told_at = _oslo_input("Told", "told", _opened_at())
         submitted = st.form_submit_button("Record decision")
     if submitted:
-        result = breaches.decide_subject_notice(
-            cached.databases(), breach_id, notify=notify == "yes", reasoning=reasoning,
+        result = actions.run(breaches.decide_subject_notice, cached.databases(), breach_id, notify=notify == "yes", reasoning=reasoning,
             actor=ui.actor(), how=how, exemption=exemption,
             notified_at=told_at if told and notify == "yes" else None,
         )  # fmt: skip
@@ -384,7 +380,10 @@ def close_form() -> None:
         if not sure:
             st.error("Tick the confirmation to close the breach; nothing was changed.", icon="🛑")
             return
-        after(breaches.close(cached.databases(), breach_id, actor=ui.actor(), note=note), "Close")
+        after(
+            actions.run(breaches.close, cached.databases(), breach_id, actor=ui.actor(), note=note),
+            "Close",
+        )
 
 
 if b["status"] == "closed":

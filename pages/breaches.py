@@ -178,7 +178,8 @@ def log_form() -> None:
         return
     try:
         aware_at = breaches.oslo_to_utc(aware_on, aware_time.hour, aware_time.minute)
-        breach_id = breaches.log_breach(
+        breach_id = actions.run(
+            breaches.log_breach,
             cached.databases(),
             title=title,
             aware_at=aware_at,
@@ -192,7 +193,6 @@ def log_form() -> None:
     except (ValueError, AttributeError) as exc:
         st.error(f"{ui.escape_markdown(exc)} Nothing was logged.", icon="🛑")
         return
-    cached.clear(*cached.BREACH_CACHES)
     for key in ("breach_log_title", "breach_log_reporter", "breach_log_description"):
         st.session_state.pop(key, None)
     st.session_state["breach_id"] = breach_id

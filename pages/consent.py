@@ -240,11 +240,11 @@ if actions.actions_header("Consent roll-up"):
     )
     if st.button("Rebuild the consent roll-up", key="consent_rebuild", icon=":material/refresh:"):
         bar = st.progress(0.0, text="Starting the rebuild")
-        result = consent_rollup.rebuild(
+        result = actions.run(
+            consent_rollup.rebuild,
             cached.databases(),
             actor=ui.actor(),
             progress=lambda fraction, message: bar.progress(min(fraction, 1.0), text=message),
         )
-        cached.clear(*cached.CONSENT_CACHES, "audit_entries", "chain_status")
         actions.report(result, what="Rebuild of the consent roll-up", noun="")
         st.rerun()

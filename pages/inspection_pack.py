@@ -115,7 +115,6 @@ def prepare(key: str, build, file_name: str, what: str) -> None:
     else:
         st.session_state[key] = {"data": data, "file_name": file_name}
         ui.flash(f"Prepared {file_name}; the preparation is recorded in the audit log.")
-    cached.clear("audit_entries", "chain_status", "inspection_parts")
     st.rerun()
 
 
@@ -142,7 +141,8 @@ if _actions.actions_header("Prepare"):
         name = f"inspection-pack-{start.isoformat()}-{end.isoformat()}.zip"
         prepare(
             PACK_KEY,
-            lambda progress: inspection.pack(
+            lambda progress: _actions.run(
+                inspection.pack,
                 cached.databases(),
                 period_start=start,
                 period_end=end,
@@ -166,8 +166,13 @@ if _actions.actions_header("Prepare"):
     if st.button("Prepare the yearly report", key="inspection_prepare_report"):
         prepare(
             REPORT_KEY,
-            lambda progress: inspection.dpo_report(
-                cached.databases(), year=year, actor=ui.actor(), as_of=today, progress=progress
+            lambda progress: _actions.run(
+                inspection.dpo_report,
+                cached.databases(),
+                year=year,
+                actor=ui.actor(),
+                as_of=today,
+                progress=progress,
             ),
             f"dpo-report-{year}.zip",
             "yearly report",

@@ -58,21 +58,6 @@ ALL_COLUMNS = [
 BLOCKED_COLUMNS = ["id", "hold_id", "occurred_at", "actor", "action", "target"]
 # Headers the common rule (ui.column_label) would not give.
 COLUMN_CONFIG = {"past_review": "Past review?", "review_on": "Review due (Oslo)"}
-# A hold changes what every retention list shows as on hold and what is due.
-HOLD_CACHES = (
-    "active_holds",
-    "all_holds",
-    "holds_past_review",
-    "accounts_nearing_deletion",
-    "stage_counts",
-    "deletion_plan",
-    "support_contacts_past_retention",
-    "count_support_contacts_past_retention",
-    "invoices_past_retention",
-    "count_invoices_past_retention",
-    "audit_entries",
-    "chain_status",
-)
 
 
 def _past_review_row(row):
@@ -140,10 +125,10 @@ def confirm_release(hold_ids: list[int]) -> None:
     label = f"Release {len(hold_ids)} hold(s)"
     if not jobs.confirmed(RELEASE, len(hold_ids), label=label, noun="hold"):
         return
-    result = holds.release_holds(cached.databases(), hold_ids, actor=ui.actor(), as_of=as_of)
-    jobs.finish(
-        RELEASE, result, what="Release", noun="hold", caches=HOLD_CACHES, table_key=TABLE_KEY
+    result = _actions.run(
+        holds.release_holds, cached.databases(), hold_ids, actor=ui.actor(), as_of=as_of
     )
+    jobs.finish(RELEASE, result, what="Release", noun="hold", table_key=TABLE_KEY)
 
 
 def release_actions(selected: list[int]) -> None:
@@ -201,7 +186,8 @@ def place_hold_form() -> None:
         )
         return
     try:
-        hold_id = holds.place_hold(
+        hold_id = _actions.run(
+            holds.place_hold,
             cached.databases(),
             **_scope_argument(scope, target),
             reason=reason,
@@ -214,7 +200,6 @@ def place_hold_form() -> None:
     except ValueError as exc:
         st.error(f"{ui.escape_markdown(exc)} Nothing was written.", icon="🛑")
         return
-    cached.clear(*HOLD_CACHES)
     for key in ("hold_target", "hold_reason", "hold_case_ref", "hold_unmatched_ok"):
         st.session_state.pop(key, None)
     message = (

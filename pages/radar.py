@@ -122,13 +122,13 @@ def acknowledge_form() -> None:
     if not st.button(f"Acknowledge ({len(chosen)})", key="radar_acknowledge", disabled=not chosen):
         return
     kinds_of = dict(zip(open_items["key"], open_items["kind"], strict=True))
-    result = daily.acknowledge(
+    result = _actions.run(
+        daily.acknowledge,
         cached.databases(),
         [key for key in chosen if key in labels],
         actor=ui.actor(),
         kinds={key: kinds_of[key] for key in chosen if key in kinds_of},
     )
-    cached.clear(*cached.RADAR_CACHES)
     st.session_state.pop(ACK_CHOICE, None)
     _actions.report(result, what="Acknowledge", noun="item")
     st.rerun()

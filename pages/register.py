@@ -10,7 +10,7 @@ from typing import Any
 
 import streamlit as st
 
-from data_access import cached, register_edit, ropa
+from data_access import cached, register, register_edit, ropa
 from data_access.register import SEVERITIES
 from pages import _actions as actions
 from pages import _gate as gate
@@ -47,6 +47,25 @@ if activities.empty and recipients.empty and cookies.empty and not actions.can_a
     ui.empty_state("The register is empty: no processing activities, recipients or cookies.")
     st.stop()
 
+
+def policy_text() -> None:
+    """The privacy policy the register is checked against, when config.toml names its file."""
+    try:
+        text = register.policy_text(cached.databases())
+    except (OSError, UnicodeDecodeError) as exc:
+        path = cached.settings().policy_facts.policy_text_path
+        st.warning(
+            f"config.toml's policy_facts.policy_text_path names {ui.escape_markdown(path)}, "
+            f"which cannot be read as UTF-8 text: {ui.escape_markdown(exc)}",
+            icon="📄",
+        )
+        return
+    if text is not None:
+        with st.expander("The privacy policy (the text the findings check against)"):
+            st.text(text)
+
+
+policy_text()
 st.subheader("Findings")
 counts = findings["severity"].value_counts()
 for column, severity in zip(st.columns(len(SEVERITIES)), SEVERITIES, strict=True):
@@ -124,7 +143,6 @@ def seen(kind: str, row_id: int) -> dict[str, Any] | None:
 
 def after_save(result, kind: str, row_id: int, what: str) -> None:
     st.session_state.pop(f"register:{kind}:{row_id}:seen", None)
-    cached.clear(*cached.REGISTER_CACHES)
     actions.report(result, what=what, noun=kind)
     st.rerun()
 
@@ -213,7 +231,8 @@ def recipient_form(row_id: int) -> None:
         values["notes"] = st.text_area("Notes", row.get("notes") or "",
                                        key=key_of(kind, row_id, "notes"))  # fmt: skip
         if st.form_submit_button("Save recipient"):
-            result = register_edit.save_recipient(
+            result = actions.run(
+                register_edit.save_recipient,
                 cached.databases(),
                 values,
                 actor=ui.actor(),
@@ -253,7 +272,8 @@ def activity_form(row_id: int) -> None:
                 label, row.get(field) or "", key=key_of(kind, row_id, field)
             )
         if st.form_submit_button("Save processing activity"):
-            result = register_edit.save_activity(
+            result = actions.run(
+                register_edit.save_activity,
                 cached.databases(),
                 values,
                 actor=ui.actor(),
@@ -309,7 +329,8 @@ def cookie_form(row_id: int) -> None:
             ),
         }
         if st.form_submit_button("Save cookie"):
-            result = register_edit.save_cookie(
+            result = actions.run(
+                register_edit.save_cookie,
                 cached.databases(),
                 values,
                 actor=ui.actor(),
@@ -332,8 +353,13 @@ def confirm_removal(kind: str, row_id: int, name: str) -> None:
     )
     left, right = st.columns(2)
     if left.button("Remove", type="primary", key=f"register_remove_confirm_{row_id}"):
-        result = register_edit.delete_entry(
-            cached.databases(), kind, row_id, actor=ui.actor(), expected=seen(kind, row_id)
+        result = actions.run(
+            register_edit.delete_entry,
+            cached.databases(),
+            kind,
+            row_id,
+            actor=ui.actor(),
+            expected=seen(kind, row_id),
         )
         after_save(result, kind, row_id, f"Removing the {kind}")
     if right.button("Cancel", key=f"register_remove_cancel_{row_id}"):

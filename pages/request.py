@@ -14,10 +14,10 @@ import json
 import pandas as pd
 import streamlit as st
 
-from data_access import cached, clock, documents, erasure_documents, requests
+from data_access import audit, cached, clock, documents, erasure_documents, requests
+from data_access import prepared as prepared_files
 from data_access.requests import duplicates as request_duplicates
 from data_access.rules import add_months
-from data_access.tables import CONSENT_PURPOSES
 from pages import _actions as actions
 from pages import _gate as gate
 from pages import _jobs as jobs
@@ -34,19 +34,6 @@ LINK_FOLLOWED = "request_link_followed"  # the last ?id= the page followed or wr
 MAX_REQUEST_ID = 2**53 - 1
 EVENT_COLUMNS = ["effective_on", "event", "actor", "details", "occurred_at"]
 TASK_COLUMNS = ["task_id", "recipient", "status", "reason", "closed_by", "closed_on"]
-# Caches a step can change; an erasure or a consent withdrawal changes every store.
-REQUEST_CACHES = (
-    "open_requests",
-    "request_counts",
-    "request_detail",
-    "duplicate_blocker",
-    "erasure_receipt",
-    "recipient_tasks",
-    "closure_metrics",
-    "open_by_type",
-    "audit_entries",
-    "chain_status",
-)
 
 ui.page_header(
     "Data-subject request",
@@ -235,18 +222,9 @@ receipt_section()
 # --- acting ----------------------------------------------------------------------------------
 
 
-def clear_caches(everything: bool = False) -> None:
-    """Clear what a step touched: the request's reads, or every read after a step that
-    changed the other stores too (erasure, consent withdrawal)."""
-    if everything:
-        cached.clear()
-    else:
-        cached.clear(*REQUEST_CACHES)
-
-
-def after(result, *, what: str, everything: bool = False) -> None:
-    """Clear what the step touched, keep the outcome for the next run, rerun."""
-    clear_caches(everything)
+def after(result, *, what: str) -> None:
+    """Keep the outcome of a step (run through `actions.run`, which cleared the caches of
+    what it wrote) for the next run, and rerun."""
     actions.report(result, what=what, noun="request")
     st.rerun()
 
@@ -265,7 +243,8 @@ def identity_actions() -> None:
             else f"Asked more than {window} days after receipt, the deadline does not pause."
         )
         if st.button("Ask for identity", key="request_ask_identity"):
-            result = requests.request_identity(
+            result = actions.run(
+                requests.request_identity,
                 cached.databases(),
                 request_id,
                 actor=ui.actor(),
@@ -280,7 +259,8 @@ def identity_actions() -> None:
             max_chars=200,
         )
         if st.form_submit_button("Confirm identity"):
-            result = requests.confirm_identity(
+            result = actions.run(
+                requests.confirm_identity,
                 cached.databases(),
                 request_id,
                 method=method,
@@ -307,7 +287,8 @@ def extend_action() -> None:
             "Told on", key="request_extension_notified_on", format="YYYY-MM-DD"
         )
         if st.form_submit_button("Extend the deadline"):
-            result = requests.extend_request(
+            result = actions.run(
+                requests.extend_request,
                 cached.databases(),
                 request_id,
                 reason=reason,
@@ -326,7 +307,8 @@ def report_action() -> None:
     key = f"request_report:{request_id}"
     if st.button(f"Prepare the {what}", key="request_prepare_report"):
         try:
-            report = requests.prepare_report(
+            report = actions.run(
+                requests.prepare_report,
                 cached.databases(),
                 request_id,
                 actor=ui.actor(),
@@ -336,18 +318,28 @@ def report_action() -> None:
         except (requests.RequestRefused, ValueError) as exc:
             ui.flash(f"The report was not prepared: {ui.escape_markdown(exc)}", "error")
         else:
-            st.session_state[key] = {"data": report.data, "file_name": report.file_name}
+            # Held process-wide by the person's keyed hash, so erasing them drops it from
+            # every session (data_access/prepared.py).
+            subject = audit.keyed_hash(cached.databases(), detail["subject_email"])
+            prepared_files.drop((st.session_state.get(key) or {}).get("token"))
+            st.session_state[key] = {
+                "token": prepared_files.hold(report.data, subjects=(subject,)),
+                "file_name": report.file_name,
+            }
             ui.flash(
                 f"Prepared {report.file_name}; the download is recorded in the audit log, "
                 f"which now holds {report.audit_head}."
             )
-        clear_caches()
         st.rerun()
     prepared = st.session_state.get(key)
-    if prepared:
+    data = prepared_files.get(prepared["token"]) if prepared else None
+    if prepared and data is None:
+        st.session_state.pop(key, None)
+        st.caption("The prepared report is gone (expired, or the person was erased).")
+    elif prepared:
         st.download_button(
             f"Download {prepared['file_name']}",
-            data=prepared["data"],
+            data=data,
             file_name=prepared["file_name"],
             mime="application/zip",
             key="request_report_download",
@@ -359,10 +351,9 @@ def report_action() -> None:
 def complete_inputs() -> dict:
     """The type's inputs for completion: purposes (R23) or the checklist ticks."""
     if kind == "withdraw_consent":
-        st.session_state.setdefault("request_purposes", list(CONSENT_PURPOSES))
-        purposes = st.multiselect(
-            "Purposes to withdraw (R23)", list(CONSENT_PURPOSES), key="request_purposes"
-        )
+        offered = list(cached.settings().policy_facts.consent_purposes)
+        st.session_state.setdefault("request_purposes", offered)
+        purposes = st.multiselect("Purposes to withdraw (R23)", offered, key="request_purposes")
         return {"purposes": purposes}
     if kind in requests.CHECKLISTS:
         ticked = [
@@ -381,7 +372,8 @@ def complete(inputs: dict, note: str) -> None:
         if bar is not None:
             bar.progress(min(max(fraction, 0.0), 1.0), text=message or "Erasing…")
 
-    result = requests.complete_request(
+    result = actions.run(
+        requests.complete_request,
         cached.databases(),
         request_id,
         actor=ui.actor(),
@@ -393,15 +385,13 @@ def complete(inputs: dict, note: str) -> None:
         **inputs,
     )
     actions.next_click("complete_request")
-    everything = kind in ("erasure", "withdraw_consent")
     if result.failed and tasks.empty and kind in requests.TASK_TYPES:
         created = requests.recipient_tasks(cached.databases(), request_id)
         if not created.empty:
             # The expected first attempt (R11): not an error, the next step.
-            clear_caches(everything)
             ui.flash(ui.escape_markdown(result.failed[request_id]), "info")
             st.rerun()
-    after(result, what="Completion", everything=everything)
+    after(result, what="Completion")
 
 
 def _forget_erasure() -> None:
@@ -541,7 +531,8 @@ def task_actions() -> None:
         )
         reason = st.text_input("Reason (required when not possible)", key="request_task_reason")
         if st.form_submit_button("Close the task"):
-            result = requests.close_recipient_task(
+            result = actions.run(
+                requests.close_recipient_task,
                 cached.databases(),
                 int(task_id),
                 outcome=outcome,
@@ -549,7 +540,6 @@ def task_actions() -> None:
                 actor=ui.actor(),
                 as_of=as_of,
             )
-            clear_caches()
             actions.report(result, what="Recipient task", noun="task")
             # The next task starts with an empty reason: this one belonged to this task.
             st.session_state.pop("request_task_reason", None)
@@ -592,7 +582,8 @@ def refuse_action() -> None:
             "The letter names the right to complain to Datatilsynet and to a judicial remedy."
         )
         if st.form_submit_button("Refuse the request"):
-            result = requests.refuse_request(
+            result = actions.run(
+                requests.refuse_request,
                 cached.databases(),
                 request_id,
                 reason=reason,
@@ -608,7 +599,8 @@ def refuse_action() -> None:
 def withdraw_action() -> None:
     st.markdown("**Withdrawn by the data subject**")
     if st.button("Mark withdrawn", key="request_withdraw"):
-        result = requests.withdraw_request(
+        result = actions.run(
+            requests.withdraw_request,
             cached.databases(),
             request_id,
             actor=ui.actor(),
@@ -616,6 +608,16 @@ def withdraw_action() -> None:
             expected_version=version,
         )
         after(result, what="Withdrawal")
+
+
+def erasure_backups() -> None:
+    """After an erasure: what backups still hold, and until when (R12, from its receipt)."""
+    erased = events[events["event"] == "erased"]
+    if erased.empty:
+        return
+    note = json.loads(erased["details"].iloc[-1] or "{}").get("backups")
+    if note:
+        st.info(ui.escape_markdown(note), icon="💾")
 
 
 def refusal_letter() -> None:
@@ -628,6 +630,7 @@ def refusal_letter() -> None:
             st.text(letter)
 
 
+erasure_backups()
 refusal_letter()
 if detail["is_open"] and actions.actions_header("Steps"):
     if detail["status"] == "awaiting_identity":

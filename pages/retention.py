@@ -29,21 +29,6 @@ CONTACT_COLUMNS = retention.CONTACT_COLUMNS
 INVOICE_COLUMNS = retention.INVOICE_COLUMNS
 # Headers the common rule (ui.column_label) would not give.
 COLUMN_CONFIG = {"on_hold": "On hold?"}
-# What each action changes, so only those caches are cleared afterwards.
-COMMON_CACHES = (
-    "unfinished_jobs",
-    "failed_steps",
-    "blocked_attempts",
-    "find_subject",
-    "audit_entries",
-    "chain_status",
-)
-PURGE_CACHES = (
-    *COMMON_CACHES,
-    "support_contacts_past_retention",
-    "count_support_contacts_past_retention",
-)
-ANONYMISE_CACHES = (*COMMON_CACHES, "invoices_past_retention", "count_invoices_past_retention")
 
 ui.page_header(
     "Retention",
@@ -141,21 +126,19 @@ def confirm_purge(contact_ids: list[int]) -> None:
         action=retention.purge_support_contacts,
         running="Purging…",
         what="Purge",
-        caches=PURGE_CACHES,
         table_key=CONTACTS_KEY,
     )
 
 
-def _confirm_and_run(
-    name, ids, *, held_note, label, noun, action, running, what, caches, table_key
-):
+def _confirm_and_run(name, ids, *, held_note, label, noun, action, running, what, table_key):
     """The shared end of a confirmation dialog: the hold warning, the typed confirmation,
     the job with a progress bar and one idempotency key per click, then the result."""
     if held_note:
         st.warning(held_note, icon="⚖️")
     if not jobs.confirmed(name, len(ids), label=label, noun=noun):
         return
-    result = action(
+    result = _actions.run(
+        action,
         cached.databases(),
         ids,
         actor=ui.actor(),
@@ -163,7 +146,7 @@ def _confirm_and_run(
         idempotency_key=_actions.click_key(name),
         progress=jobs.progress_bar(running),
     )
-    jobs.finish(name, result, what=what, noun=noun, caches=caches, table_key=table_key)
+    jobs.finish(name, result, what=what, noun=noun, table_key=table_key)
 
 
 # --- invoices (R15) ------------------------------------------------------------------------
@@ -190,13 +173,14 @@ def confirm_anonymise(invoice_ids: list[int]) -> None:
         action=retention.anonymise_invoices,
         running="Anonymising…",
         what="Anonymise",
-        caches=ANONYMISE_CACHES,
         table_key=INVOICES_KEY,
     )
 
 
 def resume(job_id: int, progress: jobs.Progress):
-    return retention.resume_job(cached.databases(), job_id, actor=ui.actor(), progress=progress)
+    return _actions.run(
+        retention.resume_job, cached.databases(), job_id, actor=ui.actor(), progress=progress
+    )
 
 
 contacts = invoices = pd.DataFrame(columns=["on_hold"])
@@ -235,7 +219,6 @@ if ui.stores_available(("support",)) and not ui.waits_for_indexes(
         title="support-log purge(s)",
         resume=resume,
         noun="contact",
-        caches=PURGE_CACHES,
         results_as=PURGE,
     )
 
@@ -275,7 +258,6 @@ if ui.stores_available(("users",)) and not ui.waits_for_indexes(
         title="invoice anonymisation(s)",
         resume=resume,
         noun="invoice",
-        caches=ANONYMISE_CACHES,
         results_as=ANONYMISE,
     )
 

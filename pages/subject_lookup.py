@@ -6,6 +6,7 @@ from __future__ import annotations
 import streamlit as st
 
 from data_access import audit, cached, subjects
+from data_access import prepared as prepared_files
 from data_access.settings import STORES
 from pages import _gate as gate
 from pages import _ui as ui
@@ -23,18 +24,48 @@ ui.page_header(
     "Europe/Oslo (times with their offset).",
 )
 
-with st.form("lookup_form"):
-    entered = st.text_input("E-mail address", key="lookup_email", placeholder="name@example.no")
-    st.form_submit_button("Look up")
+# The address typed is not kept in this session: the submit callback empties the field and
+# holds the look-up process-wide under a token (data_access/prepared.py) that erasing the
+# person clears in every session (RULES.md R12, R18).
+LOOKUP = "lookup:token"
+REFUSED = "lookup:refused"
 
-if not entered.strip():
-    st.info("Enter the data subject's e-mail address to see everything held about them.")
+
+def take_lookup() -> None:
+    """On "Look up": the entered address as a held look-up, the field emptied."""
+    entered = st.session_state.get("lookup_email", "")
+    st.session_state["lookup_email"] = ""
+    prepared_files.drop(st.session_state.pop(LOOKUP, None))
+    if not entered.strip():
+        return
+    try:
+        email = subjects.normalised_email(entered)
+    except ValueError as exc:
+        st.session_state[REFUSED] = str(exc)
+        return
+    subject = audit.keyed_hash(cached.databases(), email)
+    st.session_state[LOOKUP] = prepared_files.hold(email, subjects=(subject,))
+
+
+with st.form("lookup_form"):
+    st.text_input("E-mail address", key="lookup_email", placeholder="name@example.no")
+    st.form_submit_button("Look up", on_click=take_lookup)
+
+refused = st.session_state.pop(REFUSED, None)
+if refused:
+    st.error(refused, icon="✉️")
     st.stop()
-try:
-    email = subjects.normalised_email(entered)
-except ValueError as exc:
-    st.error(str(exc), icon="✉️")
+email = prepared_files.get(st.session_state.get(LOOKUP))
+if email is None:
+    if st.session_state.pop(LOOKUP, None):
+        st.info(
+            "The look-up was cleared (the person was erased, or it expired); enter the "
+            "address again to look them up."
+        )
+    else:
+        st.info("Enter the data subject's e-mail address to see everything held about them.")
     st.stop()
+st.caption(f"Looked up: {ui.escape_markdown(email)}")
 
 found = ui.fetch(cached.find_subject, email)
 held = {name: frame for name, frame in found.items() if not frame.empty}

@@ -4,6 +4,11 @@
 (DPO_TEST_POSTGRES_URL / DPO_TEST_MARIADB_URL) and is skipped otherwise, except under
 CI=true, where a missing server URL fails the test instead of skipping it. Each server
 test creates four databases with a unique prefix and drops them afterwards.
+
+Hypothesis runs the "ci" profile under CI=true (its default 100 examples per property) and
+the "dev" profile otherwise (EXAMPLES_LOCALLY, for a quick run while working). A slow
+property names its count under CI with `examples(n)`: n under CI, at most EXAMPLES_LOCALLY
+otherwise.
 """
 
 from __future__ import annotations
@@ -15,6 +20,7 @@ from datetime import date
 from pathlib import Path
 
 import pytest
+from hypothesis import settings
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
@@ -25,6 +31,17 @@ ROOT = Path(__file__).resolve().parent.parent
 SERVER_ENV = {"postgresql": "DPO_TEST_POSTGRES_URL", "mariadb": "DPO_TEST_MARIADB_URL"}
 BACKENDS = ["sqlite", "postgresql", "mariadb"]
 IN_CI = os.environ.get("CI", "").lower() == "true"
+EXAMPLES_LOCALLY = 10
+settings.register_profile("ci", print_blob=True)
+settings.register_profile("dev", max_examples=EXAMPLES_LOCALLY)
+settings.load_profile("ci" if IN_CI else "dev")
+
+
+def examples(in_ci: int) -> int:
+    """A slow property's example count: `in_ci` under CI=true, else at most EXAMPLES_LOCALLY."""
+    return in_ci if IN_CI else min(in_ci, EXAMPLES_LOCALLY)
+
+
 # A fixed "today" for seeded data so expected values do not move with the calendar.
 SEED_AS_OF = date(2026, 11, 29)
 # The tests' own pseudonym key: Databases has no built-in one (RULES.md R18).

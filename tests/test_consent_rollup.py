@@ -23,7 +23,7 @@ from data_access.settings import STORES
 from data_access.tables import consent_events
 from tests import factories as f
 from tests import seeded
-from tests.conftest import ROOT, SEED_AS_OF
+from tests.conftest import ROOT, SEED_AS_OF, examples
 
 STATS, NEWS = "usage_statistics", "newsletter"
 BASE = datetime(2026, 3, 26, 12, 0)  # Oslo switches to summer time on 2026-03-29
@@ -141,9 +141,14 @@ def assert_same_answers(dbs, days: list[date]) -> None:
 
 def assert_frames_equal(actual, expected) -> None:
     assert list(actual.columns) == list(expected.columns)
-    left = actual.astype(object).where(actual.notna(), None).to_dict("records")
-    right = expected.astype(object).where(expected.notna(), None).to_dict("records")
-    assert left == right
+    assert rows_of(actual) == rows_of(expected)
+
+
+def rows_of(frame) -> list[list]:
+    """The frame's rows as lists, every missing value (NaN, NA, NaT, None) as None, in one
+    conversion: astype, where and to_dict on these small frames took about 8 ms a call, a
+    large part of the property test's time."""
+    return frame.to_numpy(dtype=object, na_value=None).tolist()
 
 
 def history_rows(dbs) -> list:
@@ -185,7 +190,7 @@ events_strategy = st.lists(
 
 
 @settings(
-    max_examples=60,
+    max_examples=examples(60),
     deadline=None,
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )

@@ -19,7 +19,7 @@ import openpyxl
 import pandas as pd
 import pytest
 
-from data_access import audit, cached, export, retention
+from data_access import audit, cached, export, prepared, retention
 from tests import seeded
 from tests.conftest import IN_CI, SEED_AS_OF
 from tests.test_pages import _navigation_as_served, headers, open_app, texts  # noqa: F401
@@ -210,7 +210,7 @@ def test_r40_a_capped_table_downloads_every_matching_row_and_says_so(capped_app)
 
     at.button(key=f"{ACCOUNTS_EXPORT}:prepare").click().run(timeout=60)
 
-    data = at.session_state[ACCOUNTS_EXPORT]["data"]
+    data = prepared.get(at.session_state[ACCOUNTS_EXPORT]["token"])
     rows = list(csv.reader(io.StringIO(data.decode("utf-8-sig")), delimiter=";"))
     shown = at.dataframe[0]
     assert rows[0] == [headers(shown)[c] for c in shown.value.columns]  # as headed on screen
@@ -236,7 +236,7 @@ def test_r40_the_xlsx_format_downloads_a_workbook_named_by_page_and_date(capped_
 
     download = at.download_button(key=f"{ACCOUNTS_EXPORT}:download")
     assert download.label == "Download accounts-nearing-deletion-accounts-2026-11-29.xlsx"
-    rows = sheet_rows(at.session_state[ACCOUNTS_EXPORT]["data"])
+    rows = sheet_rows(prepared.get(at.session_state[ACCOUNTS_EXPORT]["token"]))
     assert formulas(rows) == []
     shown = at.dataframe[0]
     assert [c.value for c in rows[0]] == [headers(shown)[c] for c in shown.value.columns]

@@ -37,7 +37,7 @@ from data_access.free_text import MAX_TEXT
 from data_access.settings import SettingsError, parse_settings
 from pages import _ui as ui
 from tests import factories
-from tests.conftest import ROOT, make_databases
+from tests.conftest import ROOT, examples, make_databases
 
 AS_OF = date(2026, 11, 29)
 HOSTILE = [
@@ -127,7 +127,7 @@ def hostile_dbs(empty_dbs):
 
 
 FUZZ = settings(
-    max_examples=40,
+    max_examples=examples(40),
     deadline=None,
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )

@@ -5,15 +5,18 @@
 - no other data_access module imports streamlit;
 - only data_access/settings.py reads environment variables.
 
-Pages that do not exist yet are simply not checked; the checkers themselves are tested on
-small sources so the rules bite from the first page on.
+The folders and files checked must exist (a rule that checks nothing fails instead of
+passing); the checkers themselves are tested on small sources.
 """
 
 from __future__ import annotations
 
 import ast
 import re
+import sys
 from pathlib import Path
+
+import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 DATA_ACCESS = ROOT / "data_access"
@@ -108,12 +111,20 @@ def environment_reads(source: str) -> list[str]:
 
 
 def page_files() -> list[Path]:
-    files = sorted((ROOT / "pages").rglob("*.py")) if (ROOT / "pages").is_dir() else []
-    return files + [p for p in [ROOT / "dashboard.py"] if p.exists()]
+    """pages/*.py and dashboard.py; AssertionError when they are missing, so that a move
+    of the folders cannot turn the layer rules into checks of nothing."""
+    files = sorted((ROOT / "pages").rglob("*.py"))
+    dashboard = ROOT / "dashboard.py"
+    assert files, f"no page under {ROOT / 'pages'}: the layer rules would check nothing"
+    assert dashboard.is_file(), f"{dashboard} is missing"
+    return [*files, dashboard]
 
 
 def data_access_files() -> list[Path]:
-    return sorted(DATA_ACCESS.rglob("*.py"))
+    """data_access/**/*.py; AssertionError when there is none."""
+    files = sorted(DATA_ACCESS.rglob("*.py"))
+    assert files, f"no module under {DATA_ACCESS}: the layer rules would check nothing"
+    return files
 
 
 def rel(path: Path) -> str:
@@ -196,8 +207,7 @@ def test_pages_and_dashboard_build_no_sql_and_open_no_connections():
 
 def test_cached_module_contains_no_sql():
     cached = DATA_ACCESS / "cached.py"
-    if not cached.exists():
-        return
+    assert cached.is_file(), f"{cached} is missing"
     # It may name SQLAlchemy's exceptions (to tell pages a database is down), nothing else.
     findings = page_findings(cached.read_text(encoding="utf-8"))
     assert [f for f in findings if f != "imports sqlalchemy.exc"] == []
@@ -215,3 +225,15 @@ def test_only_settings_reads_environment_variables():
     findings = {rel(p): environment_reads(p.read_text(encoding="utf-8")) for p in files}
     assert {f: v for f, v in findings.items() if v} == {}
     assert environment_reads((DATA_ACCESS / "settings.py").read_text(encoding="utf-8")) != []
+
+
+def test_the_checked_folders_must_exist(monkeypatch, tmp_path):
+    """Pointed at a tree without pages/ and data_access/, the file lists fail."""
+    monkeypatch.setattr(sys.modules[__name__], "ROOT", tmp_path)
+    monkeypatch.setattr(sys.modules[__name__], "DATA_ACCESS", tmp_path / "data_access")
+    with pytest.raises(AssertionError, match="no page under"):
+        page_files()
+    with pytest.raises(AssertionError, match="no module under"):
+        data_access_files()
+    with pytest.raises(AssertionError, match="cached.py is missing"):
+        test_cached_module_contains_no_sql()

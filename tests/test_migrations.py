@@ -8,6 +8,9 @@ objects do (CHAR(64), String lengths, Boolean), so no dialect-specific filter is
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 import threading
 from datetime import date, datetime
 
@@ -18,8 +21,9 @@ from alembic.script import ScriptDirectory
 from sqlalchemy import Engine, func, inspect, select, text
 
 from data_access import audit, jobs
-from data_access.engines import Databases, alembic_config, migrate_ledger
+from data_access.engines import Databases, alembic_config, make_engine, migrate_ledger
 from data_access.ledger_tables import LEDGER_TABLES, audit_head, audit_log, ledger_metadata
+from tests.conftest import ROOT
 
 
 def schema_differences(engine: Engine) -> list:
@@ -159,3 +163,46 @@ def test_the_lease_migration_reruns_after_a_partial_run_and_frees_jobs_left_runn
     assert ledger_revision(engine) == [head_revision()]
     interrupted = jobs.interrupted_jobs(empty_dbs)
     assert interrupted[["kind", "status"]].values.tolist() == [["account_deletion", "interrupted"]]
+
+
+def _alembic(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess:
+    """`alembic ...` run from the repository as a DPO would, with only `env` added."""
+    environ = {k: v for k, v in os.environ.items() if not k.startswith("DPO_")}
+    return subprocess.run(
+        [sys.executable, "-m", "alembic", *args],
+        cwd=ROOT,
+        env={**environ, **env},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+def test_alembic_on_the_command_line_migrates_the_ledger_the_settings_name(tmp_path):
+    """alembic.ini says `DPO_LEDGER_URL=… alembic current` uses that variable; `upgrade
+    head` used to go to sqlite:///data/ledger.sqlite whatever it was set to."""
+    demo_dir = tmp_path / "demo"
+    demo_dir.mkdir()
+    config = tmp_path / "config.toml"
+    config.write_text(
+        f'[databases]\ndemo_dir = {str(demo_dir)!r}\nledger_url_env = "OTHER_LEDGER_URL"\n',
+        encoding="utf-8",
+    )
+    named = tmp_path / "named.sqlite"
+
+    upgraded = _alembic(
+        "upgrade", "head", env={"DPO_CONFIG": str(config), "OTHER_LEDGER_URL": f"sqlite:///{named}"}
+    )
+    current = _alembic(
+        "current", env={"DPO_CONFIG": str(config), "OTHER_LEDGER_URL": f"sqlite:///{named}"}
+    )
+
+    assert upgraded.returncode == 0, upgraded.stderr
+    assert head_revision() in current.stdout
+    engine = make_engine(f"sqlite:///{named}", create_file=False)
+    assert ledger_revision(engine) == [head_revision()]
+    engine.dispose()
+    assert not (demo_dir / "ledger.sqlite").exists()
+    # Unset, the demo ledger under demo_dir, as the dashboard itself would use.
+    assert _alembic("upgrade", "head", env={"DPO_CONFIG": str(config)}).returncode == 0
+    assert (demo_dir / "ledger.sqlite").exists()

@@ -20,7 +20,17 @@ from streamlit.delta_generator import DeltaGenerator
 from streamlit.runtime.pages_manager import PagesManager
 from streamlit.testing.v1 import AppTest
 
-from data_access import audit, cached, consent, consent_rollup, holds, register, requests, retention
+from data_access import (
+    audit,
+    cached,
+    consent,
+    consent_rollup,
+    holds,
+    prepared,
+    register,
+    requests,
+    retention,
+)
 from data_access.ledger_tables import audit_head, audit_log, consent_rollup_state
 from data_access.settings import STORES, DatabaseSettings
 from tests import seeded
@@ -319,7 +329,7 @@ def test_r40_export_holds_exactly_the_rows_shown_and_is_audited_once(app_env):
     assert_ran_cleanly(at)
     download = at.download_button(key="export:accounts-nearing-deletion:accounts:download")
     assert download.label == "Download accounts-nearing-deletion-accounts-2026-11-29-excel.csv"
-    data = at.session_state["export:accounts-nearing-deletion:accounts"]["data"]
+    data = prepared.get(at.session_state["export:accounts-nearing-deletion:accounts"]["token"])
     assert data.startswith(b"\xef\xbb\xbf")  # Excel dialect: UTF-8 with BOM (R40)
     rows = list(csv.reader(io.StringIO(data.decode("utf-8-sig")), delimiter=";"))
     labels = headers(at.dataframe[0])
@@ -359,7 +369,7 @@ def test_r40_aggregate_export_is_not_audited(app_env):
 
     at.button(key="export:consent:rates:prepare").click().run(timeout=60)
 
-    data = at.session_state["export:consent:rates"]["data"]
+    data = prepared.get(at.session_state["export:consent:rates"]["token"])
     rows = list(csv.reader(io.StringIO(data.decode("utf-8-sig")), delimiter=";"))
     assert rows[0] == ["Purpose", "Subjects", "Granted", "Withdrawn", "Rate (%)"]
     assert [r[0] for r in rows[1:]] == list(at.dataframe[0].value["purpose"])
@@ -452,7 +462,7 @@ def exported_header(at: AppTest, page: str, name: str, chosen: str = "excel") ->
     key = f"export:{page}:{name}"
     at.radio(key=f"{key}:format").set_value(chosen).run(timeout=60)
     at.button(key=f"{key}:prepare").click().run(timeout=60)
-    data = at.session_state[key]["data"]
+    data = prepared.get(at.session_state[key]["token"])
     if chosen == "xlsx":
         sheet = openpyxl.load_workbook(io.BytesIO(data)).active
         return [cell.value for cell in next(sheet.iter_rows(max_row=1))]

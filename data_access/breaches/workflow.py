@@ -24,7 +24,7 @@ from typing import Any
 
 from sqlalchemy import Connection, insert, select, update
 
-from data_access import audit
+from data_access import audit, stores
 from data_access.breaches import facts as f
 from data_access.breaches.clock import is_late, notification_due_at
 from data_access.clock import today_oslo, utc_naive, utc_now
@@ -51,6 +51,7 @@ Check = Callable[[Mapping[str, Any]], str | None]
 # --- logging -------------------------------------------------------------------------------
 
 
+@stores.writes(*stores.BREACHES, *stores.AUDIT)
 def log_breach(
     dbs: Databases,
     *,
@@ -118,6 +119,7 @@ def log_breach(
     return int(breach_id)
 
 
+@stores.writes(*stores.BREACHES, *stores.AUDIT)
 def update_breach(
     dbs: Databases,
     breach_id: int,
@@ -185,6 +187,7 @@ def update_breach(
     return result
 
 
+@stores.writes(*stores.BREACHES, *stores.AUDIT)
 def add_affected_emails(
     dbs: Databases, breach_id: int, emails: Iterable[str], *, actor: str, now=None
 ) -> ActionResult:
@@ -225,6 +228,7 @@ def add_affected_emails(
 # --- decisions -----------------------------------------------------------------------------
 
 
+@stores.writes(*stores.BREACHES, *stores.AUDIT)
 def assess(
     dbs: Databases, breach_id: int, *, risk: str, reasoning: str, actor: str, now=None
 ) -> ActionResult:
@@ -257,6 +261,7 @@ def assess(
                    details={"risk": risk})  # fmt: skip
 
 
+@stores.writes(*stores.BREACHES, *stores.AUDIT)
 def decide_notification(
     dbs: Databases,
     breach_id: int,
@@ -328,6 +333,7 @@ def decide_notification(
                             "delay_reasons": delay is not None})  # fmt: skip
 
 
+@stores.writes(*stores.BREACHES, *stores.AUDIT)
 def decide_subject_notice(
     dbs: Databases,
     breach_id: int,
@@ -398,6 +404,7 @@ def decide_subject_notice(
 decide_subjects = decide_subject_notice  # the shorter name
 
 
+@stores.writes(*stores.BREACHES, *stores.AUDIT)
 def close(
     dbs: Databases, breach_id: int, *, actor: str, note: str | None = None, now=None
 ) -> ActionResult:

@@ -13,7 +13,7 @@ from datetime import datetime, timedelta
 import pandas as pd
 from sqlalchemy import Connection, insert, select, update
 
-from data_access import audit
+from data_access import audit, stores
 from data_access.clock import utc_now
 from data_access.engines import Databases
 from data_access.frames import read_frame
@@ -78,6 +78,7 @@ def record_escalated(conn: Connection, keys: list[str], now: datetime) -> None:
         )
 
 
+@stores.writes(*stores.RADAR, *stores.AUDIT)
 def acknowledge(
     dbs: Databases,
     keys: list[str] | str,

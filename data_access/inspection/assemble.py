@@ -22,7 +22,7 @@ from datetime import date
 
 import pandas as pd
 
-from data_access import audit, documents, export
+from data_access import audit, documents, export, stores
 from data_access.documents import Section
 from data_access.engines import Databases
 from data_access.inspection import (
@@ -211,6 +211,7 @@ def record_preparation(ctx: Context, parts: Sequence[Part], *, actor: str, files
     audit.anchor_now(ctx.dbs)
 
 
+@stores.writes(*stores.AUDIT)
 def pack(
     dbs: Databases,
     *,

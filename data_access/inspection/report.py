@@ -16,7 +16,7 @@ from datetime import date
 import pandas as pd
 from sqlalchemy import func, select
 
-from data_access import audit, consent, documents, export, findings, register, requests
+from data_access import audit, consent, documents, export, findings, register, requests, stores
 from data_access import ledger_tables as lt
 from data_access.clock import day_end_utc, day_start_utc
 from data_access.documents import Section
@@ -221,6 +221,7 @@ def charts_for(
     return images, ""
 
 
+@stores.writes(*stores.AUDIT)
 def dpo_report(
     dbs: Databases, *, year: int, actor: str, as_of: date, progress: Progress | None = None
 ) -> bytes:

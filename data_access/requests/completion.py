@@ -27,7 +27,7 @@ from datetime import date, datetime, timedelta
 import pandas as pd
 from sqlalchemy import Connection, func, insert, select, update
 
-from data_access import audit, collation, erasure, jobs, subject_reports
+from data_access import audit, collation, erasure, jobs, register, stores, subject_reports
 from data_access import ledger_tables as lt
 from data_access.clock import day_end_utc, day_start_utc, oslo_date, today_oslo, utc_now
 from data_access.emails import normalised_email
@@ -44,7 +44,8 @@ from data_access.requests.workflow import (
     run_step,
 )
 from data_access.results import ActionResult
-from data_access.tables import CONSENT_PURPOSES, consent_events
+from data_access.stores import writes
+from data_access.tables import consent_events
 
 TASK_TYPES = ("rectification", "erasure", "restriction")
 TASK_COLUMNS = [
@@ -110,6 +111,7 @@ class _NoTasksToCreate(Exception):
 # --- completing ----------------------------------------------------------------------------
 
 
+@writes(*stores.DATABASES)
 def complete_request(
     dbs: Databases,
     request_id: int,
@@ -126,7 +128,7 @@ def complete_request(
     """Complete the request as its type requires (RULES.md R9-R12, R23); see the module doc.
 
     `purposes`: for withdraw_consent, the consent purposes to withdraw (of
-    `tables.CONSENT_PURPOSES`). `checklist`: for rectification, restriction and objection,
+    config.toml's `policy_facts.consent_purposes`). `checklist`: for rectification, restriction and objection,
     the keys of `CHECKLISTS[type]` the DPO ticked (all are required). `idempotency_key`
     keys an erasure job, so a double click plans it once; `progress(fraction, message)`
     follows the erasure. `note` is the outcome told to the data subject (a default per type).
@@ -170,11 +172,13 @@ def _complete(
     progress: Progress | None,
 ) -> None:
     refuse_unstorable(note or "", "note")
+    # The purposes a withdrawal may name: config.toml's policy_facts.consent_purposes (R23).
+    allowed = register.policy_facts(dbs).consent_purposes
     row = intake_row(dbs, request_id)
     with dbs.ledger.connect() as conn:
         state = read_state(conn, row)
         check_state(state, as_of, expected)
-        _check_ready(conn, state, purposes, checklist)
+        _check_ready(conn, state, purposes, checklist, allowed=allowed)
         _refuse_open_tasks(conn, state)
     duplicates.refuse_unchecked_duplicate(dbs, state)
     # From here on every write must find the case as it was just checked.
@@ -200,7 +204,7 @@ def _complete(
             )
 
     def decide(conn: Connection, current: CaseState, as_of: date) -> Change:
-        _check_ready(conn, current, purposes, checklist)
+        _check_ready(conn, current, purposes, checklist, allowed=allowed)
         _refuse_open_tasks(conn, current)
         counts: dict[str, int] = {}
         if current.request_type == "withdraw_consent":
@@ -222,7 +226,12 @@ def _complete(
 
 
 def _check_ready(
-    conn: Connection, state: CaseState, purposes: list[str], checklist: list[str]
+    conn: Connection,
+    state: CaseState,
+    purposes: list[str],
+    checklist: list[str],
+    *,
+    allowed: tuple[str, ...],
 ) -> None:
     """Refuse completing a request whose identity is owed, that is an unchecked duplicate
     (requests/duplicates.py), or whose type's condition is unmet."""
@@ -237,12 +246,12 @@ def _check_ready(
         what = "access report (R9)" if kind == "access" else "portability export (R10)"
         raise RequestRefused(f"Prepare and send the {what} before completing the request.")
     if kind == "withdraw_consent":
-        unknown = sorted(set(purposes) - set(CONSENT_PURPOSES))
+        unknown = sorted(set(purposes) - set(allowed))
         if not purposes or unknown:
             raise RequestRefused(
                 "Choose the consent purposes to withdraw (R23)"
                 + (f"; unknown: {', '.join(unknown)}" if unknown else "")
-                + f". Purposes: {', '.join(CONSENT_PURPOSES)}."
+                + f". Purposes: {', '.join(allowed)}."
             )
     if kind in CHECKLISTS:
         missing = [label for key, label in CHECKLISTS[kind].items() if key not in checklist]
@@ -265,6 +274,7 @@ def _report_prepared(conn: Connection, request_id: int) -> bool:
 # --- reports (R9, R10) ---------------------------------------------------------------------
 
 
+@writes(*stores.REQUEST_LEDGER, *stores.AUDIT)
 def prepare_report(
     dbs: Databases,
     request_id: int,
@@ -375,6 +385,8 @@ def _erase(
                 # the exceptions, and where; the full scan is in the receipt.
                 "residue_rows": receipt.residue.get("residue_rows"),
                 "residue": receipt.residue.get("residue", []),
+                # What the erasure cannot reach at once (R12): the backups, until when.
+                "backups": receipt.backups_note,
             },
             audit_details={"receipt_id": receipt.receipt_id},
         )
@@ -560,6 +572,7 @@ def recipient_tasks(dbs: Databases, request_id: int) -> pd.DataFrame:
         return pd.DataFrame(conn.execute(query).mappings().all(), columns=TASK_COLUMNS)
 
 
+@writes(*stores.REQUEST_LEDGER, *stores.AUDIT)
 def close_recipient_task(
     dbs: Databases,
     task_id: int,

@@ -27,7 +27,7 @@ from typing import Any
 
 from sqlalchemy import Connection, func, insert, select, update
 
-from data_access import audit
+from data_access import audit, stores
 from data_access.clock import oslo_date, today_oslo, utc_now
 from data_access.engines import Databases
 from data_access.free_text import MAX_TEXT, text_problem
@@ -39,6 +39,7 @@ from data_access.requests.queries import (
     deadline,
 )
 from data_access.results import ActionResult
+from data_access.stores import writes
 from data_access.tables import data_subject_requests as intake
 
 # Audit action and rule of each request event (the demo data writes the same).
@@ -111,6 +112,7 @@ class Change:
 # --- the actions ---------------------------------------------------------------------------
 
 
+@writes(*stores.REQUEST_LEDGER, *stores.AUDIT)
 def request_identity(
     dbs: Databases,
     request_id: int,
@@ -142,6 +144,7 @@ def request_identity(
     return _run(dbs, request_id, decide, actor=actor, as_of=as_of, expected=expected_version)
 
 
+@writes(*stores.REQUEST_LEDGER, *stores.AUDIT)
 def confirm_identity(
     dbs: Databases,
     request_id: int,
@@ -195,6 +198,7 @@ def confirm_identity(
     return _run(dbs, request_id, decide, actor=actor, as_of=as_of, expected=expected_version)
 
 
+@writes(*stores.REQUEST_LEDGER, *stores.AUDIT)
 def extend_request(
     dbs: Databases,
     request_id: int,
@@ -266,6 +270,7 @@ def extend_request(
     return _run(dbs, request_id, decide, actor=actor, as_of=as_of, expected=expected_version)
 
 
+@writes(*stores.REQUEST_LEDGER, *stores.AUDIT)
 def refuse_request(
     dbs: Databases,
     request_id: int,
@@ -321,6 +326,7 @@ def refuse_request(
     return _run(dbs, request_id, decide, actor=actor, as_of=as_of, expected=expected_version)
 
 
+@writes(*stores.REQUEST_LEDGER, *stores.AUDIT)
 def withdraw_request(
     dbs: Databases,
     request_id: int,

@@ -20,12 +20,13 @@ from datetime import date
 
 from sqlalchemy import Connection, delete, func, select, update
 
-from data_access import audit, consent_rollup, holds, jobs, kept_invoices
+from data_access import audit, consent_rollup, holds, jobs, kept_invoices, prepared, stores
 from data_access.clock import day_end_utc
 from data_access.engines import Databases
 from data_access.ledger_tables import notices, outbox
 from data_access.results import ActionResult
 from data_access.retention.queries import account_states
+from data_access.stores import writes
 from data_access.tables import (
     account_members,
     accounts,
@@ -45,6 +46,7 @@ STEPS = (
 _CHUNK = 500  # accounts whose state is read at a time
 
 
+@writes(*stores.DATABASES)
 def approve_deletions(
     dbs: Databases,
     account_ids: Iterable[int],
@@ -205,6 +207,8 @@ def _delete_account(conn: Connection, ctx: jobs.StepContext) -> dict[str, int]:
         # Another job deleted it between the read above and the delete (two DPOs at once):
         # this transaction rolls back, and only that job's deletion is reported and audited.
         raise jobs.StepRefused(_already_deleted(ctx))
+    # The owner's prepared look-ups and exports in any session go with the account (R14).
+    prepared.forget_subject(audit.keyed_hash(ctx.dbs, owner.email))
     return counts
 
 

@@ -13,15 +13,17 @@ from datetime import date
 import pandas as pd
 from sqlalchemy import Connection, func, insert, select
 
-from data_access import audit, letters, rules
+from data_access import audit, letters, rules, stores
 from data_access.clock import utc_now
 from data_access.engines import Databases
 from data_access.ledger_tables import notices, outbox
 from data_access.results import ActionResult
 from data_access.retention.queries import account_states
 from data_access.settings import Letters
+from data_access.stores import writes
 
 
+@writes(*stores.OUTBOX, *stores.HOLDS, *stores.AUDIT)
 def send_deletion_notices(
     dbs: Databases, account_ids: Iterable[int], *, actor: str, as_of: date
 ) -> ActionResult:

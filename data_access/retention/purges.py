@@ -12,17 +12,19 @@ from datetime import date
 
 from sqlalchemy import Connection, delete, select, update
 
-from data_access import audit, holds, jobs, kept_invoices, rules, sql_time
+from data_access import audit, holds, jobs, kept_invoices, rules, sql_time, stores
 from data_access.clock import utc_naive
 from data_access.engines import Databases
 from data_access.results import ActionResult
 from data_access.retention.queries import account_holds, support_started_cutoff
+from data_access.stores import writes
 from data_access.tables import contacts, invoices
 
 Progress = Callable[[float, str], None] | None
 KINDS = ("support_purge", "invoice_anonymisation")
 
 
+@writes("support.contacts", *stores.JOBS, *stores.HOLDS, *stores.AUDIT)
 def purge_support_contacts(
     dbs: Databases,
     contact_ids: Iterable[int],
@@ -62,6 +64,7 @@ def purge_support_contacts(
     return _run(dbs, KINDS[0], planned, result, actor, as_of, idempotency_key, progress)
 
 
+@writes("users.invoices", *stores.JOBS, *stores.HOLDS, *stores.AUDIT, *stores.KEPT_INVOICES)
 def anonymise_invoices(
     dbs: Databases,
     invoice_ids: Iterable[int],

@@ -4,15 +4,17 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from data_access import jobs
+from data_access import jobs, stores
 from data_access.engines import Databases
 from data_access.results import ActionResult
 from data_access.retention import deletion, purges
+from data_access.stores import writes
 
 HANDLERS: dict[str, jobs.Handler] = {**deletion.HANDLERS, **purges.HANDLERS}
 KINDS = (deletion.KIND, *purges.KINDS)  # the job kinds HANDLERS runs
 
 
+@writes(*stores.DATABASES)
 def resume_job(
     dbs: Databases,
     job_id: int,
