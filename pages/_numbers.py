@@ -29,3 +29,9 @@ def percent_column(label: str) -> Any:
     """The column_config of a column `as_percent` made: "76.7 %" in each cell, headed
     "<label> (%)" (so the export's header says the unit)."""
     return st.column_config.NumberColumn(f"{label} (%)", format=f"%.{PERCENT_DECIMALS}f %%")
+
+
+if __name__ == "__main__":  # served as a page in "pages folder" mode
+    from pages import _gate
+
+    _gate.not_a_page()

@@ -55,3 +55,9 @@ def word(code: Any) -> str:
         return WORDS[text]
     words = text.replace("_", " ").replace(".", " ").strip()
     return words[:1].upper() + words[1:]
+
+
+if __name__ == "__main__":  # served as a page in "pages folder" mode
+    from pages import _gate
+
+    _gate.not_a_page()

@@ -17,6 +17,7 @@ import streamlit as st
 from data_access import audit, breaches, cached, clock, documents
 from pages import _actions as actions
 from pages import _gate as gate
+from pages import _links as links
 from pages import _ui as ui
 
 gate.require_access()  # before anything is read (RULES.md R41)
@@ -47,14 +48,17 @@ ui.page_header(
 )
 as_of = ui.as_of()
 
+link = links.follow("breach_id")
 breach_id = st.number_input(
     "Breach id", min_value=1, step=1, value=None, key="breach_id", placeholder="e.g. 3"
 )
 if breach_id is None:
+    links.bad_link_error(link, "breach")
     ui.empty_state("Choose a breach on the Breaches page, or enter its id.")
     st.page_link(ui.PAGE_FILES["breaches"], label="Breaches", icon="🚨")
     st.stop()
 breach_id = int(breach_id)
+links.keep("breach_id", breach_id)
 try:
     b = ui.fetch(cached.breach_detail, breach_id, as_of)
 except KeyError:

@@ -21,17 +21,13 @@ from data_access.rules import add_months
 from pages import _actions as actions
 from pages import _gate as gate
 from pages import _jobs as jobs
+from pages import _links as links
 from pages import _ui as ui
 from pages import _words as words
 
 gate.require_access()  # before anything is read (RULES.md R41)
 
 ERASE_PENDING = "request_erase_pending"  # the request whose erasure awaits confirmation
-LINK_PARAM = "id"  # the request a link names: /request?id=80
-LINK_FOLLOWED = "request_link_followed"  # the last ?id= the page followed or wrote
-# The number input's largest value (JavaScript's largest safe integer); an id beyond it is
-# not a request id.
-MAX_REQUEST_ID = 2**53 - 1
 EVENT_COLUMNS = ["effective_on", "event", "actor", "details", "occurred_at"]
 TASK_COLUMNS = ["task_id", "recipient", "status", "reason", "closed_by", "closed_on"]
 
@@ -43,48 +39,17 @@ ui.page_header(
 as_of = ui.as_of()
 
 
-def linked_id(link: str | None) -> int | None:
-    """The request id a link's ?id= names, or None when it is not a whole number from 1."""
-    text = (link or "").strip()
-    if not text.isascii() or not text.isdigit():
-        return None
-    number = int(text)
-    return number if 1 <= number <= MAX_REQUEST_ID else None
-
-
-def follow_link() -> str | None:
-    """Preselect the request the page's link names (/request?id=80), once per link, so the
-    user can choose another afterwards; returns the link's id text, if any."""
-    link = st.query_params.get(LINK_PARAM)
-    if link is not None and link != st.session_state.get(LINK_FOLLOWED):
-        st.session_state[LINK_FOLLOWED] = link
-        st.session_state["request_id"] = linked_id(link)
-    return link
-
-
-def keep_link(request_id: int) -> None:
-    """The page's link names the request shown, so it can be bookmarked or shared."""
-    if st.query_params.get(LINK_PARAM) != str(request_id):
-        st.query_params[LINK_PARAM] = str(request_id)
-        st.session_state[LINK_FOLLOWED] = str(request_id)
-
-
-link = follow_link()
+link = links.follow("request_id")
 request_id = st.number_input(
     "Request id", min_value=1, step=1, value=None, key="request_id", placeholder="e.g. 42"
 )
 if request_id is None:
-    if link is not None and linked_id(link) is None:
-        st.error(
-            f"The link names request id “{ui.escape_markdown(link[:80])}”, which is not a "
-            "request id (a whole number from 1).",
-            icon="🔎",
-        )
+    links.bad_link_error(link, "request")
     ui.empty_state("Choose a request on the Data-subject requests page, or enter its id.")
     st.page_link(ui.PAGE_FILES["requests"], label="Data-subject requests", icon="📨")
     st.stop()
 request_id = int(request_id)
-keep_link(request_id)
+links.keep("request_id", request_id)
 
 try:
     detail = ui.fetch(cached.request_detail, request_id, as_of)

@@ -49,15 +49,30 @@ def pdf_text(data: bytes) -> str:
     return done.stdout.decode("utf-8")
 
 
+def xlsx_text(data: bytes) -> str:
+    """Every cell of every sheet of a workbook, as text."""
+    import openpyxl
+
+    book = openpyxl.load_workbook(io.BytesIO(data), read_only=True)
+    return "\n".join(
+        " ".join("" if v is None else str(v) for v in row)
+        for sheet in book.worksheets
+        for row in sheet.iter_rows(values_only=True)
+    )
+
+
 def zip_texts(data: bytes) -> dict[str, str]:
-    """Every file of the ZIP as text: PDFs extracted, PNGs skipped (charts hold no text we
-    put there but the chart's own labels), the rest decoded as UTF-8."""
+    """Every file of the ZIP as text: PDFs extracted, workbooks' cells joined, PNGs skipped
+    (charts hold no text we put there but the chart's own labels), the rest decoded as
+    UTF-8."""
     texts = {}
     with zipfile.ZipFile(io.BytesIO(data)) as archive:
         for name in archive.namelist():
             raw = archive.read(name)
             if name.endswith(".pdf"):
                 texts[name] = pdf_text(raw)
+            elif name.endswith(".xlsx"):
+                texts[name] = xlsx_text(raw)
             elif not name.endswith(".png"):
                 texts[name] = raw.decode("utf-8-sig")
     return texts

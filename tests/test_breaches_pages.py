@@ -245,3 +245,22 @@ def test_a_breach_opens_from_the_register(app_env):
     assert [t.value for t in at.title] == ["Breach"]
     assert at.number_input(key="breach_id").value == overdue
     assert "The 72 hours have passed without a notification" in texts(at.warning)
+
+
+@pytest.mark.parametrize("link", ["abc", "0", "-1"])
+def test_a_link_names_one_breach_or_says_why_it_cannot(app_env, link):
+    """/breach?id=3 opens breach 3 (the radar links there); a malformed id is named."""
+    at = AppTest.from_file(str(ROOT / "dashboard.py"), default_timeout=90)
+    at.session_state["as_of"] = SEED_AS_OF
+    at.query_params["id"] = "3"
+    at.switch_page("pages/breach.py").run(timeout=90)
+    assert not at.exception
+    assert at.number_input(key="breach_id").value == 3
+    assert not at.error
+
+    bad = AppTest.from_file(str(ROOT / "dashboard.py"), default_timeout=90)
+    bad.session_state["as_of"] = SEED_AS_OF
+    bad.query_params["id"] = link
+    bad.switch_page("pages/breach.py").run(timeout=90)
+    assert not bad.exception
+    assert f"The link names breach id “{link}”" in texts(bad.error).replace("\\", "")

@@ -27,6 +27,7 @@ from sqlalchemy import select
 
 from data_access import (
     audit,
+    breaches,
     cached,
     consent_rollup,
     holds,
@@ -446,6 +447,18 @@ ACTIONS = {
     ),
     "deliver_outbox (server down)": Action(mailer.deliver_outbox, lambda dbs: _queued_mail(dbs)),
     "rebuild consent roll-up": Action(consent_rollup.rebuild, lambda dbs: ((), {"actor": ACTOR})),
+    "log_breach": Action(
+        breaches.log_breach,
+        lambda dbs: (
+            (),
+            {
+                "title": "Lost laptop",
+                "aware_at": utc_now() - timedelta(hours=2),
+                "reported_by": "IT",
+                "actor": ACTOR,
+            },
+        ),  # fmt: skip
+    ),
 }
 
 

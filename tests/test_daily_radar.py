@@ -217,9 +217,10 @@ def test_r50_a_running_breach_clock_is_on_the_radar_by_id_and_red_once_run_out(s
     frame = daily.radar(sqlite_dbs, date(2026, 11, 29))
     clocks = frame[frame["kind"] == "breach_notification"]
     assert clocks[["due_on", "severity", "item", "rule", "page"]].values.tolist() == [
-        [date(2026, 12, 1), "amber", f"breach {breach_id}", "R50", "breaches"]
+        [date(2026, 12, 1), "amber", f"breach {breach_id}", "R50", "breach"]
     ]
     assert "2026-12-01 11:00 +01:00" in clocks["what"].iloc[0]
+    assert clocks["link"].tolist() == [f"breach?id={breach_id}"]
     assert "Kari" not in " ".join(frame["what"]) + " ".join(frame["item"])
 
     late = daily.radar(sqlite_dbs, date(2026, 12, 1))

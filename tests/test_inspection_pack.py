@@ -107,6 +107,7 @@ def test_every_section_is_in_the_zip_in_both_languages_as_html_and_pdf(built):
             assert built.read(f"{part.key}/{stem}.{lang}.pdf").startswith(b"%PDF")
         for table in part.tables:
             assert f"{part.key}/{table}.csv" in names
+            assert f"{part.key}/{table}.xlsx" in names
     # The Norwegian and the English documents differ in words, not in figures.
     nb = built.read("03-data-subject-requests/data-subject-requests.nb.html").decode()
     en = built.read("03-data-subject-requests/data-subject-requests.en.html").decode()

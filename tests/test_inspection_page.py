@@ -14,7 +14,7 @@ from sqlalchemy import select
 from streamlit.runtime.pages_manager import PagesManager
 from streamlit.testing.v1 import AppTest
 
-from data_access import inspection, requests, rules
+from data_access import inspection, requests, rules, stores
 from data_access import ledger_tables as lt
 from pages import _ui as ui
 from tests import seeded
@@ -143,6 +143,7 @@ def test_the_dpo_prepares_and_downloads_the_yearly_report(demo_copy):
 def test_a_database_failure_while_preparing_is_shown_in_words(demo_copy, monkeypatch):
     from sqlalchemy.exc import OperationalError
 
+    @stores.writes(*stores.AUDIT)
     def broken(*args, **kwargs):
         raise OperationalError("SELECT secret FROM ledger", {}, Exception("disk I/O error"))
 

@@ -43,6 +43,7 @@ PAGE_PATHS = {
     "register": "register",
     "schedule": "retention_schedule",
     "breaches": "breaches",
+    "breach": "breach",
 }
 RADAR_COLUMNS = [
     "due_on",
@@ -671,8 +672,9 @@ def breach_clocks(dbs: Databases, as_of: date, horizon: int) -> list[Item]:
                 f"breach {int(row.breach_id)}",
                 1,
                 "R50",
-                "breaches",
+                "breach",
                 f"breach:{int(row.breach_id)}:{row.due_at:%Y%m%d%H%M}",
+                query=f"id={int(row.breach_id)}",
             )
         )
     return items

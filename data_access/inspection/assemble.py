@@ -9,8 +9,8 @@ retention schedule with the daily runs ("09-daily-run") are in `breach_part`.
 
 Layout of the ZIP: `00-cover-letter.<lang>.html|pdf` at the top; one folder per section
 (`<key>/`) holding `<key-without-number>.<lang>.html` and `.pdf` for every language of
-`letters.languages` and one `<table>.csv` per table behind the documents (RULES.md R40 Excel
-dialect). No file names a data subject: people appear as keyed hashes (R18).
+`letters.languages` and, per table behind the documents, `<table>.csv` (RULES.md R40 Excel
+dialect) and the same rows as `<table>.xlsx`. No file names a data subject: people appear as keyed hashes (R18).
 """
 
 from __future__ import annotations
@@ -106,9 +106,10 @@ def file_list(ctx: Context, parts: Sequence[Part], lang: str) -> pd.DataFrame:
                 rows.append([document_path(part, doc_lang, suffix), holds])
         for name, frame in part.tables.items():
             words = name.replace("-", " ")
-            holds = text(lang, f"Tabell: {words} ({len(frame)} rader)",
-                         f"Table: {words} ({len(frame)} rows)")  # fmt: skip
-            rows.append([f"{part.key}/{name}.csv", holds])
+            for suffix in ("csv", "xlsx"):
+                holds = text(lang, f"Tabell: {words} ({len(frame)} rader), {suffix.upper()}",
+                             f"Table: {words} ({len(frame)} rows), {suffix.upper()}")  # fmt: skip
+                rows.append([f"{part.key}/{name}.{suffix}", holds])
     return pd.DataFrame(rows, columns=["file", "holds"])
 
 
@@ -181,6 +182,7 @@ def files_of(
             files[document_path(part, lang, "pdf")] = documents.to_pdf(doc)
         for name, frame in part.tables.items():
             files[f"{part.key}/{name}.csv"] = export.to_csv_bytes(frame)
+            files[f"{part.key}/{name}.xlsx"] = export.to_xlsx_bytes(frame, sheet=name[:31])
     return files
 
 
