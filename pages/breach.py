@@ -185,7 +185,8 @@ def documents_section() -> None:
 
 
 def downloads(document: documents.Document, name: str) -> None:
-    key = f"breach_doc:{breach_id}:{version}:{name}"
+    # An export (audited), which a viewer may make too (R41): keyed like the other exports.
+    key = f"export:breach-doc:{breach_id}:{version}:{name}"
     if st.button("Prepare PDF and HTML", key=f"{key}:prepare"):
         actions.run(
             audit.record_export,

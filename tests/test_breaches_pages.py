@@ -222,7 +222,7 @@ def test_r40_downloading_the_draft_in_both_languages_is_audited(demo_copy):
     version = int(breaches.breach_detail(dbs, breach_id)["version"])
     at = open_page("breach", breach_id=breach_id)
     for language in ("nb", "en"):
-        key = f"breach_doc:{breach_id}:{version}:draft-{language}"
+        key = f"export:breach-doc:{breach_id}:{version}:draft-{language}"
         at = at.button(key=f"{key}:prepare").click().run(timeout=90)
         assert_clean(at)
         pdf, html = at.session_state[key]
